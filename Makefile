@@ -1,0 +1,50 @@
+# ml-connector: `make run` brings the pipeline up on embedded defaults; `make test` checks it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PACKAGES := shared services/visma-reader services/basware-writer services/webhook-gateway \
+            services/audit-store sandboxes cli
+SERVICE_PACKAGES := services/visma-reader/visma_reader services/basware-writer/basware_writer \
+                    services/webhook-gateway/webhook_gateway services/audit-store/audit_store
+PKG_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+
+SIZE ?= full
+SYNC_ONCE ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint unit integration bench clean
+
+install: $(STAMP)
+
+# Everything installs through this one rule, pinned by constraints.txt, so a fresh
+# machine and CI end up with the same environment.
+$(STAMP): $(PKG_FILES) requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt \
+		$(foreach p,$(PACKAGES),-e $(p))
+	touch $(STAMP)
+
+run: install
+	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/mlconnector $(SERVICE_PACKAGES) sandboxes/visma_sandbox sandboxes/basware_sandbox cli/mlconnector_cli tests bench
+
+unit: install
+	$(BIN)/pytest tests -m "not integration" $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/pytest tests -m integration $(PYTEST_ARGS)
+
+test: lint
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench --size $(SIZE)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results
