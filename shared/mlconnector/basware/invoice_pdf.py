@@ -1,0 +1,128 @@
+"""Invoice PDFs for SmartPDF upload, carrying the structured invoice as an embedded file.
+
+Basware extracts invoice data from the PDF itself. The local sandbox cannot, so the connector
+embeds the invoice as JSON inside the PDF, the way Factur-X / ZUGFeRD embed their XML; the
+real service ignores the attachment. JSON names are those of Basware's AccountingDocumentEntity.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, time
+
+from fpdf import FPDF
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from pypdf import PdfReader, PdfWriter
+
+from mlconnector.basware.models import InvoiceLine
+
+EMBEDDED_INVOICE_FILENAME = "basware-invoice.json"
+
+
+class EmbeddedInvoice(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True, frozen=True
+    )
+
+    invoice_number: str
+    invoice_date: date
+    due_date: date | None = None
+    company_code: str
+    supplier_code: str
+    supplier_name: str | None = None
+    currency_code: str
+    net_sum: float | None = None
+    tax_sum1: float | None = None
+    gross_sum: float | None = None
+    invoice_lines: list[InvoiceLine] = []
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def _moment(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _money(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def render_invoice_pdf(invoice: EmbeddedInvoice) -> bytes:
+    """A one-page invoice PDF with the invoice embedded; the same invoice gives the same bytes."""
+    pdf = FPDF()
+    pdf.set_creation_date(_moment(invoice.invoice_date))
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, f"Invoice {invoice.invoice_number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    header = [
+        f"Supplier: {invoice.supplier_name or ''} ({invoice.supplier_code})",
+        f"Buyer company: {invoice.company_code}",
+        f"Invoice date: {invoice.invoice_date.isoformat()}",
+        f"Due date: {invoice.due_date.isoformat() if invoice.due_date else '-'}",
+    ]
+    for text in header:
+        pdf.cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 9)
+    widths = (12, 60, 30, 22, 30, 30)
+    for width, title in zip(
+        widths, ("#", "Item", "Order/line", "Qty", "Unit price", "Net"), strict=True
+    ):
+        pdf.cell(width, 6, title, border=1)
+    pdf.ln()
+    pdf.set_font("Helvetica", size=9)
+    for position, line in enumerate(invoice.invoice_lines, start=1):
+        order = f"{line.order_number or ''}/{line.order_row_number or ''}".strip("/")
+        cells = (
+            str(position),
+            (line.product_name or line.product_code or "")[:40],
+            order,
+            "" if line.quantity is None else f"{line.quantity:g}",
+            _money(line.net_price),
+            _money(line.net_sum),
+        )
+        for width, text in zip(widths, cells, strict=True):
+            pdf.cell(width, 6, text, border=1)
+        pdf.ln()
+    pdf.ln(4)
+    for label, amount in (
+        ("Net", invoice.net_sum),
+        ("Tax", invoice.tax_sum1),
+        ("Total", invoice.gross_sum),
+    ):
+        pdf.cell(
+            0,
+            6,
+            f"{label}: {_money(amount)} {invoice.currency_code}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    pdf.embed_file(
+        bytes=invoice.to_json_bytes(),
+        basename=EMBEDDED_INVOICE_FILENAME,
+        modification_date=_moment(invoice.invoice_date),
+        mime_type="application/json",
+        desc="Structured invoice (Basware AccountingDocument field names)",
+    )
+    return bytes(pdf.output())
+
+
+def embed_invoice(pdf: bytes, invoice: EmbeddedInvoice) -> bytes:
+    """An existing invoice PDF (e.g. the Visma attachment) with the invoice embedded in it."""
+    reader = PdfReader(io.BytesIO(pdf))
+    if EMBEDDED_INVOICE_FILENAME in reader.attachments:
+        raise ValueError(f"the PDF already carries {EMBEDDED_INVOICE_FILENAME}")
+    writer = PdfWriter(clone_from=reader)
+    writer.add_attachment(EMBEDDED_INVOICE_FILENAME, invoice.to_json_bytes())
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def read_embedded_invoice(pdf: bytes) -> EmbeddedInvoice | None:
+    """The invoice embedded in a PDF, if there is one."""
+    contents = PdfReader(io.BytesIO(pdf)).attachments.get(EMBEDDED_INVOICE_FILENAME)
+    return EmbeddedInvoice.model_validate_json(contents[0]) if contents else None

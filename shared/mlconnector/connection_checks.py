@@ -1,0 +1,435 @@
+"""Checking a connection against the real systems: where its Basware credentials live, and ping.
+
+`locate_region` asks the configured regional token endpoints and says, in plain words, which
+region the credentials belong to or why none does; `connections add` uses it so that an
+unknown or mismatched region is an error before anything is stored. `ping` fetches a token
+from each side, makes one harmless read on each, and compares clocks. Every failure is named
+as one `Problem`, so an operator can tell a wrong secret from a wrong company, a wrong
+region, a skewed clock or an unreachable host. Details never include a secret or a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import time
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Literal
+
+import httpx
+import jwt
+from pydantic import BaseModel, ConfigDict
+
+from mlconnector.basware import (
+    DEFAULT_SCOPES,
+    BaswareAuthError,
+    BaswareClient,
+    BaswareCredentials,
+    BaswareError,
+    BaswareHosts,
+    BaswareRegion,
+    BaswareUnavailable,
+)
+from mlconnector.basware.auth import IssuedToken, fetch_token
+from mlconnector.connections import Connection
+from mlconnector.retry import Backoff
+from mlconnector.visma import (
+    VismaAuthError,
+    VismaClient,
+    VismaClientSettings,
+    VismaCompanyError,
+    VismaError,
+    VismaNoLicenceError,
+    VismaUnauthorizedError,
+    VismaUnavailableError,
+)
+
+# Tokens are judged by their issuer's clock: a few seconds are harmless, minutes are not.
+CLOCK_TOLERANCE_SECONDS = 30.0
+TIMEOUT_SECONDS = 15.0
+
+
+class Problem(StrEnum):
+    WRONG_SECRET = "wrong client id or secret"  # noqa: S105 (a diagnosis, not a password)
+    WRONG_COMPANY = "wrong company or tenant id"
+    WRONG_REGION = "wrong region"
+    CLOCK_SKEW = "clock skew"
+    UNREACHABLE = "unreachable host"
+    REFUSED = "refused"
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    system: Literal["Visma", "Basware", "Clock"]
+    step: Literal["token", "read", "time"]
+    ok: bool
+    problem: Problem | None = None
+    detail: str
+
+
+class PingReport(BaseModel):
+    connection: str
+    tenant: str
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+
+class RegionVerdict(BaseModel):
+    """Where the Basware credentials belong, or the problem that prevents knowing."""
+
+    region: BaswareRegion | None = None
+    issuer: str | None = None
+    tenant: str | None = None
+    problem: Problem | None = None
+    detail: str
+
+
+class RegionUnresolved(RuntimeError):
+    def __init__(self, verdict: RegionVerdict) -> None:
+        super().__init__(f"{verdict.problem}: {verdict.detail}")
+        self.verdict = verdict
+
+
+Outcome = IssuedToken | BaswareError
+
+
+def _reason(error: BaswareError) -> str | None:
+    return error.reason if isinstance(error, BaswareAuthError) else None
+
+
+def region_verdict(
+    configured: BaswareRegion | None, outcomes: Mapping[BaswareRegion, Outcome]
+) -> RegionVerdict:
+    """Judges what each asked region answered (a token or an error) for one credential."""
+    accepted = {r: o for r, o in outcomes.items() if isinstance(o, IssuedToken)}
+    errors = {r: o for r, o in outcomes.items() if isinstance(o, BaswareError)}
+    refusals = "; ".join(f"{r.value}: {e}" for r, e in errors.items())
+    if configured is not None and configured in accepted:
+        token = accepted[configured]
+        return RegionVerdict(
+            region=configured,
+            issuer=token.claims.iss,
+            tenant=token.claims.bwcid,
+            detail=f"region {configured.value} accepts the credentials "
+            f"(issuer {token.claims.iss}, Basware tenant {token.claims.bwcid})",
+        )
+    if configured is not None and accepted:
+        found = ", ".join(r.value for r in accepted)
+        return RegionVerdict(
+            problem=Problem.WRONG_REGION,
+            detail=f"the credentials are valid in {found}, not in the configured region "
+            f"{configured.value}",
+        )
+    if configured is not None:
+        error = errors[configured]
+        if isinstance(error, BaswareUnavailable):
+            problem = Problem.UNREACHABLE
+        elif _reason(error) == "issuer_mismatch":
+            problem = Problem.WRONG_REGION
+        elif _reason(error) == "invalid_client":
+            problem = Problem.WRONG_SECRET
+        else:
+            problem = Problem.REFUSED
+        return RegionVerdict(problem=problem, detail=f"{configured.value}: {error}")
+    if len(accepted) == 1:
+        region, token = next(iter(accepted.items()))
+        return RegionVerdict(
+            region=region,
+            issuer=token.claims.iss,
+            tenant=token.claims.bwcid,
+            detail=f"the credentials belong to region {region.value} "
+            f"(issuer {token.claims.iss}, Basware tenant {token.claims.bwcid})",
+        )
+    if accepted:
+        found = ", ".join(r.value for r in accepted)
+        return RegionVerdict(
+            problem=Problem.REFUSED,
+            detail=f"several regions accept the credentials ({found}); configure the region",
+        )
+    if any(isinstance(e, BaswareUnavailable) for e in errors.values()):
+        return RegionVerdict(
+            problem=Problem.UNREACHABLE,
+            detail=f"no region accepted the credentials and some could not be asked: {refusals}",
+        )
+    if all(_reason(e) == "invalid_client" for e in errors.values()):
+        return RegionVerdict(
+            problem=Problem.WRONG_SECRET,
+            detail=f"no configured region accepts client id and secret ({refusals})",
+        )
+    return RegionVerdict(problem=Problem.REFUSED, detail=refusals)
+
+
+async def _ask(
+    http: httpx.AsyncClient,
+    credentials: BaswareCredentials,
+    hosts: BaswareHosts,
+    regions: Sequence[BaswareRegion],
+) -> dict[BaswareRegion, Outcome]:
+    answers = await asyncio.gather(
+        *(fetch_token(http, hosts.host(r), credentials, DEFAULT_SCOPES) for r in regions),
+        return_exceptions=True,
+    )
+    outcomes: dict[BaswareRegion, Outcome] = {}
+    for region, answer in zip(regions, answers, strict=True):
+        if isinstance(answer, IssuedToken | BaswareError):
+            outcomes[region] = answer
+        else:
+            raise answer
+    return outcomes
+
+
+async def locate_region(
+    credentials: BaswareCredentials, hosts: BaswareHosts, *, http: httpx.AsyncClient
+) -> RegionVerdict:
+    """Asks the configured region (or, when refused or not configured, every region)."""
+    configured = credentials.region
+    if configured is not None and configured not in hosts.hosts:
+        return RegionVerdict(
+            problem=Problem.WRONG_REGION,
+            detail=f"no Basware host is configured for region {configured.value}",
+        )
+    outcomes: dict[BaswareRegion, Outcome] = {}
+    if configured is not None:
+        outcomes = await _ask(http, credentials, hosts, [configured])
+        answer = outcomes[configured]
+        if isinstance(answer, IssuedToken) or _reason(answer) != "invalid_client":
+            return region_verdict(configured, outcomes)
+    others = [r for r in hosts.hosts if r not in outcomes]
+    outcomes |= await _ask(http, credentials, hosts, others)
+    return region_verdict(configured, outcomes)
+
+
+async def resolve_region(
+    credentials: BaswareCredentials, hosts: BaswareHosts, *, http: httpx.AsyncClient | None = None
+) -> BaswareRegion:
+    """The credentials' region, or RegionUnresolved saying why (for `connections add`)."""
+    if http is None:
+        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as own:
+            verdict = await locate_region(credentials, hosts, http=own)
+    else:
+        verdict = await locate_region(credentials, hosts, http=http)
+    if verdict.region is None:
+        raise RegionUnresolved(verdict)
+    return verdict.region
+
+
+class DateWatch(httpx.AsyncBaseTransport):
+    """Records how far each server's Date header is from this machine's clock."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.offsets: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        stated = response.headers.get("date")
+        if stated:
+            # An unreadable Date header only means one clock reading less.
+            with contextlib.suppress(TypeError, ValueError):
+                self.offsets.append(
+                    email.utils.parsedate_to_datetime(stated).timestamp() - time.time()
+                )
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def token_clock_offset(token: str) -> float | None:
+    """How far in the future (positive) the token's `iat` lies by this machine's clock."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    issued_at = claims.get("iat")
+    return float(issued_at) - time.time() if isinstance(issued_at, int | float) else None
+
+
+def clock_check(
+    offsets: Mapping[str, Sequence[float]], tolerance: float = CLOCK_TOLERANCE_SECONDS
+) -> Check:
+    """One verdict from every clock reading (Date headers, token iat) per source."""
+    worst = {source: max(readings, key=abs) for source, readings in offsets.items() if readings}
+    if not worst:
+        return Check(system="Clock", step="time", ok=True, detail="no server stated its time")
+    skewed = {s: o for s, o in worst.items() if abs(o) > tolerance}
+    if not skewed:
+        return Check(
+            system="Clock",
+            step="time",
+            ok=True,
+            detail=f"this machine agrees with {', '.join(worst)} within {tolerance:.0f} s",
+        )
+    said = "; ".join(
+        f"{source} is {abs(o):.0f} s {'ahead of' if o > 0 else 'behind'} this machine"
+        for source, o in skewed.items()
+    )
+    return Check(
+        system="Clock",
+        step="time",
+        ok=False,
+        problem=Problem.CLOCK_SKEW,
+        detail=f"{said}: tokens may look expired or not yet valid; sync the clock (NTP)",
+    )
+
+
+def _visma_problem(error: VismaError) -> Problem:
+    if isinstance(error, VismaUnavailableError):
+        return Problem.UNREACHABLE
+    if isinstance(error, VismaNoLicenceError | VismaCompanyError | VismaUnauthorizedError):
+        return Problem.WRONG_COMPANY
+    if isinstance(error, VismaAuthError):
+        if error.fault_code == "invalid_client":
+            return Problem.WRONG_SECRET
+        if error.fault_code in ("invalid_tenant", "invalid_grant"):
+            return Problem.WRONG_COMPANY
+    return Problem.REFUSED
+
+
+async def _ping_visma(connection: Connection, clocks: list[float]) -> list[Check]:
+    watch = DateWatch()
+    # One quick retry only: ping answers in seconds, it does not wait out an outage.
+    settings = VismaClientSettings(
+        timeout_seconds=TIMEOUT_SECONDS, backoff=Backoff(base_seconds=0.2, max_attempts=2)
+    )
+    credentials = connection.visma
+    checks: list[Check] = []
+    try:
+        async with VismaClient(
+            credentials, connection.visma_endpoints, settings, transport=watch
+        ) as client:
+            try:
+                token = await client.tokens.get()
+            except VismaError as error:
+                return [
+                    Check(
+                        system="Visma",
+                        step="token",
+                        ok=False,
+                        problem=_visma_problem(error),
+                        detail=str(error),
+                    )
+                ]
+            offset = token_clock_offset(token)
+            if offset is not None:
+                clocks.append(offset)
+            checks.append(
+                Check(
+                    system="Visma",
+                    step="token",
+                    ok=True,
+                    detail=f"Visma Connect issued a token to client {credentials.client_id} "
+                    f"for tenant {credentials.tenant_id}",
+                )
+            )
+            try:
+                await client.ping()
+            except VismaError as error:
+                checks.append(
+                    Check(
+                        system="Visma",
+                        step="read",
+                        ok=False,
+                        problem=_visma_problem(error),
+                        detail=str(error),
+                    )
+                )
+            else:
+                checks.append(
+                    Check(
+                        system="Visma",
+                        step="read",
+                        ok=True,
+                        detail=f"read a supplier of company {credentials.company_id}",
+                    )
+                )
+    finally:
+        clocks.extend(watch.offsets)
+    return checks
+
+
+def _basware_problem(error: BaswareError) -> Problem:
+    if isinstance(error, BaswareUnavailable) and error.status is None:
+        return Problem.UNREACHABLE
+    return Problem.REFUSED
+
+
+async def _ping_basware(connection: Connection, clocks: list[float]) -> list[Check]:
+    watch = DateWatch()
+    try:
+        async with httpx.AsyncClient(transport=watch, timeout=TIMEOUT_SECONDS) as http:
+            verdict = await locate_region(connection.basware, connection.hosts, http=http)
+            if verdict.region is None:
+                return [
+                    Check(
+                        system="Basware",
+                        step="token",
+                        ok=False,
+                        problem=verdict.problem,
+                        detail=verdict.detail,
+                    )
+                ]
+            credentials = connection.basware.model_copy(update={"region": verdict.region})
+            async with BaswareClient(credentials, connection.hosts, http=http) as client:
+                try:
+                    token = await client.tokens.get()
+                except BaswareError as error:
+                    return [
+                        Check(
+                            system="Basware",
+                            step="token",
+                            ok=False,
+                            problem=_basware_problem(error),
+                            detail=str(error),
+                        )
+                    ]
+                offset = token_clock_offset(token)
+                if offset is not None:
+                    clocks.append(offset)
+                checks = [Check(system="Basware", step="token", ok=True, detail=verdict.detail)]
+                try:
+                    await client.ping()
+                except BaswareError as error:
+                    checks.append(
+                        Check(
+                            system="Basware",
+                            step="read",
+                            ok=False,
+                            problem=_basware_problem(error),
+                            detail=str(error),
+                        )
+                    )
+                else:
+                    checks.append(
+                        Check(
+                            system="Basware",
+                            step="read",
+                            ok=True,
+                            detail=f"read the vendor list in {verdict.region.value}",
+                        )
+                    )
+                return checks
+    finally:
+        clocks.extend(watch.offsets)
+
+
+async def ping(
+    connection: Connection, *, clock_tolerance: float = CLOCK_TOLERANCE_SECONDS
+) -> PingReport:
+    """Both sides at once, then the clocks."""
+    visma_clock: list[float] = []
+    basware_clock: list[float] = []
+    visma, basware = await asyncio.gather(
+        _ping_visma(connection, visma_clock),
+        _ping_basware(connection, basware_clock),
+    )
+    clock = clock_check({"Visma": visma_clock, "Basware": basware_clock}, clock_tolerance)
+    return PingReport(
+        connection=connection.name, tenant=connection.tenant, checks=[*visma, *basware, clock]
+    )

@@ -1,0 +1,253 @@
+"""Event contracts: every message on Kafka is one of these versioned pydantic models.
+
+The contracts know no Kafka and no PostgreSQL; `mlconnector.kafka` maps them to messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlconnector.topics import message_key
+from mlconnector.visma.models import (
+    VismaPurchaseOrder,
+    VismaPurchaseReceipt,
+    VismaRecord,
+    VismaSupplier,
+    VismaSupplierInvoice,
+)
+
+# Fixed namespace so event ids are the same on every machine and in every run.
+EVENT_ID_NAMESPACE = uuid.UUID("3f1d8f0e-5b2a-4c55-9a0e-6c1f6d0b7a11")
+
+
+class Entity(StrEnum):
+    SUPPLIER = "supplier"
+    PURCHASE_ORDER = "purchase_order"
+    SUPPLIER_INVOICE = "supplier_invoice"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _canonical(record: VismaRecord) -> dict[str, Any]:
+    body = record.model_dump(mode="json", by_alias=True, exclude={"metadata"})
+    body.pop("metadata", None)
+    return body
+
+
+def content_hash(record: VismaRecord, receipts: Sequence[VismaPurchaseReceipt] = ()) -> str:
+    """sha256 of the record's canonical JSON, without the list metadata Visma adds per page.
+
+    A purchase order's receipts are part of what Basware sees (goodsReceipts on its lines),
+    so a new receipt changes the order's hash even when the order itself is unchanged.
+    """
+    body: Any = _canonical(record)
+    if receipts:
+        body = {"record": body, "receipts": [_canonical(r) for r in receipts]}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def change_event_id(tenant: str, entity: Entity, entity_id: str, digest: str) -> str:
+    """The same unchanged record polled twice yields the same id, so consumers can dedupe."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{tenant}|{entity.value}|{entity_id}|{digest}"))
+
+
+class Event(BaseModel):
+    """Fields and rules every event shares."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: Literal[1] = 1
+    event_id: str
+    tenant: str
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+
+class ChangeEvent(Event):
+    """A Visma record as read, on visma.changes."""
+
+    entity: Entity
+    entity_id: str
+    supplier_number: str
+    last_modified: datetime
+    content_hash: str
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.supplier_number)
+
+
+class SupplierChanged(ChangeEvent):
+    event_type: ClassVar[str] = "SupplierChanged"
+    entity: Literal[Entity.SUPPLIER] = Entity.SUPPLIER
+    record: VismaSupplier
+
+
+class PurchaseOrderChanged(ChangeEvent):
+    event_type: ClassVar[str] = "PurchaseOrderChanged"
+    entity: Literal[Entity.PURCHASE_ORDER] = Entity.PURCHASE_ORDER
+    record: VismaPurchaseOrder
+    # Visma purchase receipts whose lines point at this order, for three-way matching.
+    receipts: tuple[VismaPurchaseReceipt, ...] = ()
+
+
+class SupplierInvoiceChanged(ChangeEvent):
+    event_type: ClassVar[str] = "SupplierInvoiceChanged"
+    entity: Literal[Entity.SUPPLIER_INVOICE] = Entity.SUPPLIER_INVOICE
+    record: VismaSupplierInvoice
+
+
+AnyChange = Annotated[
+    SupplierChanged | PurchaseOrderChanged | SupplierInvoiceChanged,
+    Field(discriminator="entity"),
+]
+
+_CHANGE_TYPES: dict[type[VismaRecord], tuple[Entity, type[ChangeEvent]]] = {
+    VismaSupplier: (Entity.SUPPLIER, SupplierChanged),
+    VismaPurchaseOrder: (Entity.PURCHASE_ORDER, PurchaseOrderChanged),
+    VismaSupplierInvoice: (Entity.SUPPLIER_INVOICE, SupplierInvoiceChanged),
+}
+
+
+def entity_of(model: type[VismaRecord]) -> Entity:
+    return _CHANGE_TYPES[model][0]
+
+
+def change_from_record(
+    tenant: str, record: VismaRecord, receipts: Sequence[VismaPurchaseReceipt] = ()
+) -> ChangeEvent:
+    """Builds the change event for a record read from Visma, with its deterministic id."""
+    entity, event_type = _CHANGE_TYPES[type(record)]
+    digest = content_hash(record, receipts)
+    extra: dict[str, Any] = {"receipts": tuple(receipts)} if receipts else {}
+    return event_type(
+        event_id=change_event_id(tenant, entity, record.record_id, digest),
+        tenant=tenant,
+        entity=entity,
+        entity_id=record.record_id,
+        supplier_number=record.supplier_number,
+        last_modified=record.last_modified_date_time,
+        content_hash=digest,
+        record=record,
+        **extra,
+    )
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"  # requestStatus Success, or NotProcessed for an identical record
+    REJECTED = "rejected"  # Basware said no (4xx or requestStatus Error), with its reasons
+    FAILED = "failed"  # retries exhausted; replayable once the cause is fixed
+    PARKED = "parked"  # waits behind an unaccepted prerequisite of the same key
+
+
+class BaswareReason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str | None = None
+    category: str | None = None
+    message: str
+    field: str | None = None
+
+
+class DeliveryResult(Event):
+    """What Basware did with one change event, on basware.results."""
+
+    event_type: ClassVar[str] = "DeliveryResult"
+    change_event_id: str
+    entity: Entity
+    entity_id: str
+    supplier_number: str
+    content_hash: str
+    outcome: Outcome
+    attempts: int = 1
+    region: str | None = None
+    request_id: str | None = None
+    reasons: tuple[BaswareReason, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.supplier_number)
+
+
+def result_event_id(change_event_id: str, outcome: Outcome, attempts: int) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"result|{change_event_id}|{outcome}|{attempts}"))
+
+
+class VismaNotification(Event):
+    """A verified Visma webhook: a hint to poll now, never trusted for data."""
+
+    event_type: ClassVar[str] = "VismaNotification"
+    notification_id: str
+    entity: Entity | None
+    event: str
+    record_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}:{self.entity.value if self.entity else 'all'}"
+
+
+class BaswareNotification(Event):
+    """A verified Basware webhook (a thin task notification), on basware.events."""
+
+    event_type: ClassVar[str] = "BaswareNotification"
+    task_id: str
+    task_type: str
+    task_sub_type: str | None = None
+    document_id: str | None = None
+    status: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}:{self.document_id or self.task_id}"
+
+
+class InvoiceStatusChanged(Event):
+    """An uploaded invoice reached a new state in Basware (approval, exception, payment)."""
+
+    event_type: ClassVar[str] = "InvoiceStatusChanged"
+    supplier_number: str
+    entity_id: str
+    basware_status: str
+    detail: str | None = None
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.supplier_number)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.event_type: cls
+    for cls in (
+        SupplierChanged,
+        PurchaseOrderChanged,
+        SupplierInvoiceChanged,
+        DeliveryResult,
+        VismaNotification,
+        BaswareNotification,
+        InvoiceStatusChanged,
+    )
+}
+
+
+def parse_event(event_type: str, body: bytes | str | dict[str, Any]) -> Event:
+    """Reads any event from its JSON body and the event-type header."""
+    model = EVENT_TYPES[event_type]
+    if isinstance(body, dict):
+        return model.model_validate(body)
+    return model.model_validate_json(body)

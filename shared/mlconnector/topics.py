@@ -1,0 +1,20 @@
+"""Topic names and the message key rule of DESIGN.md."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    VISMA_CHANGES = "visma.changes"
+    VISMA_NOTIFICATIONS = "visma.notifications"
+    BASWARE_RESULTS = "basware.results"
+    BASWARE_EVENTS = "basware.events"
+
+
+ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)
+
+
+def message_key(tenant: str, supplier_number: str) -> str:
+    """`tenant:supplier-number`: one supplier's vendor, POs and invoices share a partition."""
+    return f"{tenant}:{supplier_number}"

@@ -1,0 +1,65 @@
+"""The Visma.net ERP side: typed records and the async API client."""
+
+from mlconnector.visma.client import VismaClient, VismaPage, VismaPing
+from mlconnector.visma.credentials import (
+    CREATE_SCOPE,
+    READ_SCOPE,
+    UPDATE_SCOPE,
+    VismaClientSettings,
+    VismaCredentials,
+    VismaEndpoints,
+)
+from mlconnector.visma.errors import (
+    VismaAuthError,
+    VismaBadRequestError,
+    VismaCompanyError,
+    VismaError,
+    VismaForbiddenError,
+    VismaNoLicenceError,
+    VismaNotFoundError,
+    VismaPreconditionFailedError,
+    VismaRateLimitedError,
+    VismaServerError,
+    VismaUnauthorizedError,
+    VismaUnavailableError,
+)
+from mlconnector.visma.models import (
+    SupplierRef,
+    VismaAttachment,
+    VismaPurchaseOrder,
+    VismaPurchaseReceipt,
+    VismaRecord,
+    VismaSupplier,
+    VismaSupplierInvoice,
+)
+
+__all__ = [
+    "CREATE_SCOPE",
+    "READ_SCOPE",
+    "UPDATE_SCOPE",
+    "SupplierRef",
+    "VismaAttachment",
+    "VismaAuthError",
+    "VismaBadRequestError",
+    "VismaClient",
+    "VismaClientSettings",
+    "VismaCompanyError",
+    "VismaCredentials",
+    "VismaEndpoints",
+    "VismaError",
+    "VismaForbiddenError",
+    "VismaNoLicenceError",
+    "VismaNotFoundError",
+    "VismaPage",
+    "VismaPing",
+    "VismaPreconditionFailedError",
+    "VismaPurchaseOrder",
+    "VismaPurchaseReceipt",
+    "VismaRateLimitedError",
+    "VismaRecord",
+    "VismaServerError",
+    "VismaSupplier",
+    "VismaSupplierInvoice",
+    "VismaUnauthorizedError",
+    "VismaUnavailableError",
+]

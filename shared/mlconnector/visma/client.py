@@ -1,0 +1,353 @@
+"""The async Visma.net ERP client: tokens, company header, paging, quota, retries.
+
+One `VismaClient` per (credential, company): it owns one token (fetched on first use, again
+shortly before expiry and after a 401; never two fetches at once) and one quota pacer.
+Every call sends `ipp-company-id`. 429 and 5xx answers and transport errors are retried with
+backoff, Retry-After honoured; other errors raise a typed `VismaError` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from mlconnector.retry import parse_retry_after
+from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
+from mlconnector.visma.credentials import VismaClientSettings, VismaCredentials, VismaEndpoints
+from mlconnector.visma.datetimes import format_filter_datetime
+from mlconnector.visma.errors import (
+    VismaPreconditionFailedError,
+    VismaUnavailableError,
+    api_error,
+    token_error,
+)
+from mlconnector.visma.models import (
+    ListMetadata,
+    VismaPurchaseOrder,
+    VismaPurchaseReceipt,
+    VismaRecord,
+    VismaSupplier,
+    VismaSupplierInvoice,
+)
+from mlconnector.visma.ratelimit import RateLimitStatus, RatePacer
+
+R = TypeVar("R", bound=VismaRecord)
+M = TypeVar("M", bound=BaseModel)
+
+
+class TokenAnswer(BaseModel):
+    access_token: str
+    expires_in: float
+    token_type: str = "Bearer"  # noqa: S105
+    scope: str = ""
+
+
+class VismaPage(BaseModel, Generic[R]):
+    """One page of a list: its records and what Visma said about the whole result."""
+
+    page_number: int
+    records: list[R]
+    total_count: int | None = None
+    max_page_size: int | None = None
+
+
+class VismaPing(BaseModel):
+    company_id: str
+    rate_limit: RateLimitStatus | None = None
+
+
+class WebhookFeedback(BaseModel):
+    notificationId: str
+    source: str
+    description: str
+    isSuccess: bool
+
+
+def _path(*segments: str) -> str:
+    return "/".join(urllib.parse.quote(segment, safe="") for segment in segments)
+
+
+class VismaClient:
+    def __init__(
+        self,
+        credentials: VismaCredentials,
+        endpoints: VismaEndpoints | None = None,
+        settings: VismaClientSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.credentials = credentials
+        self.endpoints = endpoints or VismaEndpoints()
+        self.settings = settings or VismaClientSettings()
+        self._sleep = sleep
+        base_url = self.endpoints.api_base_url
+        self._http = httpx.AsyncClient(
+            base_url=base_url if base_url.endswith("/") else base_url + "/",
+            timeout=self.settings.timeout_seconds,
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": self.settings.user_agent},
+        )
+        self.tokens = TokenCache(
+            self._fetch_token, refresh_margin=self.settings.token_refresh_margin_seconds
+        )
+        self._auth = BearerAuth(self.tokens)
+        self.rate_limit = RatePacer(self.settings.rate_limit_reserve, sleep=sleep)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- tokens -------------------------------------------------------------------------
+
+    async def _fetch_token(self) -> AccessToken:
+        creds = self.credentials
+        form = {
+            "grant_type": "client_credentials",
+            "scope": " ".join(creds.scopes),
+            "tenant_id": creds.tenant_id,
+        }
+        url = self.endpoints.token_url
+        send: Callable[[], Awaitable[httpx.Response]]
+        if self.settings.client_auth == "basic":
+            basic = httpx.BasicAuth(
+                urllib.parse.quote_plus(creds.client_id),
+                urllib.parse.quote_plus(creds.client_secret.get_secret_value()),
+            )
+            send = lambda: self._http.post(url, data=form, auth=basic)  # noqa: E731
+        else:
+            form["client_id"] = creds.client_id
+            form["client_secret"] = creds.client_secret.get_secret_value()
+            send = lambda: self._http.post(url, data=form)  # noqa: E731
+        response = await self._send_retrying(send, "POST", "connect/token")
+        if response.status_code != 200:
+            raise token_error(
+                response.status_code,
+                response.content,
+                client_id=creds.client_id,
+                tenant_id=creds.tenant_id,
+            )
+        answer = TokenAnswer.model_validate_json(response.content)
+        return AccessToken.from_lifetime(answer.access_token, answer.expires_in, answer.scope)
+
+    # -- transport ----------------------------------------------------------------------
+
+    async def _send_retrying(
+        self,
+        send: Callable[[], Awaitable[httpx.Response]],
+        method: str,
+        path: str,
+    ) -> httpx.Response:
+        """Sends until the answer is neither 429 nor 5xx, or the backoff gives up."""
+        backoff = self.settings.backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await send()
+            except httpx.TransportError as exc:
+                if backoff.exhausted(attempt):
+                    raise VismaUnavailableError(
+                        f"Visma {method} {path} failed {attempt} times: {type(exc).__name__}"
+                    ) from exc
+                await self._sleep(backoff.delay(attempt))
+                continue
+            self.rate_limit.observe(response.headers)
+            if response.status_code != 429 and response.status_code < 500:
+                return response
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if backoff.exhausted(attempt):
+                return response
+            await self._sleep(backoff.delay(attempt, retry_after))
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: BaseModel | None = None,
+    ) -> httpx.Response:
+        request_headers = {"ipp-company-id": self.credentials.company_id, **(headers or {})}
+        content = None
+        if body is not None:
+            content = body.model_dump_json(by_alias=True).encode()
+            request_headers["Content-Type"] = "application/json"
+
+        async def send() -> httpx.Response:
+            await self.rate_limit.wait()
+            return await self._http.request(
+                method,
+                path,
+                params=params,
+                headers=request_headers,
+                content=content,
+                auth=self._auth,
+            )
+
+        response = await self._send_retrying(send, method, path)
+        if response.is_success:
+            return response
+        raise api_error(
+            method,
+            path,
+            response.status_code,
+            response.content,
+            request_id=response.headers.get("ipp-request-id"),
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            company_id=self.credentials.company_id,
+        )
+
+    async def _get_model(self, model: type[M], *segments: str) -> M:
+        response = await self._request("GET", _path(*segments))
+        return model.model_validate_json(response.content)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def iter_page_results(
+        self,
+        model: type[R],
+        *,
+        modified_since: datetime | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[VismaPage[R]]:
+        """Pages of `model.resource` in key order; with `modified_since`, only
+        `lastModifiedDateTime >= modified_since` (zone-less, truncated to the millisecond).
+
+        Stops on an empty page, a short page, or when totalCount says the last page was read.
+        """
+        params = {"pageSize": str(page_size), **model.list_params}
+        if modified_since is not None:
+            params["lastModifiedDateTime"] = format_filter_datetime(modified_since)
+            params["lastModifiedDateTimeCondition"] = ">="
+        page_number = 1
+        while True:
+            params["pageNumber"] = str(page_number)
+            response = await self._request("GET", model.resource, params=params)
+            rows: list[dict[str, Any]] = json.loads(response.content)
+            if not rows:
+                return
+            # Each row keeps its `metadata` (a model extra); content hashes leave it out.
+            raw_metadata = rows[0].get("metadata")
+            metadata = ListMetadata.model_validate(raw_metadata) if raw_metadata else None
+            yield VismaPage[R](
+                page_number=page_number,
+                records=[model.model_validate(row) for row in rows],
+                total_count=metadata.total_count if metadata else None,
+                max_page_size=metadata.max_page_size if metadata else None,
+            )
+            effective = min(page_size, metadata.max_page_size) if metadata else page_size
+            if len(rows) < effective:
+                return
+            if metadata is not None and page_number * effective >= metadata.total_count:
+                return
+            page_number += 1
+
+    async def iter_pages(
+        self,
+        model: type[R],
+        *,
+        modified_since: datetime | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[list[R]]:
+        """The records of each page (see `iter_page_results`)."""
+        async for page in self.iter_page_results(
+            model, modified_since=modified_since, page_size=page_size
+        ):
+            yield page.records
+
+    async def get_supplier(self, number: str) -> VismaSupplier:
+        return await self._get_model(VismaSupplier, "supplier", number)
+
+    async def get_purchase_order(self, order_nbr: str) -> VismaPurchaseOrder:
+        return await self._get_model(VismaPurchaseOrder, "purchaseorder", order_nbr)
+
+    async def get_purchase_receipt(self, receipt_nbr: str) -> VismaPurchaseReceipt:
+        return await self._get_model(VismaPurchaseReceipt, "PurchaseReceipt", receipt_nbr)
+
+    async def get_supplier_invoice(
+        self, document_type: str, reference_number: str
+    ) -> VismaSupplierInvoice:
+        return await self._get_model(
+            VismaSupplierInvoice, "supplierInvoice", document_type, reference_number
+        )
+
+    async def get_attachment(self, attachment_id: str) -> bytes:
+        """The file of an invoice attachment (`VismaSupplierInvoice.attachments[i].id`)."""
+        response = await self._request("GET", _path("attachment", attachment_id))
+        return response.content
+
+    async def ping(self) -> VismaPing:
+        """Fetches a token and reads one supplier: proves credentials, company and scope."""
+        await self._request(
+            "GET", VismaSupplier.resource, params={"pageNumber": "1", "pageSize": "1"}
+        )
+        return VismaPing(company_id=self.credentials.company_id, rate_limit=self.rate_limit.last)
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def update_supplier_invoice_note(
+        self, document_type: str, reference_number: str, note: str, *, attempts: int = 3
+    ) -> str:
+        """Writes `note` on a supplier invoice (never a financial field); returns the new ETag.
+
+        GET for the ETag, then PUT with If-Match; a 412 (changed in between) reads again.
+        """
+        path = _path("supplierInvoice", document_type, reference_number)
+        body = _NoteUpdate(note=_Value(value=note))
+        attempt = 1
+        while True:
+            current = await self._request("GET", path)
+            etag = current.headers.get("etag", "")
+            try:
+                response = await self._request("PUT", path, headers={"If-Match": etag}, body=body)
+            except VismaPreconditionFailedError:
+                if attempt >= attempts:
+                    raise
+                attempt += 1
+                continue
+            return str(response.headers.get("etag", ""))
+
+    async def post_webhook_feedback(
+        self,
+        notification_id: str,
+        *,
+        is_success: bool,
+        description: str,
+        source: str = "ml-connector",
+    ) -> None:
+        """Reports how a webhook notification was handled (shown in the ERP's feedback window)."""
+        feedback = WebhookFeedback(
+            notificationId=notification_id,
+            source=source,
+            description=description,
+            isSuccess=is_success,
+        )
+        await self._request("POST", "webhooknotificationfeedback", body=feedback)
+
+
+class _Value(BaseModel):
+    value: str
+
+
+class _NoteUpdate(BaseModel):
+    note: _Value
