@@ -1,0 +1,1 @@
+"""audit-store: the immutable, tamper-evident event log in PostgreSQL, lineage and replay."""

@@ -1,0 +1,14 @@
+"""`audit-store` (or `python -m audit_store`): runs the service until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+from audit_store.app import create_app
+from mlconnector.service import run_service
+
+
+def main() -> None:
+    run_service(create_app(), name="audit-store")
+
+
+if __name__ == "__main__":
+    main()

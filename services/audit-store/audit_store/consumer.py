@@ -1,0 +1,138 @@
+"""Reads every topic in audit-store's consumer group and appends each batch to the log.
+
+Offsets are committed only after the batch is in PostgreSQL. A crash in between re-reads
+the batch, and the log drops what it already holds (idempotent on event id), so every
+message lands exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter
+
+from audit_store.recorder import AppendReport, Recorder
+from audit_store.rows import ReceivedMessage, kafka_timestamp, log_entry
+from audit_store.settings import AuditSettings
+from mlconnector.retry import Backoff
+from mlconnector.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+MESSAGES_READ = Counter("mlc_audit_messages_read", "Messages audit-store read", ["topic"])
+ROWS_STORED = Counter("mlc_audit_rows_stored", "Rows appended to the audit log")
+DUPLICATES = Counter("mlc_audit_duplicates", "Messages whose event id the log already held")
+WRITE_FAILURES = Counter("mlc_audit_write_failures", "Batch writes that failed and were retried")
+
+
+def received_message(record: ConsumerRecord[bytes, bytes], arrived_at: datetime) -> ReceivedMessage:
+    return ReceivedMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        headers=tuple(record.headers),
+        value=record.value,
+        kafka_time=kafka_timestamp(record.timestamp),
+        arrived_at=arrived_at,
+    )
+
+
+class LogConsumer:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topics: Sequence[str],
+        recorder: Recorder,
+        settings: AuditSettings,
+    ) -> None:
+        self._recorder = recorder
+        self._settings = settings
+        self._backoff = Backoff(
+            base_seconds=0.2, cap_seconds=settings.retry_cap_seconds, max_attempts=10**9
+        )
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=kafka.bootstrap_servers,
+            group_id=settings.consumer_group,
+            client_id="audit-store",
+            enable_auto_commit=False,
+            # "latest" can point inside the last batch on the embedded broker (BROKER.md).
+            auto_offset_reset="earliest",
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            max_poll_records=settings.batch_max_records,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name="audit-store:consume")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                fetched = await self._consumer.getmany(
+                    timeout_ms=self._settings.batch_timeout_ms,
+                    max_records=self._settings.batch_max_records,
+                )
+            except KafkaError:
+                failures += 1
+                delay = self._backoff.delay(failures)
+                log.exception("reading from Kafka failed; retry in %.1f s", delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if fetched:
+                await self._store(fetched)
+
+    async def _store(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        records = [r for batch in fetched.values() for r in batch]
+        for record in records:
+            MESSAGES_READ.labels(record.topic).inc()
+        report = await self._append_until_stored(records, datetime.now(UTC))
+        ROWS_STORED.inc(report.stored)
+        DUPLICATES.inc(report.duplicates)
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:
+            # The partitions moved to another member (or the broker is away): the batch is
+            # re-read later, and the log drops the duplicates.
+            log.warning("offsets not committed (%s); the batch will be re-read", error)
+
+    async def _append_until_stored(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], arrived_at: datetime
+    ) -> AppendReport:
+        failures = 0
+        while True:
+            try:
+                entries = [log_entry(received_message(r, arrived_at)) for r in records]
+                return await self._recorder.append(entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Nothing is skipped: the batch waits (and its offsets stay uncommitted)
+                # until PostgreSQL takes it.
+                failures += 1
+                WRITE_FAILURES.inc()
+                delay = self._backoff.delay(failures)
+                log.exception("writing a batch to the audit log failed; retry in %.1f s", delay)
+                await asyncio.sleep(delay)

@@ -1,0 +1,20 @@
+"""audit-store settings (AUDIT_STORE_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUDIT_STORE_", extra="ignore")
+
+    # Its own consumer group: the log sees every message whatever the other services do.
+    consumer_group: str = "audit-store"
+    # Up to this many messages go to PostgreSQL in one transaction.
+    batch_max_records: int = Field(default=2000, ge=1)
+    # How long a fetch waits for a batch to fill before writing what it has.
+    batch_timeout_ms: int = Field(default=200, ge=0)
+    # A failed write is retried, with backoff up to this, until it succeeds: offsets are
+    # committed only for messages in the log, so nothing is skipped.
+    retry_cap_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,100 @@
+"""Where each record stands, read from the audit_record_status view (derived from the log)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from audit_store.stored import Connection
+from mlconnector.contracts import BaswareReason, Entity
+
+
+class RecordState(StrEnum):
+    """The latest result's outcome when it answers the latest change; else pending."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    PARKED = "parked"
+
+
+# Parked records are not among them: the writer keeps them, durably, and sends them once
+# what they wait for is accepted; a replay would only queue a second copy.
+REPLAYABLE_STATES = (RecordState.FAILED, RecordState.REJECTED)
+
+
+class RecordStatus(BaseModel):
+    tenant: str
+    entity: str
+    entity_id: str
+    supplier_number: str | None
+    state: str
+    latest_change_id: str | None
+    latest_change_at: datetime | None
+    latest_change_replay_of: str | None
+    content_hash: str | None
+    changes: int
+    replays: int
+    first_change_at: datetime | None
+    latest_result_id: str | None
+    latest_result_at: datetime | None
+    result_change_id: str | None
+    outcome: str | None
+    reasons: tuple[BaswareReason, ...]
+    attempts: int | None
+    region: str | None
+    request_id: str | None
+    results: int
+
+
+class StatusFilter(BaseModel):
+    tenant: str | None = None
+    entity: Entity | None = None
+    entity_id: str | None = None
+    states: tuple[RecordState, ...] = ()
+    # On the latest result's time: "what failed since Monday".
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+
+
+async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordStatus]:
+    records = await conn.fetch(
+        """
+        SELECT * FROM audit_record_status
+        WHERE ($1::text IS NULL OR tenant = $1)
+          AND ($2::text IS NULL OR entity = $2)
+          AND ($3::text IS NULL OR entity_id = $3)
+          AND (cardinality($4::text[]) = 0 OR state = ANY($4::text[]))
+          AND ($5::timestamptz IS NULL OR latest_result_at >= $5)
+          AND ($6::timestamptz IS NULL OR latest_result_at < $6)
+        ORDER BY coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id
+        LIMIT $7
+        """,
+        query.tenant,
+        query.entity.value if query.entity else None,
+        query.entity_id,
+        [s.value for s in query.states],
+        query.since,
+        query.until,
+        query.limit,
+    )
+    return [
+        RecordStatus.model_validate({**dict(r), "reasons": _reasons(r["reasons"])}) for r in records
+    ]
+
+
+_REASONS = TypeAdapter(tuple[BaswareReason, ...])
+
+
+def _reasons(raw: str | None) -> tuple[BaswareReason, ...]:
+    if raw is None:
+        return ()
+    try:
+        return _REASONS.validate_json(raw)
+    except ValidationError:
+        # Shown as it is rather than hidden: a writer that wrote it is worth a look.
+        return (BaswareReason(message=raw),)

@@ -1,0 +1,1 @@
+"""basware-writer: consumes visma.changes and makes Basware match Visma."""

@@ -1,0 +1,190 @@
+"""The writer's background work, on every instance: a heartbeat, and rounds (at start, every
+`follow_up_interval_seconds`, and when a batch asks) that follow pending requests, confirm
+uploads whose answer was lost, and release parked keys whose prerequisites are accepted.
+
+Whatever a round claims it publishes first and settles in PostgreSQL after, so a crash between
+the two repeats a result (consumers dedupe by event id) and never loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from basware_writer.delivery import Outcomes, TenantWriter, WriterFor, WriterStores
+from basware_writer.instances import InstanceRegistry
+from basware_writer.metrics import PARKED, PARKED_KEYS, PENDING
+from basware_writer.settings import WriterSettings
+from mlconnector.contracts import Outcome
+
+log = logging.getLogger(__name__)
+
+# How much one round takes on, per kind of work.
+PENDING_PER_ROUND = 1000
+UPLOADS_PER_ROUND = 200
+RELEASES_PER_ROUND = 10
+# A batch publishes right after it parks: a hold this old was left behind by a failure.
+STALE_HOLD_SECONDS = 120.0
+
+Publish = Callable[[TenantWriter, Outcomes], Awaitable[None]]
+
+
+class FollowUp:
+    def __init__(
+        self,
+        stores: WriterStores,
+        registry: InstanceRegistry,
+        writer_for: WriterFor,
+        publish: Publish,
+        settings: WriterSettings,
+    ) -> None:
+        self._stores = stores
+        self._registry = registry
+        self._writer_for = writer_for
+        self._publish = publish
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._tenants_seen: set[str] = set()
+
+    @property
+    def _owner(self) -> str:
+        return self._stores.instance
+
+    def wake(self) -> None:
+        """Run a round now (a batch accepted a vendor that parked changes wait for)."""
+        self._wake.set()
+
+    async def heartbeat(self) -> None:
+        while True:
+            try:
+                await self._registry.beat()
+            except Exception:
+                log.exception("heartbeat failed; claims of this writer may be taken over")
+            await asyncio.sleep(self._settings.heartbeat_seconds)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except Exception:
+                log.exception("follow-up round failed; tried again next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=self._settings.follow_up_interval_seconds
+                )
+            self._wake.clear()
+
+    async def round(self) -> None:
+        swept = await self._stores.parking.sweep_holds(self._owner, STALE_HOLD_SECONDS)
+        if swept:
+            log.warning("%d parked keys were still held by a finished batch; released", swept)
+        await self.follow_pending()
+        await self.confirm_uploads()
+        for _ in range(RELEASES_PER_ROUND):
+            if await self.release() < self._settings.release_max_keys:
+                break
+        await self.update_gauges()
+
+    async def _deliver(
+        self, tenant: str, work: Callable[[TenantWriter], Awaitable[Outcomes]]
+    ) -> tuple[TenantWriter, Outcomes] | None:
+        writer = await self._writer_for(tenant)
+        if writer is None:
+            log.error("no connection for tenant %s: its pending work waits", tenant)
+            return None
+        outcomes = await work(writer)
+        await self._publish(writer, outcomes)
+        return writer, outcomes
+
+    async def follow_pending(self) -> None:
+        timeout = self._settings.instance_timeout_seconds
+        claimed = await self._stores.pending.claim(self._owner, timeout, PENDING_PER_ROUND)
+        for tenant, records in claimed.items():
+            try:
+                done = await self._deliver(tenant, partial(TenantWriter.resume, records=records))
+            except Exception:
+                log.exception("following %d pending records of %s failed", len(records), tenant)
+                done = None
+            if done is None:
+                await self._stores.pending.hand_off(tenant, records, self._owner)
+                continue
+            writer, outcomes = done
+            await writer.settle(outcomes.settlement)
+            if outcomes.deliveries:
+                log.info(
+                    "%s: %d pending records final (%d still with Basware)",
+                    tenant,
+                    len(outcomes.settlement.done),
+                    len(records) - len(outcomes.settlement.done),
+                )
+
+    async def confirm_uploads(self) -> None:
+        timeout = self._settings.instance_timeout_seconds
+        uploads = self._stores.uploads
+        claimed = await uploads.claim_unconfirmed(self._owner, timeout, UPLOADS_PER_ROUND)
+        for tenant, intents in claimed.items():
+            try:
+                done = await self._deliver(
+                    tenant, partial(TenantWriter.confirm_uploads, intents=intents)
+                )
+            except Exception:
+                log.exception("confirming %d uploads of %s failed", len(intents), tenant)
+                done = None
+            if done is None:
+                await uploads.hand_off(tenant, intents, self._owner)
+                continue
+            writer, outcomes = done
+            await writer.settle(outcomes.settlement)
+
+    async def release(self) -> int:
+        """Delivers what waits in keys that are ready now; returns how many keys it took."""
+        timeout = self._settings.instance_timeout_seconds
+        parking = self._stores.parking
+        keys = await parking.claim_ready(self._owner, timeout, self._settings.release_max_keys)
+        for tenant in dict.fromkeys(k.tenant for k in keys):
+            mine = [k for k in keys if k.tenant == tenant]
+            suppliers = [k.supplier_number for k in mine]
+            entries = sorted((c for k in mine for c in k.changes), key=lambda c: c.seq)
+            try:
+                release = partial(
+                    TenantWriter.deliver,
+                    changes=[c.change for c in entries],
+                    releasing=set(suppliers),
+                )
+                done = await self._deliver(tenant, release)
+            except Exception:
+                log.exception("releasing %d parked keys of %s failed", len(suppliers), tenant)
+                done = None
+            if done is None:
+                await parking.finish(self._owner, tenant, suppliers, done=[])
+                continue
+            _, outcomes = done
+            still_parked = {
+                d.change.event_id
+                for d in outcomes.deliveries
+                if d.verdict.outcome is Outcome.PARKED
+            }
+            released = [e.seq for e in entries if e.change.event_id not in still_parked]
+            await parking.finish(self._owner, tenant, suppliers, done=released)
+            log.info(
+                "%s: released %d parked changes of %d suppliers (%d wait on)",
+                tenant,
+                len(released),
+                len(suppliers),
+                len(entries) - len(released),
+            )
+        return len(keys)
+
+    async def update_gauges(self) -> None:
+        parked, keys = await self._stores.parking.counts()
+        pending = await self._stores.pending.counts()
+        uploading = await self._stores.uploads.open_count()
+        tenants = set(parked) | set(pending) | set(uploading) | self._tenants_seen
+        for tenant in tenants:
+            PARKED.labels(tenant).set(parked.get(tenant, 0))
+            PENDING.labels(tenant).set(pending.get(tenant, 0) + uploading.get(tenant, 0))
+        PARKED_KEYS.set(keys)
+        self._tenants_seen = tenants

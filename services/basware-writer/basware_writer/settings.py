@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlconnector.retry import Backoff
+from mlconnector.topics import Topic
+
+
+def default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class WriterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BASWARE_WRITER_")
+
+    changes_topic: str = Topic.VISMA_CHANGES.value
+    results_topic: str = Topic.BASWARE_RESULTS.value
+    # Names this process in claims on pending records, uploads and parked keys.
+    instance: str = Field(default_factory=default_instance)
+    # Up to this many change events are taken from Kafka per batch, then grouped by tenant
+    # and entity so that Basware's own batch limits (200 vendors, 100 lines) are filled.
+    batch_max_records: int = Field(default=1000, ge=1)
+    batch_timeout_ms: int = Field(default=200, ge=1)
+    # How long a batch waits for Basware's requestStatus before the request is left to the
+    # follow-up (recorded in PostgreSQL) and the partition moves on.
+    status_wait_seconds: float = Field(default=10.0, ge=0)
+    # How long a pending request is followed before the records it carries count as failed.
+    request_status_timeout_seconds: float = Field(default=3600.0, gt=0)
+    # An upload whose answer was lost is looked for in Basware this long before it is re-sent.
+    upload_confirm_seconds: float = Field(default=900.0, ge=0)
+    # The follow-up (pending requests, unconfirmed uploads, parked keys) runs this often.
+    follow_up_interval_seconds: float = Field(default=5.0, gt=0)
+    # Parked keys (tenant:supplier) released at once, in one delivery per tenant.
+    release_max_keys: int = Field(default=500, ge=1)
+    # Liveness of writer instances: claims of an instance not seen for the timeout are taken.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    instance_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=0.2, gt=0)
+    backoff_cap_seconds: float = Field(default=30.0, gt=0)
+    # Basware HTTP calls open at once per tenant (its region), per writer process.
+    requests_in_flight: int = Field(default=8, ge=1)
+    # Invoice PDFs fetched from Visma and uploaded to Basware at the same time, per tenant.
+    invoice_concurrency: int = Field(default=8, ge=1)
+    # The request budget per tenant and region, shared by all writer instances: requests
+    # per second, how many may go at once, the floor 429s can push the rate down to, and
+    # how long the rate takes to climb back from zero to `rate_per_second`.
+    rate_per_second: float = Field(default=50.0, gt=0)
+    rate_burst: float = Field(default=20.0, ge=1)
+    rate_min_per_second: float = Field(default=1.0, gt=0)
+    rate_recovery_seconds: float = Field(default=30.0, gt=0)
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            base_seconds=self.backoff_base_seconds,
+            cap_seconds=self.backoff_cap_seconds,
+            max_attempts=self.max_attempts,
+        )

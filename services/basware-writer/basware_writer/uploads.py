@@ -1,0 +1,205 @@
+"""SmartPDF uploads claimed in PostgreSQL before they start, so an invoice version reaches
+Basware once: an upload is not an upsert, and a second one would be a second document."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+from basware_writer.accepted_store import AcceptedStore
+from basware_writer.changes import dump_changes, load_changes
+from mlconnector.contracts import ChangeEvent
+
+
+class UploadIntent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    changes: tuple[ChangeEvent, ...]
+    payload_hash: str
+    # How the document is found again in Basware (GET /v1/accountingDocuments/status).
+    invoice_number: str
+    invoice_date: date
+    started_at: datetime | None = None
+
+    @property
+    def change(self) -> ChangeEvent:
+        return self.changes[-1]
+
+
+def _keys(intents: Sequence[UploadIntent]) -> tuple[list[str], list[str]]:
+    return [i.change.entity_id for i in intents], [i.payload_hash for i in intents]
+
+
+class UploadStore:
+    def __init__(self, pool: asyncpg.Pool, accepted: AcceptedStore) -> None:
+        self._pool = pool
+        self._accepted = accepted
+
+    async def claim_new(
+        self, tenant: str, intents: Sequence[UploadIntent], owner: str
+    ) -> tuple[list[UploadIntent], list[tuple[UploadIntent, str | None]]]:
+        """The intents this call may upload (no writer started them before), and those
+        uploaded before, with their bumId. The rest are being uploaded by another writer."""
+        if not intents:
+            return [], []
+        ids, hashes = _keys(intents)
+        rows = await self._pool.fetch(
+            """
+            INSERT INTO writer_uploads (tenant, entity_id, payload_hash, supplier_number,
+                invoice_number, invoice_date, changes, state, claimed_by)
+            SELECT $1, r.entity_id, r.payload_hash, r.supplier, r.number, r.date,
+                   r.changes::jsonb, 'uploading', $8
+            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[])
+                 AS r(entity_id, payload_hash, supplier, number, date, changes)
+            ON CONFLICT DO NOTHING
+            RETURNING entity_id, payload_hash
+            """,
+            tenant,
+            ids,
+            hashes,
+            [i.change.supplier_number for i in intents],
+            [i.invoice_number for i in intents],
+            [i.invoice_date for i in intents],
+            [dump_changes(i.changes) for i in intents],
+            owner,
+        )
+        claimed = {(r["entity_id"], r["payload_hash"]) for r in rows}
+        mine = [i for i in intents if (i.change.entity_id, i.payload_hash) in claimed]
+        others = [i for i in intents if (i.change.entity_id, i.payload_hash) not in claimed]
+        if not others:
+            return mine, []
+        done = await self._pool.fetch(
+            """
+            SELECT u.entity_id, u.payload_hash, u.bum_id FROM writer_uploads u
+            JOIN unnest($2::text[], $3::text[]) AS r(entity_id, hash)
+              ON u.entity_id = r.entity_id AND u.payload_hash = r.hash
+            WHERE u.tenant = $1 AND u.state = 'uploaded'
+            """,
+            tenant,
+            *_keys(others),
+        )
+        bum_ids = {(r["entity_id"], r["payload_hash"]): r["bum_id"] for r in done}
+        uploaded = [
+            (i, bum_ids[(i.change.entity_id, i.payload_hash)])
+            for i in others
+            if (i.change.entity_id, i.payload_hash) in bum_ids
+        ]
+        return mine, uploaded
+
+    async def uploaded(self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]) -> None:
+        """Basware has these PDFs (bumId when known): done, and remembered as accepted."""
+        if not done:
+            return
+        ids, hashes = _keys([intent for intent, _ in done])
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                UPDATE writer_uploads u
+                SET state = 'uploaded', bum_id = coalesce(r.bum_id, u.bum_id), claimed_by = NULL
+                FROM unnest($2::text[], $3::text[], $4::text[]) AS r(entity_id, hash, bum_id)
+                WHERE u.tenant = $1 AND u.entity_id = r.entity_id AND u.payload_hash = r.hash
+                """,
+                tenant,
+                ids,
+                hashes,
+                [bum_id for _, bum_id in done],
+            )
+            await self._accepted.remember(
+                tenant,
+                [
+                    ((intent.change.entity, intent.change.entity_id), intent.payload_hash, bum_id)
+                    for intent, bum_id in done
+                ],
+                conn,
+            )
+
+    async def abandon(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
+        """Nothing reached Basware (refused before the PDF was sent): a later send may try."""
+        if not intents:
+            return
+        ids, hashes = _keys(intents)
+        await self._pool.execute(
+            """
+            DELETE FROM writer_uploads u
+            USING unnest($2::text[], $3::text[]) AS r(entity_id, hash)
+            WHERE u.tenant = $1 AND u.entity_id = r.entity_id AND u.payload_hash = r.hash
+              AND u.state = 'uploading'
+            """,
+            tenant,
+            ids,
+            hashes,
+        )
+
+    async def hand_off(self, tenant: str, intents: Sequence[UploadIntent], owner: str) -> None:
+        """Whether Basware got the PDF is unknown: the follow-up looks for it there."""
+        if not intents:
+            return
+        ids, hashes = _keys(intents)
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads u SET claimed_by = NULL
+            FROM unnest($2::text[], $3::text[]) AS r(entity_id, hash)
+            WHERE u.tenant = $1 AND u.entity_id = r.entity_id AND u.payload_hash = r.hash
+              AND u.claimed_by = $4
+            """,
+            tenant,
+            ids,
+            hashes,
+            owner,
+        )
+
+    async def claim_unconfirmed(
+        self, owner: str, timeout_seconds: float, limit: int
+    ) -> dict[str, list[UploadIntent]]:
+        """Uploads that started but were never confirmed, whose writer stopped following them."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE writer_uploads u SET claimed_by = $1
+            FROM (
+                SELECT tenant, entity_id, payload_hash FROM writer_uploads
+                WHERE state = 'uploading' AND writer_claim_open(claimed_by, $2)
+                ORDER BY started_at LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ) c
+            WHERE u.tenant = c.tenant AND u.entity_id = c.entity_id
+              AND u.payload_hash = c.payload_hash
+            RETURNING u.*
+            """,
+            owner,
+            timeout_seconds,
+            limit,
+        )
+        claimed: dict[str, list[UploadIntent]] = {}
+        for row in sorted(rows, key=lambda r: r["started_at"]):
+            claimed.setdefault(row["tenant"], []).append(
+                UploadIntent(
+                    changes=load_changes(row["changes"]),
+                    payload_hash=row["payload_hash"],
+                    invoice_number=row["invoice_number"],
+                    invoice_date=row["invoice_date"],
+                    started_at=row["started_at"],
+                )
+            )
+        return claimed
+
+    async def restart(self, tenant: str, intent: UploadIntent) -> None:
+        """An unconfirmed upload is sent again: its clock starts anew."""
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads SET started_at = now()
+            WHERE tenant = $1 AND entity_id = $2 AND payload_hash = $3
+            """,
+            tenant,
+            intent.change.entity_id,
+            intent.payload_hash,
+        )
+
+    async def open_count(self) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT tenant, count(*) AS n FROM writer_uploads "
+            "WHERE state = 'uploading' GROUP BY tenant"
+        )
+        return {r["tenant"]: r["n"] for r in rows}

@@ -1,0 +1,1 @@
+"""visma-reader: polls Visma.net by lastModifiedDateTime and publishes change events."""

@@ -1,0 +1,85 @@
+"""Durable poll state in PostgreSQL: cursors and the last published hash of each record.
+
+A cursor belongs to a stream (`poller.Stream`): the three entities, and purchase receipts,
+which publish nothing of their own but are polled with a cursor of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from mlconnector.contracts import ChangeEvent
+from visma_reader.poller import PollCursor
+
+
+class CursorStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def cursor(self, tenant: str, stream: str) -> PollCursor:
+        row = await self._pool.fetchrow(
+            "SELECT high_water, full_scan_at FROM visma_poll_cursor"
+            " WHERE tenant = $1 AND entity = $2",
+            tenant,
+            stream,
+        )
+        if row is None:
+            return PollCursor()
+        return PollCursor(high_water=row["high_water"], full_scan_at=row["full_scan_at"])
+
+    async def unpublished(self, events: Sequence[ChangeEvent]) -> list[ChangeEvent]:
+        """The events whose record content differs from what was last published."""
+        if not events:
+            return []
+        first = events[0]
+        rows = await self._pool.fetch(
+            "SELECT record_id, content_hash FROM visma_published_record"
+            " WHERE tenant = $1 AND entity = $2 AND record_id = ANY($3::text[])",
+            first.tenant,
+            first.entity.value,
+            [e.entity_id for e in events],
+        )
+        published = {row["record_id"]: row["content_hash"] for row in rows}
+        return [e for e in events if published.get(e.entity_id) != e.content_hash]
+
+    async def remember_published(self, events: Sequence[ChangeEvent]) -> None:
+        """Called only after Kafka acknowledged the events."""
+        if not events:
+            return
+        await self._pool.execute(
+            """
+            INSERT INTO visma_published_record
+                (tenant, entity, record_id, content_hash, last_modified)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamp[])
+            ON CONFLICT (tenant, entity, record_id) DO UPDATE
+               SET content_hash = EXCLUDED.content_hash, last_modified = EXCLUDED.last_modified
+            """,
+            [e.tenant for e in events],
+            [e.entity.value for e in events],
+            [e.entity_id for e in events],
+            [e.content_hash for e in events],
+            [e.last_modified.replace(tzinfo=None) for e in events],
+        )
+
+    async def advance(
+        self, tenant: str, stream: str, high_water: datetime, *, full_scan: bool = False
+    ) -> None:
+        """Moves the cursor forward (never back) once every event up to it is acknowledged;
+        `full_scan` also records that the whole list was read just now."""
+        await self._pool.execute(
+            """
+            INSERT INTO visma_poll_cursor (tenant, entity, high_water, full_scan_at)
+            VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
+            ON CONFLICT (tenant, entity) DO UPDATE
+               SET high_water = GREATEST(visma_poll_cursor.high_water, EXCLUDED.high_water),
+                   full_scan_at = COALESCE(EXCLUDED.full_scan_at, visma_poll_cursor.full_scan_at),
+                   updated_at = now()
+            """,
+            tenant,
+            stream,
+            high_water.replace(tzinfo=None),
+            full_scan,
+        )

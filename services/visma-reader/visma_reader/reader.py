@@ -1,0 +1,143 @@
+"""What one poll of one entity of one tenant does: which streams it reads, what it publishes.
+
+Suppliers and supplier invoices are one stream each. A purchase-order poll reads purchase
+receipts first (into the receipt index), then the orders, each published with the receipts
+known at that moment; then every order still pending because one of its receipts changed is
+fetched by number and published with its receipts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from mlconnector.contracts import ChangeEvent, Entity, change_from_record
+from mlconnector.visma.errors import VismaNotFoundError
+from mlconnector.visma.models import VismaPurchaseOrder, VismaPurchaseReceipt, VismaRecord
+from visma_reader.cursor_store import CursorStore
+from visma_reader.poller import PagedSource, PollObserver, PollReport, Stream, poll_stream
+from visma_reader.receipt_index import ReceiptIndex
+from visma_reader.settings import ReaderSettings
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Sequence[ChangeEvent]], Awaitable[None]]
+
+
+class VismaSource(PagedSource, Protocol):
+    async def get_purchase_order(self, order_nbr: str) -> VismaPurchaseOrder: ...
+
+
+class Reader:
+    def __init__(
+        self,
+        cursors: CursorStore,
+        receipts: ReceiptIndex,
+        publish: Publish,
+        settings: ReaderSettings,
+        observer: PollObserver | None = None,
+    ) -> None:
+        self._cursors = cursors
+        self._receipts = receipts
+        self._publish = publish
+        self._settings = settings
+        self._observer = observer
+
+    async def poll(self, source: VismaSource, tenant: str, entity: Entity) -> list[PollReport]:
+        if entity is not Entity.PURCHASE_ORDER:
+
+            async def publish_records(records: Sequence[VismaRecord]) -> int:
+                return await self._publish_new([change_from_record(tenant, r) for r in records])
+
+            return [await self._poll(source, tenant, Stream(entity.value), publish_records)]
+
+        async def index_receipts(records: Sequence[VismaRecord]) -> int:
+            receipts = [r for r in records if isinstance(r, VismaPurchaseReceipt)]
+            await self._receipts.record(tenant, receipts)
+            return 0
+
+        async def publish_orders(records: Sequence[VismaRecord]) -> int:
+            orders = [r for r in records if isinstance(r, VismaPurchaseOrder)]
+            return await self._publish_orders(tenant, orders)
+
+        receipts = await self._poll(source, tenant, Stream.PURCHASE_RECEIPT, index_receipts)
+        orders = await self._poll(source, tenant, Stream.PURCHASE_ORDER, publish_orders)
+        try:
+            await self._republish_pending(source, tenant, orders)
+        except Exception:
+            if self._observer is not None:
+                self._observer.poll_failed(tenant, Stream.PURCHASE_ORDER)
+            raise
+        return [receipts, orders]
+
+    async def _poll(
+        self,
+        source: PagedSource,
+        tenant: str,
+        stream: Stream,
+        handle_page: Callable[[Sequence[VismaRecord]], Awaitable[int]],
+    ) -> PollReport:
+        settings = self._settings
+        try:
+            return await poll_stream(
+                source,
+                self._cursors,
+                handle_page,
+                tenant=tenant,
+                stream=stream,
+                overlap=timedelta(seconds=settings.overlap_seconds),
+                page_size=settings.page_size,
+                rescans=settings.rescans,
+                full_scan_every=(
+                    timedelta(seconds=settings.full_scan_interval_seconds)
+                    if settings.full_scan_interval_seconds
+                    else None
+                ),
+                observer=self._observer,
+            )
+        except Exception:
+            if self._observer is not None:
+                self._observer.poll_failed(tenant, stream)
+            raise
+
+    async def _publish_new(self, events: Sequence[ChangeEvent]) -> int:
+        """Publishes the events whose content was not published yet; returns how many."""
+        fresh = await self._cursors.unpublished(events)
+        await self._publish(fresh)
+        await self._cursors.remember_published(fresh)
+        return len(fresh)
+
+    async def _publish_orders(self, tenant: str, orders: Sequence[VismaPurchaseOrder]) -> int:
+        numbers = [order.order_nbr for order in orders]
+        receipts = await self._receipts.receipts_of(tenant, numbers)
+        published = await self._publish_new(
+            [change_from_record(tenant, o, receipts.get(o.order_nbr, ())) for o in orders]
+        )
+        # Every order here is now on Kafka with the receipts the index holds.
+        await self._receipts.settle(tenant, numbers)
+        return published
+
+    async def _republish_pending(
+        self, source: VismaSource, tenant: str, report: PollReport
+    ) -> None:
+        """Orders whose receipts changed but that were not in this poll's window."""
+        pending = await self._receipts.pending(tenant)
+        size = self._settings.page_size
+        for start in range(0, len(pending), size):
+            orders: list[VismaPurchaseOrder] = []
+            gone: list[str] = []
+            for number in pending[start : start + size]:
+                try:
+                    orders.append(await source.get_purchase_order(number))
+                except VismaNotFoundError:
+                    gone.append(number)
+            published = await self._publish_orders(tenant, orders)
+            if gone:
+                log.info("%s: receipts point at orders Visma no longer has: %s", tenant, gone)
+                await self._receipts.settle(tenant, gone)
+            report.read += len(orders)
+            report.published += published
+            if self._observer is not None:
+                self._observer.page_read(report, len(orders), published)

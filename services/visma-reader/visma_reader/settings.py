@@ -1,0 +1,31 @@
+"""visma-reader settings (VISMA_READER_* environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlconnector.topics import Topic
+
+
+class ReaderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VISMA_READER_", extra="ignore")
+
+    # Default schedule; a connection's own schedule overrides it.
+    poll_interval_seconds: float = Field(default=30.0, gt=0)
+    # Re-read this far below the cursor: the zone of Visma's timestamps is not published,
+    # and rows change while a scan pages (visma-api.md §6). Dedupe absorbs the re-reads.
+    # It must exceed the zone offset plus the duration of the longest scan.
+    overlap_seconds: float = Field(default=7200.0, ge=0)
+    page_size: int = Field(default=1000, ge=1)
+    # How many times a window is read again in one poll when rows left it while it was paged
+    # (a deletion); after that the cursor stays and the next poll tries again.
+    rescans: int = Field(default=2, ge=0)
+    # How often a stream's whole list is read again (0: never): the safety net for what an
+    # incremental window cannot see. Dedupe publishes only what differs; it costs
+    # totalCount / page_size calls per stream.
+    full_scan_interval_seconds: float = Field(default=86400.0, ge=0)
+    # A backfill logs its progress at most this often.
+    progress_log_seconds: float = Field(default=10.0, gt=0)
+    changes_topic: str = Topic.VISMA_CHANGES.value
+    notifications_topic: str = Topic.VISMA_NOTIFICATIONS.value

@@ -1,0 +1,1 @@
+"""webhook-gateway: verifies Basware and Visma webhooks and republishes them on Kafka."""

@@ -1,0 +1,283 @@
+"""Wiring only: the broker, the database pool, the webhook routes, the invoice loop's
+consumers and periodic check, and the service endpoints.
+
+FastStream's ASGI app matches exact paths, and Basware's route carries the tenant in its
+path, so a thin dispatcher sends /webhooks/* and /readyz to a Starlette router and
+everything else (lifespan, /healthz, /metrics) to the FastStream service app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+import asyncpg
+from faststream.asgi import AsgiFastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlconnector.connection_store.source import open_connection_source
+from mlconnector.connections import Connection, ConnectionSource
+from mlconnector.contracts import BaswareNotification, Event, SupplierInvoiceChanged
+from mlconnector.kafka import (
+    HEADER_EVENT_TYPE,
+    consumer_options,
+    event_from_message,
+    make_broker,
+    publish_events,
+)
+from mlconnector.migrations import apply_migrations
+from mlconnector.service import service_app
+from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.vault import VaultError
+from webhook_gateway.dedupe import SeenStore, forget_periodically
+from webhook_gateway.invoice_loop import (
+    LOOP_ERRORS,
+    InvoiceLoop,
+    Publish,
+    TenantApis,
+    check_periodically,
+)
+from webhook_gateway.invoice_store import InvoiceStore
+from webhook_gateway.receiver import WebhookReceiver
+from webhook_gateway.secret_source import (
+    ConfiguredSecrets,
+    ConnectionLoader,
+    ConnectionSecrets,
+    SecretSource,
+)
+from webhook_gateway.settings import GatewaySettings, GatewayTopics
+
+SERVICE_NAME = "webhook-gateway"
+INVOICE_LOOP_GROUP = "webhook-gateway.invoice-loop"
+
+log = logging.getLogger(__name__)
+
+
+class GatewayResources:
+    """What exists only while the app runs: the pool, the stores, the invoice loop and the
+    background tasks."""
+
+    def __init__(
+        self,
+        database: DatabaseSettings,
+        settings: GatewaySettings,
+        connections: ConnectionLoader | None,
+        publish: Publish,
+    ) -> None:
+        self._database = database
+        self._settings = settings
+        self._given_connections = connections
+        self._source: ConnectionSource | None = None
+        self._exits = contextlib.AsyncExitStack()
+        self._publish = publish
+        self._pool: asyncpg.Pool | None = None
+        self._store: SeenStore | None = None
+        self._loop: InvoiceLoop | None = None
+        self._apis: dict[str, TenantApis] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def connections(self) -> Sequence[Connection]:
+        """The tenants: given ones (tests), else the environment's or the store's."""
+        if self._given_connections is not None:
+            return await self._given_connections()
+        return await self._source.list() if self._source is not None else ()
+
+    async def _open_connection_source(self) -> None:
+        if self._given_connections is not None:
+            return
+        try:
+            self._source = await self._exits.enter_async_context(
+                open_connection_source(self._database.database_url)
+            )
+        except VaultError as error:
+            # Without a master key the store cannot be read: the gateway still verifies
+            # webhooks signed with MLC_GATEWAY_*_SECRETS, and the invoice loop idles.
+            log.warning("no stored connections: %s", error)
+
+    async def start(self) -> None:
+        await self._open_connection_source()
+        conn = await asyncpg.connect(self._database.database_url)
+        try:
+            await apply_migrations(conn, "webhook_gateway", SERVICE_NAME)
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(self._database.database_url, min_size=1, max_size=8)
+        self._store = SeenStore(self._pool)
+        settings = self._settings
+        self._background(
+            forget_periodically(self._store, settings.dedupe_ttl, settings.dedupe_cleanup_interval)
+        )
+        if settings.invoice_loop:
+            self._apis = {
+                c.tenant: TenantApis(
+                    basware=c.basware_client(), visma=c.visma_client(), write_back=c.write_back
+                )
+                for c in await self.connections()
+            }
+            store = InvoiceStore(self._pool, claim_timeout=settings.invoice_claim_timeout)
+            self._loop = InvoiceLoop(store=store, apis=self._apis, publish=self._publish)
+            self._background(check_periodically(self._loop, settings.invoice_check_interval))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(work))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for apis in self._apis.values():
+            await apis.basware.aclose()
+            await apis.visma.aclose()
+        self._apis = {}
+        self._loop = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        await self._exits.aclose()
+        self._source = None
+
+    def seen(self) -> SeenStore:
+        if self._store is None:
+            raise RuntimeError("the gateway has not started")
+        return self._store
+
+    def invoice_loop(self) -> InvoiceLoop | None:
+        return self._loop
+
+    async def database_ready(self) -> bool:
+        if self._pool is None:
+            return False
+        try:
+            return await self._pool.fetchval("SELECT true", timeout=2) is True
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+
+
+class Readiness(BaseModel):
+    ready: bool
+    broker: bool
+    database: bool
+
+
+class GatewayApp:
+    """The ASGI app uvicorn serves."""
+
+    def __init__(self, service: AsgiFastStream, router: Starlette) -> None:
+        self.service = service
+        self.router = router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+            scope["path"].startswith("/webhooks/") or scope["path"] == "/readyz"
+        ):
+            await self.router(scope, receive, send)
+        else:
+            await self.service(scope, receive, send)
+
+
+def subscribe_invoice_loop(
+    broker: KafkaBroker,
+    kafka: KafkaSettings,
+    topics: GatewayTopics,
+    loop: Callable[[], InvoiceLoop | None],
+) -> None:
+    """The loop's consumers. A failed step is logged and acknowledged: the periodic check
+    retries it, so one bad invoice never blocks its partition."""
+    options = consumer_options(kafka)
+
+    async def handle(message: KafkaMessage, wanted: type[Event], step: InvoiceStep) -> None:
+        running = loop()
+        if running is not None and _event_type(message) == wanted.event_type:
+            event = event_from_message(message.headers, message.body)
+            try:
+                await step(running, event)
+            except LOOP_ERRORS as error:
+                log.warning("invoice loop step failed: %s", type(error).__name__)
+        await message.ack()
+
+    @broker.subscriber(topics.basware_events, group_id=INVOICE_LOOP_GROUP, **options)
+    async def on_basware_event(message: KafkaMessage) -> None:
+        await handle(message, BaswareNotification, _on_notification)
+
+    @broker.subscriber(topics.visma_changes, group_id=INVOICE_LOOP_GROUP, **options)
+    async def on_visma_change(message: KafkaMessage) -> None:
+        await handle(message, SupplierInvoiceChanged, _on_visma_invoice)
+
+
+InvoiceStep = Callable[[InvoiceLoop, Event], Awaitable[None]]
+
+
+async def _on_notification(loop: InvoiceLoop, event: Event) -> None:
+    if isinstance(event, BaswareNotification):
+        await loop.on_basware_notification(event)
+
+
+async def _on_visma_invoice(loop: InvoiceLoop, event: Event) -> None:
+    if isinstance(event, SupplierInvoiceChanged):
+        await loop.on_visma_invoice(event)
+
+
+def _event_type(message: KafkaMessage) -> str:
+    # Checked before the body is parsed: visma.changes carries every supplier and order too.
+    raw = message.headers.get(HEADER_EVENT_TYPE, "")
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def build_app(
+    *,
+    settings: GatewaySettings,
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    secrets: SecretSource | None = None,
+    connections: ConnectionLoader | None = None,
+) -> GatewayApp:
+    """`connections` gives the tenants (their webhook secrets, API clients, write-back);
+    `secrets` replaces the secret source (tests); MLC_GATEWAY_*_SECRETS add to either."""
+    broker = make_broker(kafka, client_id=SERVICE_NAME)
+    configured = ConfiguredSecrets(settings.basware_secrets, settings.visma_secrets)
+
+    async def publish_status(events: Sequence[Event]) -> None:
+        await publish_events(broker, settings.topics.invoice_status, events)
+
+    resources = GatewayResources(database, settings, connections, publish_status)
+    receiver = WebhookReceiver(
+        broker=broker,
+        settings=settings,
+        secrets=secrets
+        or ConnectionSecrets(resources.connections, configured, settings.connections_refresh),
+        seen=resources.seen,
+    )
+    if settings.invoice_loop:
+        subscribe_invoice_loop(broker, kafka, settings.topics, resources.invoice_loop)
+
+    async def readiness(_: Request) -> Response:
+        broker_ready = await broker.ping(timeout=2.0)
+        database_ready = await resources.database_ready()
+        state = Readiness(
+            ready=broker_ready and database_ready, broker=broker_ready, database=database_ready
+        )
+        return Response(
+            state.model_dump_json(),
+            status_code=200 if state.ready else 503,
+            media_type="application/json",
+        )
+
+    router = Starlette(
+        routes=[
+            Route("/webhooks/basware/{tenant}", receiver.basware, methods=["POST"]),
+            Route("/webhooks/visma", receiver.visma, methods=["POST"]),
+            Route("/readyz", readiness, methods=["GET"]),
+        ]
+    )
+    service = service_app(broker, on_startup=[resources.start], after_shutdown=[resources.stop])
+    return GatewayApp(service, router)

@@ -1,0 +1,189 @@
+"""The invoice loop's state in PostgreSQL: the only module of the loop that speaks SQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+import asyncpg
+
+from mlconnector.basware import AccountingDocument
+from mlconnector.visma.models import VismaSupplierInvoice
+from webhook_gateway.invoice_policy import (
+    FollowedInvoice,
+    InvoiceIdentity,
+    InvoiceOutcome,
+    visma_paid,
+)
+
+
+class Step(StrEnum):
+    TRANSFER = "transfer"
+    PAYMENT = "payment"
+
+
+# One fixed statement per step. A claim older than $4 belonged to an instance that died
+# mid-step, so it may be taken over.
+_CLAIM = {
+    Step.TRANSFER: """
+        UPDATE invoice_follow SET transfer_claimed_at = now()
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3
+          AND transferred_at IS NULL
+          AND (transfer_claimed_at IS NULL OR transfer_claimed_at < now() - $4::interval)
+        RETURNING true""",
+    Step.PAYMENT: """
+        UPDATE invoice_follow SET payment_claimed_at = now()
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3
+          AND payment_posted_at IS NULL
+          AND (payment_claimed_at IS NULL OR payment_claimed_at < now() - $4::interval)
+        RETURNING true""",
+}
+_DONE = {
+    Step.TRANSFER: """
+        UPDATE invoice_follow SET transferred_at = now(), updated_at = now()
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3
+        RETURNING *""",
+    Step.PAYMENT: """
+        UPDATE invoice_follow SET payment_posted_at = now(), updated_at = now()
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3
+        RETURNING *""",
+}
+_RELEASE = {
+    Step.TRANSFER: """
+        UPDATE invoice_follow SET transfer_claimed_at = NULL
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3""",
+    Step.PAYMENT: """
+        UPDATE invoice_follow SET payment_claimed_at = NULL
+        WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3""",
+}
+
+
+def _followed(row: asyncpg.Record) -> FollowedInvoice:
+    return FollowedInvoice(
+        tenant=row["tenant"],
+        identity=InvoiceIdentity(
+            supplier_code=row["supplier_code"], invoice_number=row["invoice_number"]
+        ),
+        visma_document_type=row["visma_document_type"],
+        visma_reference_number=row["visma_reference_number"],
+        visma_paid=row["visma_paid"],
+        visma_total=row["visma_total"],
+        visma_note=row["visma_note"],
+        basware_invoice_id=row["basware_invoice_id"],
+        company_code=row["company_code"],
+        invoice_date=row["invoice_date"],
+        processing_status=row["processing_status"],
+        outcome=InvoiceOutcome(row["outcome"]) if row["outcome"] else None,
+        transferred=row["transferred_at"] is not None,
+        payment_posted=row["payment_posted_at"] is not None,
+    )
+
+
+def _one(row: asyncpg.Record | None) -> FollowedInvoice:
+    if row is None:
+        raise LookupError("invoice_follow row vanished")  # rows are never deleted
+    return _followed(row)
+
+
+class InvoiceStore:
+    def __init__(self, pool: asyncpg.Pool, *, claim_timeout: timedelta) -> None:
+        self._pool = pool
+        # A claim older than this belongs to an instance that died mid-step: take it over.
+        self._claim_timeout = claim_timeout
+
+    async def upsert_visma(
+        self, tenant: str, identity: InvoiceIdentity, invoice: VismaSupplierInvoice
+    ) -> FollowedInvoice:
+        row = await self._pool.fetchrow(
+            """
+            INSERT INTO invoice_follow AS f (tenant, supplier_code, invoice_number,
+                visma_document_type, visma_reference_number, visma_paid, visma_total, visma_note)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (tenant, supplier_code, invoice_number) DO UPDATE SET
+                visma_document_type = EXCLUDED.visma_document_type,
+                visma_reference_number = EXCLUDED.visma_reference_number,
+                visma_paid = EXCLUDED.visma_paid,
+                visma_total = EXCLUDED.visma_total,
+                visma_note = EXCLUDED.visma_note,
+                updated_at = now()
+            RETURNING *
+            """,
+            tenant,
+            identity.supplier_code,
+            identity.invoice_number,
+            invoice.document_type,
+            invoice.reference_number,
+            visma_paid(invoice),
+            invoice.amount,
+            invoice.note,
+        )
+        return _one(row)
+
+    async def upsert_basware(
+        self, tenant: str, identity: InvoiceIdentity, document: AccountingDocument
+    ) -> FollowedInvoice:
+        row = await self._pool.fetchrow(
+            """
+            INSERT INTO invoice_follow AS f (tenant, supplier_code, invoice_number,
+                basware_invoice_id, company_code, invoice_date, processing_status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (tenant, supplier_code, invoice_number) DO UPDATE SET
+                basware_invoice_id = EXCLUDED.basware_invoice_id,
+                company_code = EXCLUDED.company_code,
+                invoice_date = EXCLUDED.invoice_date,
+                processing_status = EXCLUDED.processing_status,
+                updated_at = now()
+            RETURNING *
+            """,
+            tenant,
+            identity.supplier_code,
+            identity.invoice_number,
+            document.invoice_id,
+            document.company_code,
+            document.invoice_date,
+            document.processing_status,
+        )
+        return _one(row)
+
+    async def get(self, tenant: str, identity: InvoiceIdentity) -> FollowedInvoice | None:
+        row = await self._pool.fetchrow(
+            "SELECT * FROM invoice_follow"
+            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
+            tenant,
+            identity.supplier_code,
+            identity.invoice_number,
+        )
+        return _followed(row) if row else None
+
+    async def under_way(self, tenant: str) -> list[FollowedInvoice]:
+        """Invoices Basware knows that have not reached an end, for the periodic check."""
+        rows = await self._pool.fetch(
+            "SELECT * FROM invoice_follow"
+            " WHERE tenant = $1 AND basware_invoice_id IS NOT NULL"
+            " AND payment_posted_at IS NULL AND outcome IS DISTINCT FROM 'rejected'"
+            " AND outcome IS DISTINCT FROM 'paid' ORDER BY updated_at",
+            tenant,
+        )
+        return [_followed(row) for row in rows]
+
+    async def record_outcome(self, invoice: FollowedInvoice, outcome: InvoiceOutcome) -> None:
+        await self._pool.execute(
+            "UPDATE invoice_follow SET outcome = $4, updated_at = now()"
+            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
+            *self._key(invoice),
+            outcome.value,
+        )
+
+    async def claim(self, invoice: FollowedInvoice, step: Step) -> bool:
+        claimed = await self._pool.fetchval(_CLAIM[step], *self._key(invoice), self._claim_timeout)
+        return claimed is True
+
+    async def done(self, invoice: FollowedInvoice, step: Step) -> FollowedInvoice:
+        return _one(await self._pool.fetchrow(_DONE[step], *self._key(invoice)))
+
+    async def release(self, invoice: FollowedInvoice, step: Step) -> None:
+        await self._pool.execute(_RELEASE[step], *self._key(invoice))
+
+    @staticmethod
+    def _key(invoice: FollowedInvoice) -> tuple[str, str, str]:
+        return (invoice.tenant, invoice.identity.supplier_code, invoice.identity.invoice_number)

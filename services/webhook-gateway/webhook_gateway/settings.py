@@ -1,0 +1,59 @@
+"""MLC_GATEWAY_*: how the gateway verifies webhooks, and where it republishes them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlconnector.topics import Topic
+from webhook_gateway.secret_source import SecretsByTenant
+from webhook_gateway.verify import SignatureEncoding, SignatureScheme
+
+# Basware's signing recipe is unverified (basware-api.md §7): these defaults are the
+# project's decision (hex HMAC-SHA256 of the raw body), and every part is a setting.
+BASWARE_DEFAULT_SCHEME = SignatureScheme(
+    header="x-bwapi-signature-256", encoding=SignatureEncoding.HEX
+)
+# Visma's dispatcher: base64 HMAC-SHA256 of the raw body (visma-api.md §4).
+VISMA_SCHEME = SignatureScheme(header="x-vwd-signature-v1", encoding=SignatureEncoding.BASE64)
+
+
+class GatewayTopics(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    basware_events: str = Topic.BASWARE_EVENTS.value
+    visma_notifications: str = Topic.VISMA_NOTIFICATIONS.value
+    # The invoice loop reads supplier invoices from here...
+    visma_changes: str = Topic.VISMA_CHANGES.value
+    # ...and publishes InvoiceStatusChanged here: events that come from Basware.
+    invoice_status: str = Topic.BASWARE_EVENTS.value
+
+
+class GatewaySettings(BaseSettings):
+    """Nested values are JSON, e.g. MLC_GATEWAY_BASWARE_SECRETS='{"acme": [{"value": "..."}]}'."""
+
+    model_config = SettingsConfigDict(env_prefix="MLC_GATEWAY_", extra="ignore")
+
+    basware_signature: SignatureScheme = BASWARE_DEFAULT_SCHEME
+    # Per tenant; "*" serves every tenant without its own entry. Until the credential store
+    # holds webhook secrets, these are where the secrets come from.
+    basware_secrets: SecretsByTenant = Field(default_factory=dict)
+    visma_secrets: SecretsByTenant = Field(default_factory=dict)
+    # How often the connections (and their webhook secrets) are re-read.
+    connections_refresh: timedelta = timedelta(seconds=30)
+    # How long a retired secret stays valid after its `retired_at` (secret rotation).
+    rotation_overlap: timedelta = timedelta(hours=24)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Seen event ids are kept this long: longer than any sender's retry horizon.
+    dedupe_ttl: timedelta = timedelta(days=7)
+    dedupe_cleanup_interval: timedelta = timedelta(hours=1)
+    # Visma does not retry, so a webhook waits at most this long for Kafka before a 503.
+    publish_timeout: timedelta = timedelta(seconds=10)
+    topics: GatewayTopics = Field(default_factory=GatewayTopics)
+    # The invoice loop back runs for the connections the gateway knows (none: it idles).
+    invoice_loop: bool = True
+    invoice_check_interval: timedelta = timedelta(minutes=5)
+    # A transfer or payment step claimed longer ago than this was abandoned by a crash.
+    invoice_claim_timeout: timedelta = timedelta(minutes=5)
