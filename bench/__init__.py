@@ -1,0 +1,1 @@
+"""ml-connector benchmarks: `python -m bench --size small|full` (see README, "Benchmark")."""

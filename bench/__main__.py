@@ -1,0 +1,61 @@
+"""`python -m bench --size small|full`: run the benchmark, print the table, keep the JSON.
+
+Exits 0 when every scenario completed (whatever its figures), 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bench.report import render_table
+from bench.runner import RUNS, run_bench
+from bench.sizes import SIZES, Dataset
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=20.0,
+        help="simulated API latency per call for the baseline comparison (both sandboxes)",
+    )
+    parser.add_argument(
+        "--runs",
+        help=f"comma-separated subset of: {', '.join(RUNS)} (default: the size's own)",
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        help="backfill ledger of about this many records instead of the size's "
+        "(proportions 1 supplier : 5 POs : 5 invoices), e.g. to measure part of `full`",
+    )
+    parser.add_argument("--results", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    if args.records:
+        size = size.model_copy(update={"backfill": Dataset.of_total(args.records)})
+    chosen = args.runs.split(",") if args.runs else size.runs
+    names = [name.strip() for name in chosen if name.strip()]
+    unknown = sorted(set(names) - set(RUNS))
+    if unknown:
+        parser.error(f"unknown runs: {', '.join(unknown)}")
+    report = asyncio.run(
+        run_bench(size, names, latency_ms=args.latency_ms, results_dir=args.results)
+    )
+    print()
+    print(
+        f"ml-connector benchmark, size {report.size}, {report.cpus} CPUs, "
+        f"{report.seconds:.1f} s in all"
+    )
+    print(render_table(report.scenarios))
+    print(f"\nwritten to {report.write(args.results)}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Backfill: the seeded ledger through the whole pipeline until every record has its final
+Basware outcome, without simulated latency (measured by `sync.measured_backfill`)."""
+
+from __future__ import annotations
+
+from bench.report import Figure, Target
+from bench.sizes import Dataset
+from bench.sync import SyncRun
+from mlconnector.contracts import Outcome
+
+MAX_RSS_MB = 200.0
+# Calls per hour and company a production Visma client gets (visma-api.md §5): beyond it, a
+# backfill waits for the next hour whatever the pipeline's speed.
+VISMA_HOURLY_QUOTA = 15_000
+
+
+def backfill_figures(data: Dataset, run: SyncRun) -> list[Figure]:
+    figures = [
+        Figure(
+            name=(
+                f"wall time, {data.suppliers:,} suppliers / {data.purchase_orders:,} POs / "
+                f"{data.invoices:,} invoices"
+            ),
+            value=run.seconds,
+            unit="s",
+            source="reader start to the last DeliveryResult on basware.results",
+            target=Target(op="<", value=60),
+        ),
+        Figure(
+            name="throughput",
+            value=run.records_per_second,
+            unit="records/s",
+            source="records / wall time",
+        ),
+        Figure(
+            name="HTTP requests to Visma (vs one hour's quota)",
+            value=run.visma_requests,
+            unit="requests",
+            source="Visma sandbox request counters",
+            target=Target(op="<=", value=VISMA_HOURLY_QUOTA),
+        ),
+        Figure(
+            name="HTTP requests to Basware",
+            value=run.basware_requests,
+            unit="requests",
+            source="Basware sandbox request counters",
+        ),
+    ]
+    figures += [
+        Figure(
+            name=f"records {outcome.value}",
+            value=run.outcomes[outcome],
+            unit="records",
+            source="latest DeliveryResult per record",
+        )
+        for outcome in (Outcome.DELIVERED, Outcome.REJECTED, Outcome.FAILED)
+    ]
+    for service, usage in sorted(run.usage.items()):
+        figures += [
+            Figure(
+                name=f"{service} peak RSS",
+                value=usage.peak_rss_mb,
+                unit="MB",
+                source="/proc/<pid>/status VmHWM",
+                target=Target(op="<", value=MAX_RSS_MB),
+            ),
+            Figure(
+                name=f"{service} CPU time",
+                value=usage.cpu_seconds,
+                unit="s",
+                source="user + system time of the process",
+            ),
+        ]
+    return figures

@@ -1,0 +1,158 @@
+"""The pipeline under test, started the way `mlconnector run` starts it.
+
+The sandboxes and the services are separate processes (the functions of
+`mlconnector_cli.run`), so each service's memory and CPU time are its own and the load
+generator does not share an interpreter with what it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from bench.backdoors import BaswareBackdoor, VismaBackdoor, VismaCompany
+from bench.metrics import MetricsSnapshot, scrape
+from bench.procstats import ProcessUsage, process_usage
+from mlconnector.asgi import listening_ports
+from mlconnector_cli.processes import ManagedProcess
+from mlconnector_cli.run import (
+    RunOptions,
+    Sandboxes,
+    local_endpoints,
+    sandbox_processes,
+    service_processes,
+    wait_until_up,
+)
+from mlconnector_cli.stack import Stack
+
+READER = "visma-reader"
+# Seeding 10k/50k/50k records takes the Visma sandbox about a minute before it listens.
+SANDBOX_START_TIMEOUT = 600.0
+# Visma's production quota is 15,000 calls per hour and company (visma-api.md §5); the
+# sandbox enforces it. A benchmark measures the pipeline's own speed, so the quota is lifted
+# and the backfill reports its Visma calls against it instead.
+UNLIMITED_QUOTA = 1_000_000_000
+# Everything is measured by the time the pipeline stops, and its stack is thrown away: a
+# graceful shutdown (consumer groups left, pools closed) would only add seconds to each run.
+STOP_GRACE_SECONDS = 1.0
+
+
+class PipelineOptions(BaseModel):
+    suppliers: int
+    purchase_orders: int
+    invoices: int
+    poll_interval: float = 5.0
+    # Added to every answer of both sandboxes (the baseline comparison).
+    latency_ms: float = 0.0
+    log_dir: Path
+
+
+class ServiceExited(RuntimeError):
+    pass
+
+
+class Pipeline:
+    def __init__(
+        self,
+        urls: Sandboxes,
+        company: VismaCompany,
+        visma: VismaBackdoor,
+        basware: BaswareBackdoor,
+        services: dict[str, ManagedProcess],
+        service_urls: dict[str, str],
+        sandboxes: Sequence[ManagedProcess],
+    ) -> None:
+        self.urls = urls
+        self.company = company
+        self.visma = visma
+        self.basware = basware
+        self.services = services
+        self.service_urls = service_urls
+        self._sandboxes = list(sandboxes)
+        self._http = httpx.AsyncClient(timeout=10.0)
+
+    def check_alive(self) -> None:
+        for process in [*self._sandboxes, *self.services.values()]:
+            if process.pid is not None and process.exited is not None:
+                raise ServiceExited(
+                    f"{process.name} exited with code {process.exited}:\n{process.tail()}"
+                )
+
+    async def start(self, names: Sequence[str]) -> None:
+        """Starts the named services and waits until each answers."""
+        chosen = [self.services[name] for name in names]
+        for process in chosen:
+            await process.start()
+        for process in chosen:
+            await wait_until_up(f"{self.service_urls[process.name]}/healthz", [process])
+
+    async def restart(self, name: str, env: dict[str, str]) -> None:
+        """Stops a service and starts it again with changed settings."""
+        process = self.services[name]
+        await process.stop()
+        process.env.update(env)
+        await self.start([name])
+
+    async def metrics(self, service: str) -> MetricsSnapshot:
+        return await scrape(self._http, self.service_urls[service])
+
+    def usage(self) -> dict[str, ProcessUsage]:
+        """Peak RSS and CPU seconds of every running service (read before they stop)."""
+        return {
+            name: process_usage(process.pid)
+            for name, process in self.services.items()
+            if process.pid is not None and process.exited is None
+        }
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncIterator[Pipeline]:
+    """The seeded sandboxes, up and answering; the services configured but not yet started."""
+    ports, urls = local_endpoints()
+    ports["gateway"] = listening_ports()
+    urls = urls.model_copy(update={"gateway_url": f"http://127.0.0.1:{ports['gateway']}"})
+    run_options = RunOptions(
+        suppliers=options.suppliers,
+        purchase_orders=options.purchase_orders,
+        invoices=options.invoices,
+        poll_interval=options.poll_interval,
+        log_dir=options.log_dir,
+    )
+    sandboxes = sandbox_processes(run_options, urls, ports)
+    services = {p.name: p for p in service_processes(run_options, stack, urls, ports)}
+    service_urls = {}
+    for process in services.values():
+        port = ports["gateway"] if process.name == "webhook-gateway" else listening_ports()
+        process.env["MLC_HTTP_PORT"] = str(port)  # known ports, so /metrics can be read
+        service_urls[process.name] = f"http://127.0.0.1:{port}"
+    try:
+        for process in sandboxes:
+            await process.start()
+        await wait_until_up(urls.visma_url, sandboxes, timeout=SANDBOX_START_TIMEOUT)
+        await wait_until_up(urls.basware_url, sandboxes, timeout=SANDBOX_START_TIMEOUT)
+        async with (
+            VismaBackdoor(urls.visma_url) as visma,
+            BaswareBackdoor(urls.basware_url) as basware,
+        ):
+            company = (await visma.companies())[0]
+            await visma.set_quota(UNLIMITED_QUOTA)
+            if options.latency_ms:
+                await visma.set_latency(options.latency_ms)
+                await basware.set_latency(options.latency_ms)
+            pipeline = Pipeline(urls, company, visma, basware, services, service_urls, sandboxes)
+            try:
+                yield pipeline
+            finally:
+                await pipeline.aclose()
+    finally:
+        await asyncio.gather(
+            *(p.stop(grace=STOP_GRACE_SECONDS) for p in [*services.values(), *sandboxes])
+        )

@@ -1,0 +1,83 @@
+"""Runs the benchmark: each run on its own fresh stack and sandboxes, one after another.
+
+A run measures one or more scenarios (the tenant run: backfill, incremental, latency) and
+records each scenario's figures as soon as it has them. When a run fails, the scenarios it
+had not recorded yet are listed as failed with the reason, the other runs still go, and the
+benchmark as a whole counts as failed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.baseline import baseline
+from bench.gateway import gateway_rate
+from bench.lifecycle import PHASES, tenant_lifecycle
+from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
+from bench.sizes import BenchSize, ScenarioContext
+
+Run = Callable[[BenchSize, ScenarioContext, Record], Awaitable[None]]
+
+RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
+    "tenant": (PHASES, tenant_lifecycle),
+    "baseline": (("baseline",), baseline),
+    "gateway": (("gateway",), gateway_rate),
+}
+
+
+async def run_one(
+    scenarios: Sequence[str], run: Run, size: BenchSize, context: ScenarioContext
+) -> list[ScenarioResult]:
+    results: list[ScenarioResult] = []
+    since = time.perf_counter()
+
+    def record(scenario: str, figures: list[Figure]) -> None:
+        nonlocal since
+        now = time.perf_counter()
+        results.append(
+            ScenarioResult(scenario=scenario, ok=True, seconds=now - since, figures=figures)
+        )
+        print(f"    {scenario}: {len(figures)} figures in {now - since:.1f} s", flush=True)
+        since = now
+
+    try:
+        await run(size, context, record)
+    except Exception as error:
+        traceback.print_exc()
+        reason = f"{error_summary(error)} (logs: {context.log_dir})"
+        recorded = {r.scenario for r in results}
+        results += [
+            ScenarioResult(
+                scenario=name, ok=False, seconds=time.perf_counter() - since, error=reason
+            )
+            for name in scenarios
+            if name not in recorded
+        ]
+    return results
+
+
+async def run_bench(
+    size: BenchSize, runs: Sequence[str], *, latency_ms: float, results_dir: Path
+) -> BenchReport:
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    logs = results_dir / "logs" / f"{size.name}-{started_at:%Y%m%dT%H%M%S}"
+    results: list[ScenarioResult] = []
+    for name in runs:
+        print(f"--- {name}", flush=True)
+        scenarios, run = RUNS[name]
+        context = ScenarioContext.create(logs / name, latency_ms)
+        results += await run_one(scenarios, run, size, context)
+    return BenchReport(
+        size=size.name,
+        started_at=started_at,
+        seconds=time.perf_counter() - started,
+        cpus=os.cpu_count() or 0,
+        simulated_latency_ms=latency_ms,
+        scenarios=results,
+    )

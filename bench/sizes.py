@@ -1,0 +1,84 @@
+"""How big each run is: `full` is issue 9's bar, `small` a CI smoke test under a minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class Dataset(BaseModel):
+    """Records seeded into the Visma sandbox's company (purchase orders come with lines and
+    receipts)."""
+
+    suppliers: int
+    purchase_orders: int
+    invoices: int
+
+    @property
+    def records(self) -> int:
+        return self.suppliers + self.purchase_orders + self.invoices
+
+    @classmethod
+    def of_total(cls, total: int) -> Dataset:
+        """A ledger of about `total` records in the full backfill's proportions: one
+        supplier to five purchase orders and five invoices."""
+        suppliers = max(1, round(total / 11))
+        return cls(suppliers=suppliers, purchase_orders=5 * suppliers, invoices=5 * suppliers)
+
+
+class BenchSize(BaseModel):
+    name: str
+    # The tenant run: backfill, then latency and incremental cost on the same ledger.
+    backfill: Dataset
+    backfill_timeout: float
+    # With webhooks on, the scheduled poll is only the safety net.
+    safety_poll_interval: float = 30.0
+    # One supplier is changed this many times per latency mode, one change per interval.
+    latency_changes: int
+    latency_change_interval: float
+    latency_poll_interval: float = 1.0
+    incremental_changed: int = 10
+    # The naive sync is slow by design: its ledger is smaller than the backfill's.
+    baseline: Dataset
+    gateway_webhooks: int
+    # What `python -m bench --size <name>` runs unless told otherwise.
+    runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
+
+
+SIZES: dict[str, BenchSize] = {
+    "small": BenchSize(
+        name="small",
+        backfill=Dataset(suppliers=30, purchase_orders=60, invoices=60),
+        backfill_timeout=60.0,
+        latency_changes=10,
+        latency_change_interval=0.2,
+        baseline=Dataset(suppliers=3, purchase_orders=6, invoices=6),
+        gateway_webhooks=500,
+        # The gateway's own start-up and drain dwarf a small run's sending: full size only.
+        runs=("tenant", "baseline"),
+    ),
+    "full": BenchSize(
+        name="full",
+        backfill=Dataset(suppliers=10_000, purchase_orders=50_000, invoices=50_000),
+        backfill_timeout=7_200.0,
+        latency_changes=500,
+        latency_change_interval=0.5,
+        baseline=Dataset(suppliers=200, purchase_orders=400, invoices=400),
+        gateway_webhooks=5_000,
+    ),
+}
+
+
+class ScenarioContext(BaseModel):
+    """What every run gets besides its size."""
+
+    log_dir: Path
+    # Simulated API latency of both sandboxes in the baseline comparison, per call.
+    latency_ms: float = 20.0
+
+    @classmethod
+    def create(cls, log_dir: Path, latency_ms: float) -> ScenarioContext:
+        # Services and sandboxes write their logs under here.
+        log_dir.mkdir(parents=True, exist_ok=True)
+        return cls(log_dir=log_dir, latency_ms=latency_ms)

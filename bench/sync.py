@@ -1,0 +1,67 @@
+"""One backfill through the whole pipeline, measured (the backfill and baseline scenarios).
+
+The writer, gateway and audit store start first; the clock starts when the reader process
+is launched (its start-up counts, it is part of a backfill) and stops at the newest result
+event once every seeded record has a final outcome on basware.results. Request counts are
+the sandboxes' counter deltas over that span; memory and CPU are read from the kernel while
+the services still run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from bench.outcomes import OutcomeWatcher
+from bench.pipeline import READER, Pipeline
+from bench.procstats import ProcessUsage
+from bench.sizes import Dataset
+from bench.waiting import until
+from mlconnector.contracts import Outcome
+from mlconnector_cli.run import RunOptions, expected_totals
+
+
+class SyncRun(BaseModel):
+    records: int
+    seconds: float
+    visma_requests: int
+    basware_requests: int
+    outcomes: dict[Outcome, int]
+    usage: dict[str, ProcessUsage]
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds
+
+
+async def measured_backfill(
+    pipeline: Pipeline, watcher: OutcomeWatcher, dataset: Dataset, *, timeout: float
+) -> SyncRun:
+    """Starts the services (the reader last) and waits until every seeded record settled."""
+    await pipeline.start([name for name in pipeline.services if name != READER])
+    visma_before = await pipeline.visma.api_requests()
+    basware_before = await pipeline.basware.api_requests()
+    started = datetime.now(UTC)
+    await pipeline.start([READER])
+
+    async def settled() -> bool:
+        return watcher.settled(expected_totals(RunOptions(**dataset.model_dump())))
+
+    await until(pipeline, settled, timeout=timeout, what="every record's final outcome")
+    usage = pipeline.usage()
+    visma_requests = await pipeline.visma.api_requests() - visma_before
+    basware_requests = await pipeline.basware.api_requests() - basware_before
+    finished = max(result.occurred_at for result in watcher.latest.values())
+    outcomes = {
+        outcome: sum(counts[outcome] for counts in watcher.outcomes().values())
+        for outcome in Outcome
+    }
+    return SyncRun(
+        records=dataset.records,
+        seconds=(finished - started).total_seconds(),
+        visma_requests=visma_requests,
+        basware_requests=basware_requests,
+        outcomes=outcomes,
+        usage=usage,
+    )
