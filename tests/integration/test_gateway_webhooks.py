@@ -1,0 +1,725 @@
+"""The webhook gateway over real HTTP, with the real broker and PostgreSQL.
+
+Every gateway here publishes to private single-partition topics, so reading a topic up to
+a sentinel event (a good webhook sent last) shows everything the gateway published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sandbox_support import (
+    BASWARE_CLIENT,
+    SANDBOX_BASWARE_SECRET,
+    SANDBOX_VISMA_SECRET,
+    VISMA_COMPANY,
+    sandbox_connection,
+    sandboxes,
+)
+
+from basware_sandbox import (
+    BaswareSandbox,
+    Region,
+    WebhookSignature,
+)
+from basware_sandbox import documents as sandbox_documents
+from basware_sandbox.records import AccountingDocument as SandboxDocument
+from mlconnector.asgi import serve_asgi
+from mlconnector.basware import (
+    Subscription,
+)
+from mlconnector.connections import Connection
+from mlconnector.contracts import (
+    BaswareNotification,
+    Entity,
+    Event,
+    InvoiceStatusChanged,
+    VismaNotification,
+    change_from_record,
+)
+from mlconnector.kafka import ensure_topics, event_from_message, make_broker, publish_events
+from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.visma.models import VismaSupplierInvoice
+from visma_sandbox.runner import RunningSandbox
+from visma_sandbox.webhooks import Subscription as VismaSubscription
+from webhook_gateway.app import build_app
+from webhook_gateway.invoice_policy import visma_identity
+from webhook_gateway.secret_source import (
+    ConfiguredSecrets,
+    ConnectionLoader,
+    ConnectionSecrets,
+    SecretSource,
+    WebhookSecret,
+)
+from webhook_gateway.settings import (
+    BASWARE_DEFAULT_SCHEME,
+    VISMA_SCHEME,
+    GatewaySettings,
+    GatewayTopics,
+)
+from webhook_gateway.verify import SignatureEncoding, SignatureScheme, sign
+
+BASWARE_SECRET = "basware-current-secret"
+BASWARE_OLD_SECRET = "basware-previous-secret"
+VISMA_SECRET = "visma-current-secret"
+VISMA_OLD_SECRET = "visma-previous-secret"
+VISMA_EXPIRED_SECRET = "visma-expired-secret"
+
+
+def rotating(current: str, previous: str, *, retired: timedelta) -> list[WebhookSecret]:
+    """A current secret and one retired `retired` ago (the default overlap is 24 h)."""
+    return [
+        WebhookSecret(value=SecretStr(current)),
+        WebhookSecret(value=SecretStr(previous), retired_at=datetime.now(UTC) - retired),
+    ]
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    client: httpx.AsyncClient
+    settings: GatewaySettings
+    kafka: KafkaSettings
+
+    def basware_headers(
+        self, body: bytes, *, secret: str = BASWARE_SECRET, at: datetime | None = None
+    ) -> dict[str, str]:
+        scheme = self.settings.basware_signature
+        headers = {"content-type": "application/json"}
+        stamp: str | None = None
+        if scheme.timestamp_header is not None:
+            stamp = str(int((at or datetime.now(UTC)).timestamp()))
+            headers[scheme.timestamp_header] = stamp
+        headers[scheme.header] = sign(secret.encode(), body, scheme, stamp)
+        return headers
+
+    async def post_basware(
+        self, tenant: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/webhooks/basware/{tenant}",
+            content=body,
+            headers=self.basware_headers(body) if headers is None else headers,
+        )
+
+    async def refusals(self, source: str, reason: str) -> float:
+        return await self.metric("mlc_gateway_refusals_total", source=source, reason=reason)
+
+    async def metric(self, name: str, **labels: str) -> float:
+        text = (await self.client.get("/metrics")).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+
+
+def basware_task(
+    *,
+    task_id: str | None = None,
+    document_id: str = "63255782d0a04d8d8defcc6a0062101d",
+    **more: str,
+) -> bytes:
+    body = {
+        "taskId": task_id or str(uuid.uuid4()),
+        "taskStatus": "New",
+        "taskType": "AccountingDocuments",
+        "taskSubType": "WaitingForTransfer",
+        "documentId": document_id,
+        "expirationTime": "2031-12-11T08:53:31Z",
+        **more,
+    }
+    return json.dumps(body).encode()
+
+
+async def single_partition_topics(kafka: KafkaSettings) -> GatewayTopics:
+    """Private topics with one partition: one total order, so reading up to a sentinel
+    event proves that nothing else was published before it."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = GatewayTopics(
+        basware_events=f"basware.events.gw{suffix}",
+        visma_notifications=f"visma.notifications.gw{suffix}",
+        visma_changes=f"visma.changes.gw{suffix}",
+        invoice_status=f"basware.events.gw{suffix}",
+    )
+    one = kafka.model_copy(update={"partitions": 1})
+    await ensure_topics(
+        one, [topics.basware_events, topics.visma_notifications, topics.visma_changes]
+    )
+    return topics
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    kafka: KafkaSettings,
+    database_url: str,
+    *,
+    basware_signature: SignatureScheme = BASWARE_DEFAULT_SCHEME,
+    secrets: SecretSource | None = None,
+    connections: ConnectionLoader | None = None,
+    invoice_check_interval: timedelta | None = None,
+) -> AsyncIterator[RunningGateway]:
+    """The invoice loop runs only when `connections` are given."""
+    settings = GatewaySettings(
+        basware_signature=basware_signature,
+        topics=await single_partition_topics(kafka),
+        invoice_loop=connections is not None,
+        invoice_check_interval=invoice_check_interval or timedelta(hours=1),
+    )
+    app = build_app(
+        settings=settings,
+        kafka=kafka,
+        database=DatabaseSettings(database_url=database_url),
+        secrets=secrets,
+        connections=connections,
+    )
+    async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url) as client:
+        yield RunningGateway(url=url, client=client, settings=settings, kafka=kafka)
+
+
+async def events_until(
+    kafka: KafkaSettings, topic: str, last: Callable[[Event], bool]
+) -> list[Event]:
+    """Every event on the (single-partition) topic, up to and including the `last` one."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=20
+    )
+    await consumer.start()
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    await consumer.seek_to_beginning(partition)
+    events: list[Event] = []
+    try:
+        # A guard against a hang when the event never arrives, not a timed assertion.
+        async with asyncio.timeout(30):
+            while True:
+                batch = await consumer.getmany(partition, timeout_ms=200)
+                for message in batch.get(partition, []):
+                    event = event_from_message(dict(message.headers), message.value or b"")
+                    events.append(event)
+                    if last(event):
+                        return events
+    finally:
+        await consumer.stop()
+
+
+pytestmark = pytest.mark.integration
+
+TENANT = "acme"
+TIMESTAMPED = SignatureScheme(
+    header="x-bwapi-signature-256",
+    encoding=SignatureEncoding.HEX,
+    timestamp_header="x-bwapi-timestamp",
+    tolerance=timedelta(minutes=5),
+)
+
+
+@pytest.fixture
+async def gateway(
+    kafka_settings: KafkaSettings, database_url: str
+) -> AsyncIterator[RunningGateway]:
+    visma = rotating(VISMA_SECRET, VISMA_OLD_SECRET, retired=timedelta(hours=1))
+    visma.append(
+        WebhookSecret(
+            value=SecretStr(VISMA_EXPIRED_SECRET),
+            retired_at=datetime.now(UTC) - timedelta(hours=48),
+        )
+    )
+    async with running_gateway(
+        kafka_settings,
+        database_url,
+        basware_signature=TIMESTAMPED,
+        secrets=ConfiguredSecrets(
+            basware={
+                TENANT: rotating(BASWARE_SECRET, BASWARE_OLD_SECRET, retired=timedelta(hours=1))
+            },
+            visma={"*": visma},
+        ),
+    ) as running:
+        yield running
+
+
+async def post_sentinel(gateway: RunningGateway) -> str:
+    """A good webhook sent last; returns its event id."""
+    response = await gateway.post_basware(TENANT, basware_task())
+    assert response.status_code == 200, response.text
+    event_id: str = response.json()["event_id"]
+    return event_id
+
+
+async def basware_events_after(gateway: RunningGateway) -> list[Event]:
+    """Everything published on basware.events, without the sentinel sent now."""
+    sentinel = await post_sentinel(gateway)
+    topic = gateway.settings.topics.basware_events
+    events = await events_until(gateway.kafka, topic, lambda e: e.event_id == sentinel)
+    return events[:-1]
+
+
+async def test_signed_basware_webhook_is_republished_once(gateway: RunningGateway) -> None:
+    body = basware_task(task_id="eb9ea3fa-69de-4a5a-8a1a-f4347cd18626")
+    first = await gateway.post_basware(TENANT, body)
+    assert first.status_code == 200
+    assert first.json()["outcome"] == "accepted"
+    # Basware redelivers (our 200 was lost, say): answered 200 so it stops, not republished.
+    again = await gateway.post_basware(TENANT, body)
+    assert again.status_code == 200
+    assert again.json() == {"outcome": "duplicate", "event_id": first.json()["event_id"]}
+
+    published = await basware_events_after(gateway)
+    assert len(published) == 1
+    event = published[0]
+    assert isinstance(event, BaswareNotification)
+    assert event.event_id == first.json()["event_id"]
+    assert (event.tenant, event.task_id, event.task_type, event.task_sub_type) == (
+        TENANT,
+        "eb9ea3fa-69de-4a5a-8a1a-f4347cd18626",
+        "AccountingDocuments",
+        "WaitingForTransfer",
+    )
+    assert event.key == f"{TENANT}:63255782d0a04d8d8defcc6a0062101d"
+
+
+async def test_old_secret_verifies_during_the_rotation_overlap(gateway: RunningGateway) -> None:
+    body = basware_task()
+    response = await gateway.post_basware(
+        TENANT, body, gateway.basware_headers(body, secret=BASWARE_OLD_SECRET)
+    )
+    assert response.status_code == 200
+    published = await basware_events_after(gateway)
+    assert [e.event_id for e in published] == [response.json()["event_id"]]
+
+
+async def test_refused_basware_webhooks_get_4xx_and_are_not_republished(
+    gateway: RunningGateway,
+) -> None:
+    body = basware_task()
+    good = gateway.basware_headers(body)
+    one_byte_changed = body.replace(b"WaitingForTransfer", b"WaitingForTransfeR")
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    malformed = b'{"taskId": "t-1", "taskType": '
+    too_large = basware_task(padding="x" * gateway.settings.max_body_bytes)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(too_large), 16_384):
+            yield too_large[start : start + 16_384]
+
+    without_signature = {k: v for k, v in good.items() if k != TIMESTAMPED.header}
+    without_timestamp = {k: v for k, v in good.items() if k != TIMESTAMPED.timestamp_header}
+    cases: list[tuple[str, bytes, dict[str, str], int, str]] = [
+        ("wrong secret", body, gateway.basware_headers(body, secret="guess"), 401, "bad_signature"),
+        ("body changed by one byte", one_byte_changed, good, 401, "bad_signature"),
+        ("stale timestamp", body, gateway.basware_headers(body, at=old), 401, "stale_timestamp"),
+        ("missing signature header", body, without_signature, 401, "missing_signature"),
+        ("missing timestamp header", body, without_timestamp, 401, "missing_timestamp"),
+        ("malformed JSON", malformed, gateway.basware_headers(malformed), 400, "malformed_json"),
+        ("oversized body", too_large, gateway.basware_headers(too_large), 413, "body_too_large"),
+        ("not JSON", body, {**good, "content-type": "text/plain"}, 415, "unsupported_media_type"),
+        ("unknown tenant", body, good, 404, "unknown_tenant"),
+    ]
+    for case, content, headers, status, reason in cases:
+        tenant = "globex" if case == "unknown tenant" else TENANT
+        before = await gateway.refusals("basware", reason)
+        response = await gateway.post_basware(tenant, content, headers)
+        assert (case, response.status_code, response.json()) == (case, status, {"error": reason})
+        assert await gateway.refusals("basware", reason) == before + 1, case
+
+    streamed = await gateway.client.post(
+        f"/webhooks/basware/{TENANT}", content=chunks(), headers=gateway.basware_headers(too_large)
+    )
+    assert streamed.status_code == 413  # no Content-Length: the limit holds while reading
+
+    assert await basware_events_after(gateway) == []
+
+
+async def test_replayed_request_outside_the_tolerance_is_refused(gateway: RunningGateway) -> None:
+    body = basware_task()
+    captured = gateway.basware_headers(body, at=datetime.now(UTC) - timedelta(minutes=6))
+    first_seen = await gateway.post_basware(TENANT, body, captured)
+    assert first_seen.status_code == 401
+    assert first_seen.json() == {"error": "stale_timestamp"}
+    assert await basware_events_after(gateway) == []
+
+
+async def test_connection_test_is_answered_verified_and_not_republished(
+    gateway: RunningGateway,
+) -> None:
+    probe = json.dumps(
+        {
+            "taskId": str(uuid.uuid4()),
+            "taskStatus": "New",
+            "taskType": "ConnectionTest",
+            "documentId": "ConnectionTest",
+        }
+    ).encode()
+    answered = await gateway.post_basware(TENANT, probe)
+    assert answered.status_code == 200
+    assert answered.json() == {"outcome": "connection_test"}
+    forged = await gateway.post_basware(
+        TENANT, probe, gateway.basware_headers(probe, secret="guess")
+    )
+    assert forged.status_code == 401
+    assert await basware_events_after(gateway) == []
+
+
+async def test_gateway_keeps_serving_after_a_thousand_refusals(gateway: RunningGateway) -> None:
+    body = basware_task()
+    forged = gateway.basware_headers(body, secret="guess")
+    unsigned = {"content-type": "application/json"}
+    malformed = b"{" * 64
+    attempts = [
+        (body, forged),
+        (body.replace(b"New", b"Old"), gateway.basware_headers(body)),
+        (body, unsigned),
+        (malformed, gateway.basware_headers(malformed)),
+    ]
+    before = await gateway.metric("mlc_gateway_refusals_total", source="basware")
+    statuses = set()
+    for number in range(1000):
+        content, headers = attempts[number % len(attempts)]
+        statuses.add((await gateway.post_basware(TENANT, content, headers)).status_code)
+    assert statuses == {400, 401}
+    after = await gateway.metric("mlc_gateway_refusals_total", source="basware")
+    assert after - before == 1000
+
+    assert (await gateway.client.get("/healthz")).is_success
+    assert (await gateway.client.get("/readyz")).json() == {
+        "ready": True,
+        "broker": True,
+        "database": True,
+    }
+    assert await basware_events_after(gateway) == []
+
+
+def visma_body(entity: str = "Supplier", record: str = "50012", tenant: str = TENANT) -> bytes:
+    return json.dumps(
+        {
+            "entity": entity,
+            "event": "Changed",
+            "id": record,
+            "tenantId": tenant,
+            "timestamp": "2026-11-25T08:00:00Z",
+        }
+    ).encode()
+
+
+async def post_visma(
+    gateway: RunningGateway,
+    body: bytes,
+    *,
+    secret: str = VISMA_SECRET,
+    notification_id: str | None = None,
+    tenant: str = TENANT,
+) -> httpx.Response:
+    headers = {
+        "content-type": "application/json",
+        "x-vwd-signature-v1": sign(secret.encode(), body, VISMA_SCHEME),
+        "x-vwd-notification-id": notification_id or str(uuid.uuid4()),
+        "x-vwd-tenant-id": tenant,
+        "x-vwd-event-id": "Changed",
+        "x-vwd-notification-timestamp": str(int(datetime.now(UTC).timestamp() * 1000)),
+    }
+    return await gateway.client.post("/webhooks/visma", content=body, headers=headers)
+
+
+async def visma_events_after(gateway: RunningGateway) -> list[Event]:
+    sentinel = await post_visma(gateway, visma_body(record="sentinel"))
+    assert sentinel.status_code == 200, sentinel.text
+    topic = gateway.settings.topics.visma_notifications
+    sentinel_id = sentinel.json()["event_id"]
+    events = await events_until(gateway.kafka, topic, lambda e: e.event_id == sentinel_id)
+    return events[:-1]
+
+
+async def test_visma_notification_verified_with_the_new_and_the_old_secret(
+    gateway: RunningGateway,
+) -> None:
+    new = await post_visma(gateway, visma_body(record="50012"), notification_id="n-new")
+    old = await post_visma(
+        gateway,
+        visma_body("Purchase Order", "000123"),
+        secret=VISMA_OLD_SECRET,
+        notification_id="n-old",
+    )
+    assert (new.status_code, old.status_code) == (200, 200)
+
+    published = await visma_events_after(gateway)
+    notifications = [e for e in published if isinstance(e, VismaNotification)]
+    assert len(notifications) == len(published)
+    assert [(e.notification_id, e.entity, e.record_key, e.key) for e in notifications] == [
+        ("n-new", Entity.SUPPLIER, "50012", f"{TENANT}:supplier"),
+        ("n-old", Entity.PURCHASE_ORDER, "000123", f"{TENANT}:purchase_order"),
+    ]
+
+
+async def test_refused_and_repeated_visma_notifications_are_not_republished(
+    gateway: RunningGateway,
+) -> None:
+    first = await post_visma(gateway, visma_body(), notification_id="n-1")
+    assert first.json()["outcome"] == "accepted"
+    repeated = await post_visma(gateway, visma_body(), notification_id="n-1")
+    assert repeated.json()["outcome"] == "duplicate"
+    expired = await post_visma(gateway, visma_body(), secret=VISMA_EXPIRED_SECRET)
+    assert (expired.status_code, expired.json()) == (401, {"error": "bad_signature"})
+    other_tenant = await post_visma(gateway, visma_body(tenant="globex"))
+    assert (other_tenant.status_code, other_tenant.json()) == (400, {"error": "tenant_mismatch"})
+    account = await post_visma(gateway, visma_body(entity="Account"))
+    assert (account.status_code, account.json()) == (200, {"outcome": "ignored"})
+
+    published = await visma_events_after(gateway)
+    assert [e.event_id for e in published] == [first.json()["event_id"]]
+
+
+# --- the sandboxes themselves send the webhooks ---
+
+
+async def test_sandbox_webhooks_reach_the_topics_through_the_gateway(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """Both sandboxes sign and post their own webhooks; the gateway maps each to the
+    connection's tenant (the Visma company id) and republishes it."""
+    signature = WebhookSignature(timestamp_header="x-bwapi-timestamp")
+    async with sandboxes(signature) as (basware, visma):
+        company = visma.state.company(VISMA_COMPANY).info
+        connection = sandbox_connection(basware, visma)
+        scheme = SignatureScheme(
+            header=signature.header,
+            encoding=SignatureEncoding.HEX,
+            timestamp_header=signature.timestamp_header,
+        )
+        secrets = ConnectionSecrets(
+            _loader([connection]), ConfiguredSecrets({}, {}), refresh=timedelta(minutes=1)
+        )
+        async with running_gateway(
+            kafka_settings, database_url, basware_signature=scheme, secrets=secrets
+        ) as gateway:
+            await subscribe_gateway(connection, gateway)
+            invoice_id = uuid.uuid4().hex
+            sandbox_documents.inject(
+                basware.state,
+                basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid),
+                SandboxDocument(
+                    invoice_id=invoice_id,
+                    company_code="BW00",
+                    supplier_code="50012",
+                    currency_code="NOK",
+                    processing_status="WaitingForTransfer",
+                    last_updated=basware.state.clock.utcnow(),
+                ),
+            )
+            await basware.state.drain()
+
+            supplier = next(iter(visma.state.company(company.company_id).table("supplier")))
+            visma.state.webhooks.subscribe(
+                VismaSubscription(
+                    company_id=company.company_id,
+                    url=f"{gateway.url}/webhooks/visma",
+                    secrets=[SecretStr(SANDBOX_VISMA_SECRET)],
+                )
+            )
+            number = (
+                visma.state.company(company.company_id)
+                .table("supplier")
+                .spec.key_text(supplier.key)
+            )
+            visma.state.company(company.company_id).update(
+                "supplier", number, {"name": "Renamed by the gateway test"}
+            )
+
+            basware_events = await events_until(
+                kafka_settings,
+                gateway.settings.topics.basware_events,
+                lambda e: isinstance(e, BaswareNotification) and e.document_id == invoice_id,
+            )
+            visma_events = await events_until(
+                kafka_settings,
+                gateway.settings.topics.visma_notifications,
+                lambda e: isinstance(e, VismaNotification),
+            )
+
+    attempts = [a.status_code for a in basware.state.webhook_log]
+    assert attempts == [200]  # the task notification, answered at once (no retry needed)
+    (notification,) = basware_events
+    assert isinstance(notification, BaswareNotification)
+    assert (notification.tenant, notification.task_type, notification.task_sub_type) == (
+        company.company_id,
+        "AccountingDocuments",
+        "WaitingForTransfer",
+    )
+    (changed,) = visma_events
+    assert isinstance(changed, VismaNotification)
+    assert (changed.tenant, changed.entity, changed.event, changed.record_key) == (
+        company.company_id,
+        Entity.SUPPLIER,
+        "Updated",
+        number,
+    )
+
+
+def _loader(connections: list[Connection]) -> Callable[[], Awaitable[list[Connection]]]:
+    async def load() -> list[Connection]:
+        return connections
+
+    return load
+
+
+async def subscribe_gateway(connection: Connection, gateway: RunningGateway) -> None:
+    """Subscribes the gateway to every AccountingDocuments notification, as an operator
+    would; the ConnectionTest this triggers must be answered 200."""
+    async with connection.basware_client() as client:
+        await client.subscribe(
+            [
+                Subscription(
+                    task_type="AccountingDocuments",
+                    notification_webhook_url=f"{gateway.url}/webhooks/basware/{connection.tenant}",
+                    webhook_authentication_token=SecretStr(SANDBOX_BASWARE_SECRET),
+                )
+            ]
+        )
+
+
+# --- the invoice loop back ---
+
+
+async def first_visma_invoice(
+    connection: Connection, visma: RunningSandbox
+) -> VismaSupplierInvoice:
+    """A seeded supplier invoice, read through the Visma client like visma-reader reads it."""
+    table = visma.state.company(VISMA_COMPANY).table("supplierinvoice")
+    document_type, reference = table.spec.key_text(next(iter(table)).key).split("/")
+    async with connection.visma_client() as client:
+        return await client.get_supplier_invoice(document_type, reference)
+
+
+async def publish_visma_change(
+    kafka: KafkaSettings, topic: str, tenant: str, record: VismaSupplierInvoice
+) -> None:
+    """What visma-reader publishes when it polls a changed invoice."""
+    broker = make_broker(kafka, client_id="test-visma-reader")
+    async with broker:
+        await broker.start()
+        await publish_events(broker, topic, [change_from_record(tenant, record)])
+
+
+def inject_basware_document(
+    basware: BaswareSandbox, record: VismaSupplierInvoice, status: str
+) -> str:
+    """The accounting document Basware made of the uploaded invoice (the writer's upload)."""
+    identity = visma_identity(record)
+    invoice_id = uuid.uuid4().hex
+    sandbox_documents.inject(
+        basware.state,
+        basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid),
+        SandboxDocument(
+            invoice_id=invoice_id,
+            company_code="BW00",
+            supplier_code=identity.supplier_code,
+            invoice_number=identity.invoice_number,
+            invoice_date=datetime(2026, 10, 16, tzinfo=UTC),
+            currency_code="NOK",
+            gross_sum=record.amount,
+            processing_status=status,
+            last_updated=basware.state.clock.utcnow(),
+        ),
+    )
+    return invoice_id
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Waits for something another task does; the guard only stops a hang."""
+    async with asyncio.timeout(30):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def basware_status(basware: BaswareSandbox, invoice_id: str) -> str:
+    _, stored = basware.state.find_document(invoice_id)
+    return stored.document.processing_status
+
+
+async def invoice_statuses(gateway: RunningGateway, last: str) -> list[str]:
+    """The distinct InvoiceStatusChanged outcomes, in order, up to `last`."""
+    events = await events_until(
+        gateway.kafka,
+        gateway.settings.topics.invoice_status,
+        lambda e: isinstance(e, InvoiceStatusChanged) and e.basware_status == last,
+    )
+    unique = {e.event_id: e for e in events if isinstance(e, InvoiceStatusChanged)}
+    return [e.basware_status for e in unique.values()]
+
+
+async def test_approved_invoice_is_transferred_then_paid_and_written_back(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    async with sandboxes() as (basware, visma):
+        connection = sandbox_connection(basware, visma, write_back=True)
+        record = await first_visma_invoice(connection, visma)
+        async with running_gateway(
+            kafka_settings, database_url, connections=_loader([connection])
+        ) as gateway:
+            await subscribe_gateway(connection, gateway)
+            topic = gateway.settings.topics.visma_changes
+            await publish_visma_change(kafka_settings, topic, connection.tenant, record)
+            # Basware approves: the webhook reaches the gateway, the loop acknowledges the
+            # invoice and posts a transferResponse with the Visma document number.
+            invoice_id = inject_basware_document(basware, record, "WaitingForTransfer")
+            await until(lambda: basware_status(basware, invoice_id) == "Transferred")
+
+            # Visma shows it paid: the loop posts a paymentResponse.
+            paid = record.model_copy(update={"status": "Closed", "balance": 0.0})
+            await publish_visma_change(kafka_settings, topic, connection.tenant, paid)
+            await until(lambda: basware_status(basware, invoice_id) == "Paid")
+            statuses = await invoice_statuses(gateway, "paid")
+
+    _, stored = basware.state.find_document(invoice_id)
+    (transfer,) = stored.document.transfer_responses or []
+    assert (transfer["success"], transfer["voucherNumber1"]) == (True, record.reference_number)
+    assert stored.document.voucher_number1 == record.reference_number
+    (payment,) = stored.document.payment_responses or []
+    assert (payment["success"], payment["paidTotal"]) == (True, record.amount)
+    assert statuses == ["approved", "transferred", "paid"]
+    # Write-back: the Visma invoice's note says where Basware is; nothing else changed.
+    after = visma.state.company(VISMA_COMPANY).get(
+        "supplierinvoice", f"{record.document_type}/{record.reference_number}"
+    )
+    assert after is not None
+    note = after.record.model_dump(by_alias=True)["note"]
+    assert note.splitlines()[-1].startswith("Basware: paid (")
+    assert after.record.model_dump(by_alias=True)["amount"] == record.amount
+
+
+async def test_periodic_check_finds_what_no_webhook_told(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """No subscription at all: the check lists invoices waiting for transfer, and asks the
+    status route about the ones under way."""
+    async with sandboxes() as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        record = await first_visma_invoice(connection, visma)
+        async with running_gateway(
+            kafka_settings,
+            database_url,
+            connections=_loader([connection]),
+            invoice_check_interval=timedelta(seconds=0.2),
+        ) as gateway:
+            topic = gateway.settings.topics.visma_changes
+            await publish_visma_change(kafka_settings, topic, connection.tenant, record)
+            invoice_id = inject_basware_document(basware, record, "WaitingForTransfer")
+            await until(lambda: basware_status(basware, invoice_id) == "Transferred")
+            # Paid in Basware itself (outside the connector): only the status route says so.
+            sandbox_documents.mark_paid(basware.state, invoice_id)
+            statuses = await invoice_statuses(gateway, "paid")
+
+    assert statuses == ["approved", "transferred", "paid"]
+    assert not basware.state.webhook_log  # nothing was pushed: the check did it all

@@ -1,0 +1,84 @@
+"""Invoice PDFs that carry the structured invoice, read back by both client and sandbox."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from fpdf import FPDF
+
+from basware_sandbox.invoices import UnreadableInvoice
+from basware_sandbox.invoices import read_embedded_invoice as sandbox_read
+from mlconnector.basware.invoice_pdf import (
+    EmbeddedInvoice,
+    embed_invoice,
+    read_embedded_invoice,
+    render_invoice_pdf,
+)
+from mlconnector.basware.models import InvoiceLine
+
+INVOICE = EmbeddedInvoice(
+    invoice_number="INV-42",
+    invoice_date=date(2024, 5, 20),
+    due_date=date(2024, 6, 19),
+    company_code="BW00",
+    supplier_code="100234",
+    supplier_name="Acme Industrial Supplies Ltd",
+    currency_code="EUR",
+    net_sum=1000,
+    tax_sum1=240,
+    gross_sum=1240,
+    invoice_lines=[
+        InvoiceLine(
+            row_index=0,
+            order_number="4500012345",
+            order_row_number="10",
+            quantity=10,
+            net_price=100,
+            net_sum=1000,
+        )
+    ],
+)
+
+
+def test_rendering_is_a_pure_function() -> None:
+    assert render_invoice_pdf(INVOICE) == render_invoice_pdf(INVOICE)
+    assert render_invoice_pdf(INVOICE) != render_invoice_pdf(
+        INVOICE.model_copy(update={"gross_sum": 1})
+    )
+
+
+def test_the_embedded_invoice_reads_back_in_client_and_sandbox() -> None:
+    pdf = render_invoice_pdf(INVOICE)
+
+    assert pdf.startswith(b"%PDF")
+    assert read_embedded_invoice(pdf) == INVOICE
+    seen_by_sandbox = sandbox_read(pdf)
+    assert (seen_by_sandbox.invoice_number, seen_by_sandbox.invoice_date) == (
+        "INV-42",
+        date(2024, 5, 20),
+    )
+    assert seen_by_sandbox.invoice_lines[0].order_row_number == "10"
+    assert seen_by_sandbox.gross_sum == 1240
+
+
+def test_an_existing_pdf_gets_the_invoice_embedded_once() -> None:
+    plain = FPDF()
+    plain.add_page()
+    original = bytes(plain.output())
+    assert read_embedded_invoice(original) is None
+
+    enriched = embed_invoice(original, INVOICE)
+
+    assert read_embedded_invoice(enriched) == INVOICE
+    with pytest.raises(ValueError, match="already carries"):
+        embed_invoice(enriched, INVOICE)
+
+
+def test_the_sandbox_refuses_pdfs_without_an_invoice() -> None:
+    plain = FPDF()
+    plain.add_page()
+    with pytest.raises(UnreadableInvoice, match="no embedded"):
+        sandbox_read(bytes(plain.output()))
+    with pytest.raises(UnreadableInvoice, match="not a readable PDF"):
+        sandbox_read(b"not a pdf")
