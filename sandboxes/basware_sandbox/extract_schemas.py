@@ -3,7 +3,7 @@
 The sandbox ships this subset (data/basware-schemas.json) instead of the 1.3 MB P2P file.
 Regenerate after updating the reference files:
 
-    python -m basware_sandbox.extract_schemas ../shared/reference/basware-openapi
+    python -m basware_sandbox.extract_schemas tests/contract/basware-openapi
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Contract: ml-connector's Basware client against the Basware sandbox, over real HTTP.
 
 Every request body the client sends and every answer the sandbox gives is checked against
-Basware's own OpenAPI files (../shared/reference/basware-openapi, or BASWARE_OPENAPI_DIR),
+Basware's own OpenAPI files (the copy in tests/contract/basware-openapi, or BASWARE_OPENAPI_DIR),
 which the sandbox does not read: it validates with its own packaged copy of the schemas.
 """
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import AsyncIterator
 from datetime import date
-from pathlib import Path
 
 import httpx
 import jwt
 import pytest
+from basware_reference import BASWARE_OPENAPI_DIR
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,10 +66,6 @@ from mlconnector.basware import (
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice, render_invoice_pdf
 from mlconnector.basware.models import InvoiceLine
 
-REFERENCE_DIR = Path(
-    os.environ.get("BASWARE_OPENAPI_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "reference" / "basware-openapi"
-)
 EU_CLIENT = ApiClient(
     client_id="contract-eu",
     client_secret=SecretStr("contract-eu-secret"),
@@ -101,7 +96,7 @@ async def sandbox() -> AsyncIterator[BaswareSandbox]:
 
 @pytest.fixture(scope="module")
 def contract() -> OpenApiContract:
-    return OpenApiContract(REFERENCE_DIR)
+    return OpenApiContract(BASWARE_OPENAPI_DIR)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ against Basware's OpenAPI files where the files declare it."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
+from basware_reference import BASWARE_OPENAPI_DIR
 from pydantic import SecretStr, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,10 +28,6 @@ from basware_sandbox.openapi_contract import OpenApiContract
 from basware_sandbox.records import AccountingDocument as SandboxDocument
 from mlconnector.asgi import serve_asgi
 
-REFERENCE_DIR = Path(
-    os.environ.get("BASWARE_OPENAPI_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "reference" / "basware-openapi"
-)
 CLIENT = ApiClient(
     client_id="raw-eu",
     client_secret=SecretStr("raw-eu-secret"),
@@ -61,7 +56,7 @@ async def sandbox() -> AsyncIterator[BaswareSandbox]:
 
 @pytest.fixture(scope="module")
 def contract() -> OpenApiContract:
-    return OpenApiContract(REFERENCE_DIR)
+    return OpenApiContract(BASWARE_OPENAPI_DIR)
 
 
 @pytest.fixture

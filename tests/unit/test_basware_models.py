@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
+from basware_reference import BASWARE_OPENAPI_DIR
 from pydantic import BaseModel, ValidationError
 
 from mlconnector.basware import models
 
-REFERENCE_DIR = Path(
-    os.environ.get("BASWARE_OPENAPI_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "reference" / "basware-openapi"
-)
 # Client model -> P2P schema; request models must also require what Basware requires.
 P2P_MODELS: list[tuple[type[BaseModel], str, bool]] = [
     (models.BaswareVendor, "VendorEntity", True),
@@ -55,7 +50,9 @@ P2P_MODELS: list[tuple[type[BaseModel], str, bool]] = [
 
 @pytest.fixture(scope="module")
 def p2p_schemas() -> dict[str, Any]:
-    spec = json.loads((REFERENCE_DIR / "basware-p2p-openapi.json").read_text(encoding="utf-8"))
+    spec = json.loads(
+        (BASWARE_OPENAPI_DIR / "basware-p2p-openapi.json").read_text(encoding="utf-8")
+    )
     schemas: dict[str, Any] = spec["components"]["schemas"]
     return schemas
 

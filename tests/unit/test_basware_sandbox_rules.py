@@ -6,11 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import random
-from pathlib import Path
 
 import pytest
+from basware_reference import BASWARE_OPENAPI_DIR
 
 from basware_sandbox.config import DEFAULT_HOSTS, WebhookSignature
 from basware_sandbox.extract_schemas import PACKAGED, extract
@@ -20,11 +19,6 @@ from basware_sandbox.records import InvoiceLine
 from basware_sandbox.rules import OrderLineView
 from basware_sandbox.schemas import problems
 from basware_sandbox.webhooks import signature_headers
-
-REFERENCE_DIR = Path(
-    os.environ.get("BASWARE_OPENAPI_DIR")
-    or Path(__file__).resolve().parents[3] / "shared" / "reference" / "basware-openapi"
-)
 
 
 def order_line(
@@ -152,7 +146,7 @@ def test_expired_token_faults_only_hit_bearer_requests() -> None:
 
 
 def test_packaged_schemas_are_those_of_the_reference_files() -> None:
-    assert json.loads(PACKAGED.read_text(encoding="utf-8")) == extract(REFERENCE_DIR)
+    assert json.loads(PACKAGED.read_text(encoding="utf-8")) == extract(BASWARE_OPENAPI_DIR)
 
 
 @pytest.mark.parametrize(
