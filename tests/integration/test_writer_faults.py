@@ -37,10 +37,22 @@ RETRY_AFTER = "0.1"
 async def test_a_storm_of_429_500_and_503_ends_with_everything_delivered_in_time(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:
-    """Half of Basware's answers are 429 (with Retry-After), some 503 (with Retry-After) and
-    some 500. Everything is delivered, and after each Retry-After the writer sent nothing
-    to Basware's API before it had passed (the sandbox's request log)."""
+    """The first five vendor POSTs and half of Basware's other answers are 429 (with
+    Retry-After), some 503 (with Retry-After) and some 500. Everything is delivered, and
+    after each Retry-After the writer sent nothing to Basware's API before it had passed
+    (the sandbox's request log)."""
     async with writer_world() as (basware, _, connection):
+        # The first vendor POSTs are refused for certain, whatever the dice say below.
+        basware.state.add_fault(
+            FaultRule(
+                kind=FaultKind.RATE_LIMIT,
+                region=Region.EU,
+                method="POST",
+                path_prefix="/v1/vendors",
+                retry_after=RETRY_AFTER,
+                remaining=5,
+            )
+        )
         for prefix in BASWARE_API:
             for kind, probability in (
                 (FaultKind.RATE_LIMIT, 0.5),
