@@ -53,10 +53,9 @@ from webhook_gateway.secret_source import (
     ConnectionSecrets,
     SecretSource,
 )
-from webhook_gateway.settings import GatewaySettings, GatewayTopics
+from webhook_gateway.settings import GatewaySettings
 
 SERVICE_NAME = "webhook-gateway"
-INVOICE_LOOP_GROUP = "webhook-gateway.invoice-loop"
 
 log = logging.getLogger(__name__)
 
@@ -188,30 +187,35 @@ class GatewayApp:
 def subscribe_invoice_loop(
     broker: KafkaBroker,
     kafka: KafkaSettings,
-    topics: GatewayTopics,
+    settings: GatewaySettings,
     loop: Callable[[], InvoiceLoop | None],
 ) -> None:
-    """The loop's consumers. A failed step is logged and acknowledged: the periodic check
-    retries it, so one bad invoice never blocks its partition."""
-    options = consumer_options(kafka)
+    """The loop's consumer: one member of its group reading both topics (two members of one
+    group on different topics would rebalance each other). A failed step is logged and
+    acknowledged: the periodic check retries it, so one bad invoice never blocks its
+    partition."""
+    topics = settings.topics
+    steps: dict[str, InvoiceStep] = {
+        BaswareNotification.event_type: _on_notification,
+        SupplierInvoiceChanged.event_type: _on_visma_invoice,
+    }
 
-    async def handle(message: KafkaMessage, wanted: type[Event], step: InvoiceStep) -> None:
+    @broker.subscriber(
+        topics.basware_events,
+        topics.visma_changes,
+        group_id=settings.invoice_loop_group,
+        **consumer_options(kafka),
+    )
+    async def on_invoice_event(message: KafkaMessage) -> None:
         running = loop()
-        if running is not None and _event_type(message) == wanted.event_type:
+        step = steps.get(_event_type(message))
+        if running is not None and step is not None:
             event = event_from_message(message.headers, message.body)
             try:
                 await step(running, event)
             except LOOP_ERRORS as error:
                 log.warning("invoice loop step failed: %s", type(error).__name__)
         await message.ack()
-
-    @broker.subscriber(topics.basware_events, group_id=INVOICE_LOOP_GROUP, **options)
-    async def on_basware_event(message: KafkaMessage) -> None:
-        await handle(message, BaswareNotification, _on_notification)
-
-    @broker.subscriber(topics.visma_changes, group_id=INVOICE_LOOP_GROUP, **options)
-    async def on_visma_change(message: KafkaMessage) -> None:
-        await handle(message, SupplierInvoiceChanged, _on_visma_invoice)
 
 
 InvoiceStep = Callable[[InvoiceLoop, Event], Awaitable[None]]
@@ -258,7 +262,7 @@ def build_app(
         seen=resources.seen,
     )
     if settings.invoice_loop:
-        subscribe_invoice_loop(broker, kafka, settings.topics, resources.invoice_loop)
+        subscribe_invoice_loop(broker, kafka, settings, resources.invoice_loop)
 
     async def readiness(_: Request) -> Response:
         broker_ready = await broker.ping(timeout=2.0)

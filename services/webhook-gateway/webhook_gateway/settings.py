@@ -54,6 +54,7 @@ class GatewaySettings(BaseSettings):
     topics: GatewayTopics = Field(default_factory=GatewayTopics)
     # The invoice loop back runs for the connections the gateway knows (none: it idles).
     invoice_loop: bool = True
+    invoice_loop_group: str = "webhook-gateway.invoice-loop"
     invoice_check_interval: timedelta = timedelta(minutes=5)
     # A transfer or payment step claimed longer ago than this was abandoned by a crash.
     invoice_claim_timeout: timedelta = timedelta(minutes=5)
