@@ -1,14 +1,15 @@
 """Two connections side by side: each Visma company lands in its own Basware region, and no
-secret of either shows up in the logs or on any topic."""
+secret of either shows up in the logs, on any topic or in the audit store."""
 
 from __future__ import annotations
 
 import logging
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from conftest import TopicNames
-from pipeline_support import covers, latest_results, pipeline, read_events
+from pipeline_support import covers, latest_results, pipeline, read_events, until_logged
 from sandbox_support import (
     BASWARE_CLIENT,
     BASWARE_US_CLIENT,
@@ -37,7 +38,24 @@ def secrets_of(*connections: Connection) -> set[str]:
     for connection in connections:
         found.add(connection.basware.client_secret.get_secret_value())
         found.add(connection.visma.client_secret.get_secret_value())
+        for webhook in (connection.basware_webhook_secret, connection.visma_webhook_secret):
+            if webhook is not None:
+                found.add(webhook.get_secret_value())
     return found
+
+
+async def audit_rows(database_url: str) -> list[bytes]:
+    """Every row of the audit log as bytes: key, headers, body and derived columns."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT * FROM audit_log")
+    finally:
+        await conn.close()
+    return [
+        value if isinstance(value, bytes) else str(value).encode()
+        for row in rows
+        for value in row.values()
+    ]
 
 
 async def raw_messages(kafka: KafkaSettings, topics: list[str]) -> list[bytes]:
@@ -83,6 +101,7 @@ async def test_two_connections_sync_side_by_side_into_their_own_regions(
             events = await read_events(
                 kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
             )
+            await until_logged(database_url, {e.event_id for e in events})
 
     results = latest_results(events)
     assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}
@@ -93,9 +112,12 @@ async def test_two_connections_sync_side_by_side_into_their_own_regions(
     assert {c["companyCode"] for v in us_vendors.values() for c in v["companies"]} == {"US01"}
     assert {c["companyCode"] for v in eu_vendors.values() for c in v["companies"]} == {"BW00"}
 
-    # No secret in any log line or any message of any topic.
+    # No secret in any log line, any message of any topic or any row of the audit log.
     messages = await raw_messages(kafka_settings, topics.all())
+    rows = await audit_rows(database_url)
     assert messages
+    assert rows
     for secret in secrets_of(europe, america):
         assert not [r for r in caplog.records if secret in r.getMessage()], secret
         assert not [m for m in messages if secret.encode() in m], secret
+        assert not [v for v in rows if secret.encode() in v], secret
