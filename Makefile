@@ -27,7 +27,7 @@ $(STAMP): $(PKG_FILES) requirements-dev.txt constraints.txt
 	touch $(STAMP)
 
 run: install
-	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once)
+	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once) $(if $(WRITERS),--writers $(WRITERS))
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,7 +44,7 @@ test: lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m bench --size $(SIZE)
+	$(BIN)/python -m bench --size $(SIZE) $(if $(WRITERS),--writers $(WRITERS))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results

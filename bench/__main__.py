@@ -34,6 +34,9 @@ def main() -> int:
         help="backfill ledger of about this many records instead of the size's "
         "(proportions 1 supplier : 5 POs : 5 invoices), e.g. to measure part of `full`",
     )
+    parser.add_argument(
+        "--writers", type=int, default=1, help="basware-writer processes in the pipeline"
+    )
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     size = SIZES[args.size]
@@ -45,12 +48,18 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown runs: {', '.join(unknown)}")
     report = asyncio.run(
-        run_bench(size, names, latency_ms=args.latency_ms, results_dir=args.results)
+        run_bench(
+            size,
+            names,
+            latency_ms=args.latency_ms,
+            writers=args.writers,
+            results_dir=args.results,
+        )
     )
     print()
     print(
         f"ml-connector benchmark, size {report.size}, {report.cpus} CPUs, "
-        f"{report.seconds:.1f} s in all"
+        f"{report.writers} writer(s), {report.seconds:.1f} s in all"
     )
     print(render_table(report.scenarios))
     print(f"\nwritten to {report.write(args.results)}")

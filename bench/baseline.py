@@ -64,6 +64,7 @@ async def baseline(size: BenchSize, context: ScenarioContext, record: Record) ->
         **data.model_dump(),
         poll_interval=size.safety_poll_interval,
         latency_ms=latency,
+        writers=context.writers,
         log_dir=context.log_dir,
     )
     async with (

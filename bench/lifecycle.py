@@ -33,6 +33,7 @@ async def tenant_lifecycle(size: BenchSize, context: ScenarioContext, record: Re
     options = PipelineOptions(
         **size.backfill.model_dump(),
         poll_interval=size.safety_poll_interval,
+        writers=context.writers,
         log_dir=context.log_dir,
     )
     async with (

@@ -49,6 +49,7 @@ class PipelineOptions(BaseModel):
     poll_interval: float = 5.0
     # Added to every answer of both sandboxes (the baseline comparison).
     latency_ms: float = 0.0
+    writers: int = 1
     log_dir: Path
 
 
@@ -124,6 +125,7 @@ async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncItera
         purchase_orders=options.purchase_orders,
         invoices=options.invoices,
         poll_interval=options.poll_interval,
+        writers=options.writers,
         log_dir=options.log_dir,
     )
     sandboxes = sandbox_processes(run_options, urls, ports)

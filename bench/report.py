@@ -64,6 +64,7 @@ class BenchReport(BaseModel):
     seconds: float
     cpus: int
     simulated_latency_ms: float
+    writers: int = 1
     scenarios: list[ScenarioResult]
 
     @property

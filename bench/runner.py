@@ -62,7 +62,7 @@ async def run_one(
 
 
 async def run_bench(
-    size: BenchSize, runs: Sequence[str], *, latency_ms: float, results_dir: Path
+    size: BenchSize, runs: Sequence[str], *, latency_ms: float, writers: int, results_dir: Path
 ) -> BenchReport:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -71,7 +71,7 @@ async def run_bench(
     for name in runs:
         print(f"--- {name}", flush=True)
         scenarios, run = RUNS[name]
-        context = ScenarioContext.create(logs / name, latency_ms)
+        context = ScenarioContext.create(logs / name, latency_ms, writers)
         results += await run_one(scenarios, run, size, context)
     return BenchReport(
         size=size.name,
@@ -79,5 +79,6 @@ async def run_bench(
         seconds=time.perf_counter() - started,
         cpus=os.cpu_count() or 0,
         simulated_latency_ms=latency_ms,
+        writers=writers,
         scenarios=results,
     )

@@ -27,6 +27,9 @@ def run(
     suppliers: int = typer.Option(300, help="Demo suppliers seeded in the Visma sandbox."),
     purchase_orders: int = typer.Option(600, help="Demo purchase orders seeded."),
     invoices: int = typer.Option(600, help="Demo supplier invoices seeded."),
+    writers: int = typer.Option(
+        1, min=1, help="basware-writer processes in one consumer group (they split the work)."
+    ),
 ) -> None:
     """Run the whole pipeline on embedded defaults and show records flowing."""
     import asyncio
@@ -39,6 +42,7 @@ def run(
         suppliers=suppliers,
         purchase_orders=purchase_orders,
         invoices=invoices,
+        writers=writers,
     )
     try:
         code = asyncio.run(run_pipeline(options))

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mlconnector.asgi import listening_ports
 from mlconnector.contracts import Entity
@@ -24,7 +24,8 @@ from mlconnector_cli.processes import ManagedProcess
 from mlconnector_cli.progress import ProgressTracker
 from mlconnector_cli.stack import Stack, local_stack
 
-SERVICES = ("audit-store", "basware-writer", "webhook-gateway", "visma-reader")
+WRITER = "basware-writer"
+SERVICES = ("audit-store", WRITER, "webhook-gateway", "visma-reader")
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
 DEMO_VISMA_COMPANY_ID = "1000001"
 DEMO_VISMA_TENANT_ID = "e5d8ab8d-e0ea-5e22-8ba6-92bc8b43aa63"
@@ -41,6 +42,8 @@ class RunOptions(BaseModel):
     purchase_orders: int = 600
     invoices: int = 600
     poll_interval: float = 5.0
+    # basware-writer instances in one consumer group: they split the partitions.
+    writers: int = Field(default=1, ge=1)
     log_dir: Path = Path(".mlconnector/logs")
 
 
@@ -185,13 +188,19 @@ def service_processes(
     }
     return [
         ManagedProcess(
-            name,
+            instance,
             [str(bin_dir / name)],
             env={**env, "MLC_HTTP_PORT": str(ports["gateway"] if name == "webhook-gateway" else 0)},
             log_dir=options.log_dir,
         )
         for name in SERVICES
+        for instance in instance_names(name, options.writers if name == WRITER else 1)
     ]
+
+
+def instance_names(service: str, count: int) -> list[str]:
+    """basware-writer, basware-writer-2, ...: one name per process, for its log and metrics."""
+    return [service, *(f"{service}-{n}" for n in range(2, count + 1))]
 
 
 async def _watch(
