@@ -44,7 +44,7 @@ test: lint
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m bench --size $(SIZE) $(if $(WRITERS),--writers $(WRITERS))
+	$(BIN)/python -m bench --size $(SIZE) $(if $(WRITERS),--writers $(WRITERS)) $(if $(PROFILE),--profile)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results

@@ -37,6 +37,11 @@ def main() -> int:
     parser.add_argument(
         "--writers", type=int, default=1, help="basware-writer processes in the pipeline"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample every process with py-spy during the backfill and list the hot spots",
+    )
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     size = SIZES[args.size]
@@ -53,6 +58,7 @@ def main() -> int:
             names,
             latency_ms=args.latency_ms,
             writers=args.writers,
+            profile=args.profile,
             results_dir=args.results,
         )
     )

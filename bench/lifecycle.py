@@ -20,6 +20,7 @@ from bench.latency import SUPPLIER, latency_figures, timed_changes
 from bench.ledger import put_ledger_at_rest
 from bench.outcomes import OutcomeWatcher
 from bench.pipeline import READER, PipelineOptions, running_pipeline
+from bench.profiling import Profiler, profile_figures
 from bench.report import Record
 from bench.sizes import BenchSize, ScenarioContext
 from bench.sync import measured_backfill
@@ -45,10 +46,13 @@ async def tenant_lifecycle(size: BenchSize, context: ScenarioContext, record: Re
             stack.bootstrap_servers, changes_key=message_key(tenant, SUPPLIER)
         ) as watcher:
             await put_ledger_at_rest(pipeline)
+            profiler = Profiler(context.log_dir / "profiles") if context.profile else None
             run = await measured_backfill(
-                pipeline, watcher, size.backfill, timeout=size.backfill_timeout
+                pipeline, watcher, size.backfill, timeout=size.backfill_timeout, profiler=profiler
             )
             record("backfill", backfill_figures(size.backfill, run))
+            if run.profiles:
+                record("profile", profile_figures(run.profiles))
 
             changes = size.latency_changes
             interval = size.latency_change_interval

@@ -99,6 +99,14 @@ class Pipeline:
         process.env.update(env)
         await self.start([name])
 
+    def pids(self) -> dict[str, int]:
+        """Every running process of the pipeline, sandboxes included, by name."""
+        return {
+            process.name: process.pid
+            for process in [*self._sandboxes, *self.services.values()]
+            if process.pid is not None and process.exited is None
+        }
+
     async def metrics(self, service: str) -> MetricsSnapshot:
         return await scrape(self._http, self.service_urls[service])
 

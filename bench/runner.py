@@ -62,7 +62,13 @@ async def run_one(
 
 
 async def run_bench(
-    size: BenchSize, runs: Sequence[str], *, latency_ms: float, writers: int, results_dir: Path
+    size: BenchSize,
+    runs: Sequence[str],
+    *,
+    latency_ms: float,
+    writers: int,
+    profile: bool,
+    results_dir: Path,
 ) -> BenchReport:
     started_at = datetime.now(UTC)
     started = time.perf_counter()
@@ -71,7 +77,11 @@ async def run_bench(
     for name in runs:
         print(f"--- {name}", flush=True)
         scenarios, run = RUNS[name]
-        context = ScenarioContext.create(logs / name, latency_ms, writers)
+        # Services and sandboxes write their logs under here.
+        (logs / name).mkdir(parents=True, exist_ok=True)
+        context = ScenarioContext(
+            log_dir=logs / name, latency_ms=latency_ms, writers=writers, profile=profile
+        )
         results += await run_one(scenarios, run, size, context)
     return BenchReport(
         size=size.name,

@@ -78,9 +78,5 @@ class ScenarioContext(BaseModel):
     latency_ms: float = 20.0
     # basware-writer processes in the pipeline's consumer group.
     writers: int = 1
-
-    @classmethod
-    def create(cls, log_dir: Path, latency_ms: float, writers: int) -> ScenarioContext:
-        # Services and sandboxes write their logs under here.
-        log_dir.mkdir(parents=True, exist_ok=True)
-        return cls(log_dir=log_dir, latency_ms=latency_ms, writers=writers)
+    # Sample every process with py-spy during the backfill.
+    profile: bool = False

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from bench.outcomes import OutcomeWatcher
 from bench.pipeline import READER, Pipeline
 from bench.procstats import ProcessUsage
+from bench.profiling import ProcessProfile, Profiler
 from bench.sizes import Dataset
 from bench.waiting import until
 from mlconnector.contracts import Outcome
@@ -29,6 +30,7 @@ class SyncRun(BaseModel):
     basware_requests: int
     outcomes: dict[Outcome, int]
     usage: dict[str, ProcessUsage]
+    profiles: list[ProcessProfile] = []
 
     @property
     def records_per_second(self) -> float:
@@ -36,19 +38,28 @@ class SyncRun(BaseModel):
 
 
 async def measured_backfill(
-    pipeline: Pipeline, watcher: OutcomeWatcher, dataset: Dataset, *, timeout: float
+    pipeline: Pipeline,
+    watcher: OutcomeWatcher,
+    dataset: Dataset,
+    *,
+    timeout: float,
+    profiler: Profiler | None = None,
 ) -> SyncRun:
-    """Starts the services (the reader last) and waits until every seeded record settled."""
+    """Starts the services (the reader last) and waits until every seeded record settled,
+    profiling every process meanwhile when given a profiler."""
     await pipeline.start([name for name in pipeline.services if name != READER])
     visma_before = await pipeline.visma.api_requests()
     basware_before = await pipeline.basware.api_requests()
     started = datetime.now(UTC)
     await pipeline.start([READER])
+    if profiler is not None:
+        await profiler.start(pipeline.pids())
 
     async def settled() -> bool:
         return watcher.settled(expected_totals(RunOptions(**dataset.model_dump())))
 
     await until(pipeline, settled, timeout=timeout, what="every record's final outcome")
+    profiles = await profiler.stop() if profiler is not None else []
     usage = pipeline.usage()
     visma_requests = await pipeline.visma.api_requests() - visma_before
     basware_requests = await pipeline.basware.api_requests() - basware_before
@@ -64,4 +75,5 @@ async def measured_backfill(
         basware_requests=basware_requests,
         outcomes=outcomes,
         usage=usage,
+        profiles=profiles,
     )
