@@ -7,10 +7,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 
 from mlconnector.contracts import Event, parse_event
 from mlconnector.settings import KafkaSettings
@@ -46,6 +48,12 @@ def event_from_message(headers: Mapping[str, Any], body: bytes) -> Event:
     if not event_type:
         raise ValueError("message has no event-type header")
     return parse_event(str(event_type), body)
+
+
+async def raw_batch(message: StreamMessage[tuple[ConsumerRecord[bytes, bytes], ...]]) -> None:
+    """A batch subscriber's decoder that decodes nothing: the handler reads each record of
+    `message.raw_message` itself, so one bad body never fails the whole batch."""
+    return None
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:

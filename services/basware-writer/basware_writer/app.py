@@ -22,7 +22,6 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
-from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from basware_writer.accepted_store import AcceptedStore
@@ -40,7 +39,13 @@ from basware_writer.uploads import UploadStore
 from mlconnector.connection_store.source import open_connection_source
 from mlconnector.connections import Connection, ConnectionNotFound, ConnectionSource, find_tenant
 from mlconnector.contracts import ChangeEvent, DeliveryResult, Outcome
-from mlconnector.kafka import consumer_options, event_from_message, make_broker, publish_events
+from mlconnector.kafka import (
+    consumer_options,
+    event_from_message,
+    make_broker,
+    publish_events,
+    raw_batch,
+)
 from mlconnector.migrations import apply_migrations
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -69,11 +74,6 @@ def unreadable(record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
         record.offset,
         str(exc).splitlines()[0],
     )
-
-
-async def raw_batch(message: StreamMessage[tuple[ConsumerRecord[bytes, bytes], ...]]) -> None:
-    """The records are read from the raw batch: a bad body must not fail the whole batch."""
-    return None
 
 
 def log_results(results: Sequence[DeliveryResult], what: str, seconds: float | None) -> None:

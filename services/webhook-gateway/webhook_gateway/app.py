@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +33,7 @@ from mlconnector.kafka import (
     event_from_message,
     make_broker,
     publish_events,
+    raw_batch,
 )
 from mlconnector.migrations import apply_migrations
 from mlconnector.service import service_app
@@ -56,6 +58,8 @@ from webhook_gateway.secret_source import (
 from webhook_gateway.settings import GatewaySettings
 
 SERVICE_NAME = "webhook-gateway"
+# Messages per batch of the invoice loop's consumer: one offset commit each.
+INVOICE_LOOP_BATCH = 500
 
 log = logging.getLogger(__name__)
 
@@ -190,31 +194,43 @@ def subscribe_invoice_loop(
     settings: GatewaySettings,
     loop: Callable[[], InvoiceLoop | None],
 ) -> None:
-    """The loop's consumer: one member of its group reading both topics (two members of one
-    group on different topics would rebalance each other). A failed step is logged and
-    acknowledged: the periodic check retries it, so one bad invoice never blocks its
-    partition."""
+    """The loop's consumer: one member of its group reading both topics in batches (two
+    members of one group on different topics would rebalance each other, and most of
+    visma.changes is suppliers and orders the loop skips: one commit per batch, not per
+    message). A failed step is logged and acknowledged: the periodic check retries it, so
+    one bad invoice never blocks its partition."""
     topics = settings.topics
     steps: dict[str, InvoiceStep] = {
         BaswareNotification.event_type: _on_notification,
         SupplierInvoiceChanged.event_type: _on_visma_invoice,
     }
 
+    async def apply_steps(
+        running: InvoiceLoop, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for record in records:
+            headers = dict(record.headers)
+            step = steps.get(_event_type(headers))
+            if step is None:
+                continue
+            try:
+                await step(running, event_from_message(headers, record.value or b""))
+            except (*LOOP_ERRORS, KeyError, ValueError, ValidationError) as error:
+                log.warning("invoice loop step failed: %s", type(error).__name__)
+
     @broker.subscriber(
         topics.basware_events,
         topics.visma_changes,
         group_id=settings.invoice_loop_group,
+        batch=True,
+        max_records=INVOICE_LOOP_BATCH,
+        decoder=raw_batch,
         **consumer_options(kafka),
     )
-    async def on_invoice_event(message: KafkaMessage) -> None:
+    async def on_invoice_events(message: KafkaMessage) -> None:
         running = loop()
-        step = steps.get(_event_type(message))
-        if running is not None and step is not None:
-            event = event_from_message(message.headers, message.body)
-            try:
-                await step(running, event)
-            except LOOP_ERRORS as error:
-                log.warning("invoice loop step failed: %s", type(error).__name__)
+        if running is not None:
+            await apply_steps(running, message.raw_message)
         await message.ack()
 
 
@@ -231,9 +247,9 @@ async def _on_visma_invoice(loop: InvoiceLoop, event: Event) -> None:
         await loop.on_visma_invoice(event)
 
 
-def _event_type(message: KafkaMessage) -> str:
+def _event_type(headers: Mapping[str, bytes | str]) -> str:
     # Checked before the body is parsed: visma.changes carries every supplier and order too.
-    raw = message.headers.get(HEADER_EVENT_TYPE, "")
+    raw = headers.get(HEADER_EVENT_TYPE, "")
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
