@@ -14,6 +14,8 @@ from bench.report import render_table
 from bench.runner import RUNS, run_bench
 from bench.sizes import SIZES, Dataset
 
+MIN_RECORDS_PER_SECOND = 10.0
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
@@ -46,7 +48,10 @@ def main() -> int:
     args = parser.parse_args()
     size = SIZES[args.size]
     if args.records:
-        size = size.model_copy(update={"backfill": Dataset.of_total(args.records)})
+        backfill = Dataset.of_total(args.records)
+        # A bigger ledger than the size's own gets the time a slow pipeline would need.
+        timeout = max(size.backfill_timeout, backfill.records / MIN_RECORDS_PER_SECOND)
+        size = size.model_copy(update={"backfill": backfill, "backfill_timeout": timeout})
     chosen = args.runs.split(",") if args.runs else size.runs
     names = [name.strip() for name in chosen if name.strip()]
     unknown = sorted(set(names) - set(RUNS))
