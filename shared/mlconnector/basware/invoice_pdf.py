@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime, time
 
-from fpdf import FPDF
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pypdf import PdfReader, PdfWriter
@@ -51,6 +50,10 @@ def _money(value: float | None) -> str:
 
 def render_invoice_pdf(invoice: EmbeddedInvoice) -> bytes:
     """A one-page invoice PDF with the invoice embedded; the same invoice gives the same bytes."""
+    # Imported here: fpdf (with fontTools and Pillow) adds about 40 MB to a process, and the
+    # writer renders only the invoices that come without a Visma attachment.
+    from fpdf import FPDF
+
     pdf = FPDF()
     pdf.set_creation_date(_moment(invoice.invoice_date))
     pdf.add_page()
