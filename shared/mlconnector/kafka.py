@@ -80,6 +80,8 @@ def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
+        "fetch_max_bytes": settings.fetch_max_bytes,
     }
 
 
