@@ -70,12 +70,12 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     )
 
 
-def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
-    """Subscriber options every consumer group uses: manual acks, earliest, quick joins."""
-    # "latest" can point inside the last batch on the embedded broker (BROKER.md): start at
-    # the earliest offset and dedupe by event id instead.
+def consumer_tuning(settings: KafkaSettings) -> dict[str, Any]:
+    """What every consumer takes from KAFKA_*, FastStream subscriber or plain aiokafka alike:
+    group timing, fetch wait and how much it fetches ahead of its handler. Also the offset
+    reset: "latest" can point inside the last batch on the embedded broker (BROKER.md), so
+    consumers start at the earliest offset and dedupe by event id instead."""
     return {
-        "ack_policy": AckPolicy.MANUAL,
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
@@ -83,6 +83,11 @@ def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
         "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
         "fetch_max_bytes": settings.fetch_max_bytes,
     }
+
+
+def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Subscriber options every consumer group uses: manual acks and `consumer_tuning`."""
+    return {"ack_policy": AckPolicy.MANUAL, **consumer_tuning(settings)}
 
 
 async def publish_events(

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from audit_store.recorder import AppendReport, Recorder
 from audit_store.rows import ReceivedMessage, kafka_timestamp, log_entry
 from audit_store.settings import AuditSettings
+from mlconnector.kafka import consumer_tuning
 from mlconnector.retry import Backoff
 from mlconnector.settings import KafkaSettings
 
@@ -63,12 +64,8 @@ class LogConsumer:
             group_id=settings.consumer_group,
             client_id="audit-store",
             enable_auto_commit=False,
-            # "latest" can point inside the last batch on the embedded broker (BROKER.md).
-            auto_offset_reset="earliest",
-            session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             max_poll_records=settings.batch_max_records,
+            **consumer_tuning(kafka),
         )
         self._task: asyncio.Task[None] | None = None
 
