@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from conftest import TopicNames
 from writer_support import (
     all_final,
@@ -28,10 +29,14 @@ from mlconnector.topics import Topic
 pytestmark = pytest.mark.integration
 
 
-def assigned(writer: Any) -> int:
-    """How many partitions the writer's consumer holds now."""
+def partitions(writer: Any) -> set[TopicPartition]:
+    """The partitions the writer's consumer holds now."""
     consumer = writer.broker.subscribers[0].consumer
-    return 0 if consumer is None else len(consumer.assignment())
+    return set() if consumer is None else set(consumer.assignment())
+
+
+def assigned(writer: Any) -> int:
+    return len(partitions(writer))
 
 
 async def test_two_then_three_writers_share_the_work(
@@ -60,10 +65,20 @@ async def test_two_then_three_writers_share_the_work(
                 # Published while the third writer joins: the group rebalances mid-work.
                 await publish(kafka_settings, changes, second)
                 await results_until(kafka_settings, topics, all_final(everything))
+                # While the group rebalances, a member that already holds its new partitions
+                # can overlap one that has not yet revoked its old ones: wait for it to settle.
+                writers = (w1, w2, w3)
                 await until(
-                    lambda: min(assigned(w) for w in (w1, w2, w3)) > 0, "three writers assigned"
+                    lambda: (
+                        min(assigned(w) for w in writers) > 0
+                        and sum(assigned(w) for w in writers) == kafka_settings.partitions
+                    ),
+                    "three writers share the partitions",
                 )
-                assert sum(assigned(w) for w in (w1, w2, w3)) == kafka_settings.partitions
+                held = [partitions(w) for w in writers]
+                assert set().union(*held) == {
+                    TopicPartition(changes, p) for p in range(kafka_settings.partitions)
+                }
                 instances = await fetch(database_url, "SELECT instance FROM writer_instances")
                 assert {r["instance"] for r in instances} == {"w1", "w2", "w3"}
         budgets = await fetch(database_url, "SELECT tenant, region FROM writer_budget")
