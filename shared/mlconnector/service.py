@@ -1,8 +1,11 @@
-"""What every service process shares: a FastStream ASGI app with /healthz and /metrics."""
+"""What every service process shares: a FastStream ASGI app with /healthz, /readyz and
+/metrics, and its consumer lag reported as a metric."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import uvicorn
@@ -11,23 +14,59 @@ from faststream.asgi.types import ASGIApp
 from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
+from mlconnector.lag import GroupConsumer, broker_consumers, report_lag
 from mlconnector.logs import configure_logging
+from mlconnector.readiness import Readiness
 from mlconnector.settings import ServiceSettings
+
+Hook = Callable[[], Awaitable[None]]
 
 
 def service_app(
     broker: KafkaBroker,
     *,
+    readiness: Readiness | None = None,
+    consumers: Callable[[], Iterable[GroupConsumer]] | None = None,
     extra_routes: Sequence[tuple[str, Any]] = (),
-    **hooks: Any,
+    on_startup: Sequence[Hook] = (),
+    after_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    after_shutdown: Sequence[Hook] = (),
 ) -> AsgiFastStream:
-    """The broker plus the endpoints an operator expects: liveness and Prometheus metrics."""
+    """The broker plus the endpoints an operator expects: liveness, readiness and metrics.
+
+    `consumers` names the aiokafka consumers the service runs itself, beside the broker's
+    subscribers, so that their lag is reported too."""
+    readiness = readiness or Readiness(broker)
+    lag_task: list[asyncio.Task[None]] = []
+
+    def all_consumers() -> list[GroupConsumer]:
+        return [*broker_consumers(broker), *(consumers() if consumers else ())]
+
+    async def start_lag() -> None:
+        lag_task.append(asyncio.create_task(report_lag(all_consumers), name="consumer-lag"))
+
+    async def stop_lag() -> None:
+        while lag_task:
+            task = lag_task.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     routes = [
         ("/healthz", make_ping_asgi(broker, timeout=5.0, include_in_schema=False)),
+        ("/readyz", readiness.asgi()),
         ("/metrics", make_asgi_app()),
         *extra_routes,
     ]
-    return AsgiFastStream(broker, asgi_routes=routes, **hooks)
+    return AsgiFastStream(
+        broker,
+        asgi_routes=routes,
+        on_startup=list(on_startup),
+        after_startup=[*after_startup, start_lag],
+        on_shutdown=[stop_lag, *on_shutdown],
+        after_shutdown=list(after_shutdown),
+    )
 
 
 def run_service(app: ASGIApp, *, name: str, settings: ServiceSettings | None = None) -> None:

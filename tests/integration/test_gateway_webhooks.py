@@ -396,11 +396,10 @@ async def test_gateway_keeps_serving_after_a_thousand_refusals(gateway: RunningG
     assert after - before == 1000
 
     assert (await gateway.client.get("/healthz")).is_success
-    assert (await gateway.client.get("/readyz")).json() == {
-        "ready": True,
-        "broker": True,
-        "database": True,
-    }
+    readiness = (await gateway.client.get("/readyz")).json()
+    assert readiness["ready"] is True
+    assert readiness["checks"]["broker"] == "ok"
+    assert readiness["checks"]["database"] == "ok"
     assert await basware_events_after(gateway) == []
 
 

@@ -17,6 +17,7 @@ from audit_store.recorder import Recorder
 from audit_store.settings import AuditSettings
 from mlconnector.kafka import make_broker
 from mlconnector.migrations import apply_migrations
+from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.topics import ALL_TOPICS
@@ -46,6 +47,12 @@ def create_app(
     broker = make_broker(kafka, client_id="audit-store")
     running: list[LogConsumer] = []
     pools: list[asyncpg.Pool] = []
+    readiness = Readiness(broker)
+    readiness.add("database", database_probe(lambda: pools[0] if pools else None))
+    readiness.add(
+        "log consumer",
+        tasks_probe("the log consumer", lambda: running[0].tasks if running else None),
+    )
 
     async def start() -> None:
         await migrate(database.database_url)
@@ -61,4 +68,10 @@ def create_app(
         while pools:
             await pools.pop().close()
 
-    return service_app(broker, after_startup=[start], on_shutdown=[stop])
+    return service_app(
+        broker,
+        readiness=readiness,
+        consumers=lambda: [c.group_consumer for c in running],
+        after_startup=[start],
+        on_shutdown=[stop],
+    )

@@ -21,6 +21,7 @@ from audit_store.recorder import AppendReport, Recorder
 from audit_store.rows import ReceivedMessage, kafka_timestamp, log_entry
 from audit_store.settings import AuditSettings
 from mlconnector.kafka import consumer_tuning
+from mlconnector.lag import GroupConsumer
 from mlconnector.retry import Backoff
 from mlconnector.settings import KafkaSettings
 
@@ -68,6 +69,14 @@ class LogConsumer:
             **consumer_tuning(kafka),
         )
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [self._task] if self._task is not None else []
+
+    @property
+    def group_consumer(self) -> GroupConsumer:
+        return (self._settings.consumer_group, self._consumer)
 
     async def start(self) -> None:
         await self._consumer.start()

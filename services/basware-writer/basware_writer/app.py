@@ -47,6 +47,7 @@ from mlconnector.kafka import (
     raw_batch,
 )
 from mlconnector.migrations import apply_migrations
+from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 
@@ -131,6 +132,11 @@ def create_app(
     exits = contextlib.AsyncExitStack()
     writers: dict[str, TenantWriter] = {}
     runtime = Runtime()
+    readiness = Readiness(broker)
+    readiness.add("database", database_probe(lambda: runtime.pool))
+    readiness.add(
+        "follow-up", tasks_probe("the follow-up", lambda: runtime.tasks if runtime.tasks else None)
+    )
 
     def writer_for(connection: Connection, stores: WriterStores) -> TenantWriter:
         writer = writers.get(connection.name)
@@ -289,5 +295,10 @@ def create_app(
             await runtime.pool.close()
 
     return service_app(
-        broker, on_startup=[start], after_startup=[begin], on_shutdown=[halt], after_shutdown=[stop]
+        broker,
+        readiness=readiness,
+        on_startup=[start],
+        after_startup=[begin],
+        on_shutdown=[halt],
+        after_shutdown=[stop],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import ChangeEvent, Entity, VismaNotification
 from mlconnector.kafka import consumer_options, make_broker, publish_events
 from mlconnector.migrations import apply_migrations
+from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -47,6 +49,18 @@ def create_app(
     clients: dict[str, VismaClient] = {}
     exits = contextlib.AsyncExitStack()
     state: dict[str, object] = {}
+    readiness = Readiness(broker)
+
+    def pool() -> asyncpg.Pool | None:
+        found = state.get("pool")
+        return found if isinstance(found, asyncpg.Pool) else None
+
+    def poll_tasks() -> list[asyncio.Task[None]] | None:
+        scheduler = state.get("scheduler")
+        return scheduler.tasks if isinstance(scheduler, PollScheduler) else None
+
+    readiness.add("database", database_probe(pool))
+    readiness.add("poll scheduler", tasks_probe("the poll scheduler", poll_tasks))
 
     async def publish(events: Sequence[ChangeEvent]) -> None:
         await publish_events(broker, changes, events)
@@ -113,4 +127,4 @@ def create_app(
         if isinstance(pool, asyncpg.Pool):
             await pool.close()
 
-    return service_app(broker, after_startup=[start], on_shutdown=[stop])
+    return service_app(broker, readiness=readiness, after_startup=[start], on_shutdown=[stop])

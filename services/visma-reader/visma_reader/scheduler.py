@@ -123,6 +123,10 @@ class PollScheduler:
             asyncio.create_task(p.run(), name=f"poll:{p.name}") for p in self._by_tenant.values()
         ]
 
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks)
+
     def wake(self, tenant: str, entity: Entity | None) -> bool:
         poller = self._by_tenant.get(tenant)
         if poller is None:

@@ -2,8 +2,8 @@
 consumers and periodic check, and the service endpoints.
 
 FastStream's ASGI app matches exact paths, and Basware's route carries the tenant in its
-path, so a thin dispatcher sends /webhooks/* and /readyz to a Starlette router and
-everything else (lifespan, /healthz, /metrics) to the FastStream service app.
+path, so a thin dispatcher sends /webhooks/* to a Starlette router and everything else
+(lifespan, /healthz, /readyz, /metrics) to the FastStream service app.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import asyncpg
 from aiokafka import ConsumerRecord
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from mlconnector.connection_store.source import open_connection_source
@@ -36,6 +34,7 @@ from mlconnector.kafka import (
     raw_batch,
 )
 from mlconnector.migrations import apply_migrations
+from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.vault import VaultError
@@ -157,19 +156,12 @@ class GatewayResources:
     def invoice_loop(self) -> InvoiceLoop | None:
         return self._loop
 
-    async def database_ready(self) -> bool:
-        if self._pool is None:
-            return False
-        try:
-            return await self._pool.fetchval("SELECT true", timeout=2) is True
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            return False
+    def pool(self) -> asyncpg.Pool | None:
+        return self._pool
 
-
-class Readiness(BaseModel):
-    ready: bool
-    broker: bool
-    database: bool
+    def tasks(self) -> list[asyncio.Task[None]] | None:
+        """The background loops (dedupe cleanup, invoice checks); None before start-up."""
+        return list(self._tasks) if self._pool is not None else None
 
 
 class GatewayApp:
@@ -180,9 +172,7 @@ class GatewayApp:
         self.router = router
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and (
-            scope["path"].startswith("/webhooks/") or scope["path"] == "/readyz"
-        ):
+        if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
             await self.router(scope, receive, send)
         else:
             await self.service(scope, receive, send)
@@ -280,24 +270,19 @@ def build_app(
     if settings.invoice_loop:
         subscribe_invoice_loop(broker, kafka, settings, resources.invoice_loop)
 
-    async def readiness(_: Request) -> Response:
-        broker_ready = await broker.ping(timeout=2.0)
-        database_ready = await resources.database_ready()
-        state = Readiness(
-            ready=broker_ready and database_ready, broker=broker_ready, database=database_ready
-        )
-        return Response(
-            state.model_dump_json(),
-            status_code=200 if state.ready else 503,
-            media_type="application/json",
-        )
-
+    readiness = Readiness(broker)
+    readiness.add("database", database_probe(resources.pool))
+    readiness.add("background loops", tasks_probe("the background loops", resources.tasks))
     router = Starlette(
         routes=[
             Route("/webhooks/basware/{tenant}", receiver.basware, methods=["POST"]),
             Route("/webhooks/visma", receiver.visma, methods=["POST"]),
-            Route("/readyz", readiness, methods=["GET"]),
         ]
     )
-    service = service_app(broker, on_startup=[resources.start], after_shutdown=[resources.stop])
+    service = service_app(
+        broker,
+        readiness=readiness,
+        on_startup=[resources.start],
+        after_shutdown=[resources.stop],
+    )
     return GatewayApp(service, router)
