@@ -11,6 +11,7 @@ PKG_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 SIZE ?= full
 SYNC_ONCE ?=
+RESET ?=
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint unit integration bench clean
@@ -27,7 +28,8 @@ $(STAMP): $(PKG_FILES) requirements-dev.txt constraints.txt
 	touch $(STAMP)
 
 run: install
-	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once) $(if $(WRITERS),--writers $(WRITERS))
+	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once) $(if $(RESET),--reset) \
+		$(if $(WRITERS),--writers $(WRITERS))
 
 lint: install
 	$(BIN)/ruff check .

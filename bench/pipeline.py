@@ -18,12 +18,12 @@ from pydantic import BaseModel
 from bench.backdoors import BaswareBackdoor, VismaBackdoor, VismaCompany
 from bench.metrics import MetricsSnapshot, scrape
 from bench.procstats import ProcessUsage, process_usage
-from mlconnector.asgi import listening_ports
 from mlconnector_cli.processes import ManagedProcess
 from mlconnector_cli.run import (
+    Endpoints,
     RunOptions,
-    Sandboxes,
-    local_endpoints,
+    demo_connection_env,
+    random_endpoints,
     sandbox_processes,
     service_processes,
     wait_until_up,
@@ -64,7 +64,7 @@ class ServiceExited(RuntimeError):
 class Pipeline:
     def __init__(
         self,
-        urls: Sandboxes,
+        urls: Endpoints,
         company: VismaCompany,
         visma: VismaBackdoor,
         basware: BaswareBackdoor,
@@ -129,9 +129,7 @@ class Pipeline:
 @contextlib.asynccontextmanager
 async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncIterator[Pipeline]:
     """The seeded sandboxes, up and answering; the services configured but not yet started."""
-    ports, urls = local_endpoints()
-    ports["gateway"] = listening_ports()
-    urls = urls.model_copy(update={"gateway_url": f"http://127.0.0.1:{ports['gateway']}"})
+    urls = random_endpoints()
     run_options = RunOptions(
         suppliers=options.suppliers,
         purchase_orders=options.purchase_orders,
@@ -140,14 +138,14 @@ async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncItera
         writers=options.writers,
         log_dir=options.log_dir,
     )
-    sandboxes = sandbox_processes(run_options, urls, ports)
-    services = {p.name: p for p in service_processes(run_options, stack, urls, ports)}
+    sandboxes = sandbox_processes(run_options, urls)
+    services = {
+        p.name: p for p in service_processes(run_options, stack, urls, demo_connection_env(urls))
+    }
     service_urls = {}
     for process in services.values():
-        port = ports["gateway"] if process.name == "webhook-gateway" else listening_ports()
-        process.env["MLC_HTTP_PORT"] = str(port)  # known ports, so /metrics can be read
         process.env.update(UNLIMITED_BUDGET)
-        service_urls[process.name] = f"http://127.0.0.1:{port}"
+        service_urls[process.name] = f"http://127.0.0.1:{process.env['MLC_HTTP_PORT']}"
     try:
         for process in sandboxes:
             await process.start()

@@ -18,6 +18,23 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def find_stack(ctx: typer.Context) -> None:
+    """Before any command but `run`: the running stack, when the environment names none."""
+    from mlconnector.home import StackFileUnreadable
+    from mlconnector_cli.discovery import use_running_stack
+
+    if ctx.invoked_subcommand == "run":
+        return
+    try:
+        found = use_running_stack()
+    except StackFileUnreadable as error:
+        typer.echo(f"warning: {error}", err=True)
+        return
+    if found is not None:
+        typer.echo(found, err=True)
+
+
 @app.command()
 def run(
     sync_once: bool = typer.Option(
@@ -30,11 +47,21 @@ def run(
     writers: int = typer.Option(
         1, min=1, help="basware-writer processes in one consumer group (they split the work)."
     ),
+    reset: bool = typer.Option(
+        False, "--reset", help="Start from nothing: delete the home folder and its database."
+    ),
 ) -> None:
-    """Run the whole pipeline on embedded defaults and show records flowing."""
+    """Run the whole pipeline on embedded defaults and show records flowing.
+
+    Everything lasts in the home folder (MLC_HOME, default .mlconnector/): a second run
+    resumes where the first stopped. The seed options apply to a new home only."""
     import asyncio
 
-    from mlconnector_cli.run import RunOptions, run_pipeline
+    from pydantic import ValidationError
+
+    from mlconnector.home import HomeFolder
+    from mlconnector_cli.ports import StackPorts
+    from mlconnector_cli.run import RunOptions, reset_home, run_pipeline
 
     options = RunOptions(
         sync_once=sync_once,
@@ -44,12 +71,21 @@ def run(
         invoices=invoices,
         writers=writers,
     )
+    home = HomeFolder.from_env()
     try:
-        code = asyncio.run(run_pipeline(options))
+        ports = StackPorts()
+        if reset:
+            asyncio.run(reset_home(home))
+        code = asyncio.run(run_pipeline(options, home, ports))
+    except ValidationError as exc:
+        typer.echo(f"mlconnector run: a port setting is wrong: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from None
     except (RuntimeError, TimeoutError, OSError) as exc:
-        # A service or sandbox that would not start: its own words, not a traceback.
+        # A port in use, a service or sandbox that would not start: its own words.
         typer.echo(f"mlconnector run failed: {exc}", err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 

@@ -1,104 +1,146 @@
-"""Live progress of a run, read from the topics themselves: what was published, what Basware did.
+"""The progress of a sync, read from the audit log in PostgreSQL: what each record's state is.
 
-The tracker reads visma.changes and basware.results from the beginning with its own consumer
-(no group, no commits), so it shows exactly what the pipeline produced, nothing estimated.
+Read from the database rather than the topics, so that a resumed stack (whose embedded broker
+starts empty) still counts what was delivered before the restart. The totals are what the
+source holds (for `mlconnector run`, the Visma sandbox's record counts); the rate and the ETA
+come from how the settled count moved over the last half minute.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import defaultdict
+import time
+from collections import deque
+from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import asyncpg
 from pydantic import BaseModel
 
-from mlconnector.contracts import ChangeEvent, DeliveryResult, Entity, Outcome
-from mlconnector.kafka import event_from_message
-from mlconnector.topics import Topic
+from audit_store.status import RecordState, StateSummary, state_summaries
+from mlconnector.contracts import Entity
 
-RecordKey = tuple[str, Entity, str]
+RATE_WINDOW_SECONDS = 30.0
+LINE_WIDTH = 80
+SHORT_NAMES = {
+    Entity.SUPPLIER: "sup",
+    Entity.PURCHASE_ORDER: "po",
+    Entity.SUPPLIER_INVOICE: "inv",
+}
 
 
 class EntityProgress(BaseModel):
-    published: int = 0
+    total: int = 0
+    pending: int = 0
     delivered: int = 0
     rejected: int = 0
     failed: int = 0
     parked: int = 0
 
+    @property
+    def settled(self) -> int:
+        """Records with a final answer from Basware (parked ones still wait for theirs)."""
+        return self.delivered + self.rejected + self.failed
 
-class ProgressTracker:
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._published: dict[Entity, set[tuple[str, str]]] = defaultdict(set)
-        self._latest: dict[RecordKey, Outcome] = {}
-        self.malformed = 0
-        self._task: asyncio.Task[None] | None = None
 
-    def snapshot(self) -> dict[Entity, EntityProgress]:
-        view = {entity: EntityProgress() for entity in Entity}
-        for entity, records in self._published.items():
-            view[entity].published = len(records)
-        for (_, entity, _), outcome in self._latest.items():
-            progress = view[entity]
-            setattr(progress, outcome.value, getattr(progress, outcome.value) + 1)
-        return view
+class ProgressSnapshot(BaseModel):
+    entities: dict[Entity, EntityProgress]
 
-    def render(self) -> str:
-        parts = []
-        for entity, p in self.snapshot().items():
-            parts.append(
-                f"{entity.value}: {p.published} published, {p.delivered} delivered, "
-                f"{p.rejected} rejected, {p.failed} failed"
-                + (f", {p.parked} parked" if p.parked else "")
-            )
-        return " | ".join(parts)
+    @property
+    def total(self) -> int:
+        return sum(p.total for p in self.entities.values())
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._consume())
+    @property
+    def settled(self) -> int:
+        return sum(p.settled for p in self.entities.values())
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def count(self, state: RecordState) -> int:
+        return sum(getattr(p, state.value) for p in self.entities.values())
 
-    async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+    def all_delivered(self) -> bool:
+        return all(p.delivered >= p.total for p in self.entities.values())
+
+
+def snapshot_of(
+    summaries: list[StateSummary], totals: Mapping[Entity, int], tenant: str | None = None
+) -> ProgressSnapshot:
+    entities = {e: EntityProgress(total=totals.get(e, 0)) for e in Entity}
+    for summary in summaries:
+        if tenant is not None and summary.tenant != tenant:
+            continue
+        try:
+            progress = entities[Entity(summary.entity)]
+        except ValueError:
+            continue
+        setattr(
+            progress, summary.state.value, getattr(progress, summary.state.value) + summary.records
         )
-        await consumer.start()
-        try:
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in (Topic.VISMA_CHANGES, Topic.BASWARE_RESULTS)
-                for p in (
-                    consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-                )
-            ]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            while True:
-                batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-                for records in batches.values():
-                    for record in records:
-                        self._observe(dict(record.headers), record.value or b"")
-        finally:
-            await consumer.stop()
-
-    def _observe(self, headers: dict[str, bytes], body: bytes) -> None:
-        try:
-            event = event_from_message(headers, body)
-        except (KeyError, ValueError):
-            self.malformed += 1
-            return
-        if isinstance(event, ChangeEvent):
-            self._published[event.entity].add((event.tenant, event.entity_id))
-        elif isinstance(event, DeliveryResult):
-            self._latest[(event.tenant, event.entity, event.entity_id)] = event.outcome
+    for progress in entities.values():
+        # A source that grew since its totals were read: never show more than 100 %.
+        progress.total = max(progress.total, progress.settled + progress.pending + progress.parked)
+    return ProgressSnapshot(entities=entities)
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer.topics()
-    return consumer.partitions_for_topic(topic) or set()
+class RateMeter:
+    """Settled records per second over the last RATE_WINDOW_SECONDS."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, settled: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, settled))
+        while self._samples and now - self._samples[0][0] > RATE_WINDOW_SECONDS:
+            self._samples.popleft()
+
+    def per_second(self) -> float | None:
+        if len(self._samples) < 2:
+            return None
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else None
+
+
+def eta_text(remaining: int, rate: float | None) -> str:
+    if remaining <= 0:
+        return "0s"
+    if not rate:
+        return "?"
+    seconds = remaining / rate
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
+    """One line of at most LINE_WIDTH characters: percent, totals per entity, rate, ETA."""
+    total, settled = snapshot.total, snapshot.settled
+    percent = 100.0 * settled / total if total else 0.0
+    if total and settled >= total:
+        head = f"caught up: {snapshot.count(RecordState.DELIVERED)}/{total} delivered"
+    else:
+        head = f"{percent:3.0f}% {settled}/{total}"
+    parts = [head]
+    parts.append(
+        " ".join(f"{SHORT_NAMES[e]} {p.settled}/{p.total}" for e, p in snapshot.entities.items())
+    )
+    if settled < total:
+        parts.append(f"{rate:.0f}/s ETA {eta_text(total - settled, rate)}" if rate else "ETA ?")
+    problems = [
+        f"{snapshot.count(state)} {state.value}"
+        for state in (RecordState.REJECTED, RecordState.FAILED, RecordState.PARKED)
+        if snapshot.count(state)
+    ]
+    if problems:
+        parts.append(" ".join(problems))
+    line = " · ".join(parts)
+    return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 1] + "…"
+
+
+async def read_snapshot(
+    database_url: str, totals: Mapping[Entity, int], tenant: str | None = None
+) -> ProgressSnapshot:
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        return snapshot_of(await state_summaries(conn), totals, tenant)
+    finally:
+        await conn.close()

@@ -1,38 +1,67 @@
-"""`mlconnector run`: the whole pipeline on embedded defaults, with live progress.
+"""`mlconnector run`: the whole pipeline on embedded defaults, in a home folder that lasts.
 
 Starts the local stack (broker and database), the Visma and Basware sandboxes seeded with
-demo data, and the four services as separate processes. Ctrl-C stops everything. With
---sync-once it exits 0 once every seeded record is delivered, or 1 with the reason when
-that has not happened within --timeout seconds.
+demo data, and the four services as separate processes, each on its fixed port. What must
+outlive a stop is in the home folder (MLC_HOME, default `.mlconnector/`): the database, the
+master key, the sandboxes' state and the logs; `stack.json` there tells the other commands
+where the running stack is. A second start on the same home resumes where the first stopped;
+`--reset` starts from nothing. Ctrl-C stops everything.
+With --sync-once it exits 0 once every record of the Visma sandbox is delivered, or 1 with
+the reason when that has not happened within --timeout seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import signal
 import sys
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.asgi import listening_ports
+from mlconnector.basware.regions import BaswareHost, BaswareHosts, BaswareRegion
+from mlconnector.connection_store import ConnectionStore
+from mlconnector.connections import Connection, ConnectionEnv
 from mlconnector.contracts import Entity
+from mlconnector.home import HomeFolder, StackEndpoint, StackFile, read_stack_file, write_stack_file
+from mlconnector.vault import Keyring, dev_key
+from mlconnector_cli.ports import (
+    BASWARE_SANDBOX_PORTS,
+    VISMA_SANDBOX_PORTS,
+    PortClaim,
+    StackPorts,
+    check_free,
+)
 from mlconnector_cli.processes import ManagedProcess
-from mlconnector_cli.progress import ProgressTracker
-from mlconnector_cli.stack import Stack, local_stack
+from mlconnector_cli.progress import ProgressSnapshot, RateMeter, read_snapshot, render_line
+from mlconnector_cli.recovery import recover_from_database
+from mlconnector_cli.stack import Stack, forget_home_database, local_stack
 
 WRITER = "basware-writer"
 SERVICES = ("audit-store", WRITER, "webhook-gateway", "visma-reader")
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
+DEMO_CONNECTION = "demo"
 DEMO_VISMA_COMPANY_ID = "1000001"
 DEMO_VISMA_TENANT_ID = "e5d8ab8d-e0ea-5e22-8ba6-92bc8b43aa63"
 DEMO_VISMA_WEBHOOK_SECRET = "demo-visma-webhook-secret"  # noqa: S105 (published demo value)
 DEMO_BASWARE_COMPANY_CODE = "BW00"
-# The Basware sandbox serves EU/US/AU/CA, production and test, on consecutive ports.
-BASWARE_SANDBOX_PORTS = 8
+# Offsets of the production hosts among the Basware sandbox's ports (EU, then its test
+# host, then US, ...: the sandbox's own host order).
+BASWARE_PRODUCTION_OFFSETS = {
+    BaswareRegion.EU: 0,
+    BaswareRegion.US: 2,
+    BaswareRegion.AU: 4,
+    BaswareRegion.CA: 6,
+}
+BASWARE_PUBLIC_HOSTS = BaswareHosts.public()
 
 
 class RunOptions(BaseModel):
@@ -45,84 +74,182 @@ class RunOptions(BaseModel):
     # basware-writer instances in one consumer group: they split the partitions.
     writers: int = Field(default=1, ge=1)
     log_dir: Path = Path(".mlconnector/logs")
+    # Where the sandboxes keep their state across restarts; None keeps nothing.
+    sandbox_state_dir: Path | None = None
 
 
-class Sandboxes(BaseModel):
-    visma_url: str
-    visma_connect_url: str
-    basware_url: str
-    gateway_url: str
+class Endpoints(BaseModel):
+    """The ports of one stack's processes, and the URLs they make."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ports: StackPorts
+
+    @property
+    def visma_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.visma_sandbox}"
+
+    @property
+    def visma_connect_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.visma_sandbox + 1}"
+
+    @property
+    def basware_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.basware_sandbox}"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.service_url("webhook-gateway")
+
+    def service_url(self, service: str, instance: int = 1) -> str:
+        return f"http://127.0.0.1:{self.ports.service(service, instance)}"
+
+    def basware_hosts(self) -> BaswareHosts:
+        """The sandbox's production hosts; tokens carry Basware's public issuers."""
+        return BaswareHosts(
+            hosts={
+                region: BaswareHost(
+                    base_url=f"http://127.0.0.1:{self.ports.basware_sandbox + offset}",
+                    issuer=BASWARE_PUBLIC_HOSTS.host(region).issuer,
+                )
+                for region, offset in BASWARE_PRODUCTION_OFFSETS.items()
+            }
+        )
+
+    def claims(self, writers: int, *, broker: bool) -> list[PortClaim]:
+        claims = [
+            PortClaim(
+                port=self.ports.visma_sandbox + n,
+                owner="visma-sandbox",
+                setting="MLC_PORT_VISMA_SANDBOX",
+            )
+            for n in range(VISMA_SANDBOX_PORTS)
+        ]
+        claims += [
+            PortClaim(
+                port=self.ports.basware_sandbox + n,
+                owner="basware-sandbox",
+                setting="MLC_PORT_BASWARE_SANDBOX",
+            )
+            for n in range(BASWARE_SANDBOX_PORTS)
+        ]
+        for service in SERVICES:
+            for instance in range(1, (writers if service == WRITER else 1) + 1):
+                setting = "MLC_PORT_MORE_WRITERS" if instance > 1 else _setting_of(service)
+                claims.append(
+                    PortClaim(
+                        port=self.ports.service(service, instance),
+                        owner=instance_names(service, instance)[-1],
+                        setting=setting,
+                    )
+                )
+        if broker:
+            claims.append(
+                PortClaim(port=self.ports.broker, owner="broker", setting="MLC_PORT_BROKER")
+            )
+        return claims
 
 
-def local_endpoints() -> tuple[dict[str, int], Sandboxes]:
-    """Free loopback ports for the sandboxes and the gateway, and their URLs."""
-    ports = {
-        "visma": listening_ports(2),  # the API, and Visma Connect on the next port
-        "basware": listening_ports(BASWARE_SANDBOX_PORTS),
-        "gateway": listening_ports(),
-    }
-    urls = Sandboxes(
-        visma_url=f"http://127.0.0.1:{ports['visma']}",
-        visma_connect_url=f"http://127.0.0.1:{ports['visma'] + 1}",
-        basware_url=f"http://127.0.0.1:{ports['basware']}",
-        gateway_url=f"http://127.0.0.1:{ports['gateway']}",
+def _setting_of(service: str) -> str:
+    field = {"webhook-gateway": "gateway"}.get(service, service.replace("-", "_"))
+    return f"MLC_PORT_{field.upper()}"
+
+
+def random_endpoints() -> Endpoints:
+    """Free loopback ports for every process (benchmarks, which run beside a live stack)."""
+    block = listening_ports(40)
+    return Endpoints(
+        ports=StackPorts(
+            gateway=block,
+            visma_reader=block + 1,
+            basware_writer=block + 2,
+            audit_store=block + 3,
+            broker=block + 4,
+            more_writers=block + 10,
+            visma_sandbox=block + 20,
+            basware_sandbox=block + 30,
+        )
     )
-    return ports, urls
 
 
-def sandbox_processes(
-    options: RunOptions, urls: Sandboxes, ports: dict[str, int]
-) -> list[ManagedProcess]:
+def sandbox_processes(options: RunOptions, endpoints: Endpoints) -> list[ManagedProcess]:
     bin_dir = Path(sys.executable).parent
+    state: dict[str, list[str]] = {"visma": [], "basware": []}
+    if options.sandbox_state_dir is not None:
+        options.sandbox_state_dir.mkdir(parents=True, exist_ok=True)
+        state = {name: ["--state-dir", str(options.sandbox_state_dir)] for name in state}
     return [
         ManagedProcess(
             "visma-sandbox",
             [
                 str(bin_dir / "visma-sandbox"),
-                "--port",
-                str(ports["visma"]),
-                "--suppliers",
-                str(options.suppliers),
-                "--purchase-orders",
-                str(options.purchase_orders),
-                "--invoices",
-                str(options.invoices),
-                "--companies",
-                "1",
-                "--webhook-secret",
-                DEMO_VISMA_WEBHOOK_SECRET,
-                "--webhook-url",
-                f"{urls.gateway_url}/webhooks/visma",
+                *("--port", str(endpoints.ports.visma_sandbox)),
+                *("--suppliers", str(options.suppliers)),
+                *("--purchase-orders", str(options.purchase_orders)),
+                *("--invoices", str(options.invoices)),
+                *("--companies", "1"),
+                *("--webhook-secret", DEMO_VISMA_WEBHOOK_SECRET),
+                *("--webhook-url", f"{endpoints.gateway_url}/webhooks/visma"),
+                *state["visma"],
             ],
             env={},
             log_dir=options.log_dir,
         ),
         ManagedProcess(
             "basware-sandbox",
-            [str(bin_dir / "basware-sandbox"), "--port", str(ports["basware"])],
+            [
+                str(bin_dir / "basware-sandbox"),
+                *("--port", str(endpoints.ports.basware_sandbox)),
+                *state["basware"],
+            ],
             env={},
             log_dir=options.log_dir,
         ),
     ]
 
 
-def demo_connection_env(urls: Sandboxes) -> dict[str, str]:
-    """The demo connection, given to the services through the environment."""
+def demo_connection_env(endpoints: Endpoints) -> dict[str, str]:
+    """The demo connection as environment variables (the single-connection form)."""
     return {
+        "MLC_CONNECTION_NAME": DEMO_CONNECTION,
         "VISMA_CLIENT_ID": "demo-visma-client",
         "VISMA_CLIENT_SECRET": "demo-visma-secret",
         "VISMA_TENANT_ID": DEMO_VISMA_TENANT_ID,
         "VISMA_COMPANY_ID": DEMO_VISMA_COMPANY_ID,
-        "VISMA_TOKEN_URL": f"{urls.visma_connect_url}/connect/token",
-        "VISMA_API_BASE_URL": f"{urls.visma_url}/v1/",
+        "VISMA_TOKEN_URL": f"{endpoints.visma_connect_url}/connect/token",
+        "VISMA_API_BASE_URL": f"{endpoints.visma_url}/v1/",
         "VISMA_WEBHOOK_SECRET": DEMO_VISMA_WEBHOOK_SECRET,
         "BASWARE_CLIENT_ID": "demo-basware-client",
         "BASWARE_CLIENT_SECRET": "demo-basware-secret",
         "BASWARE_REGION": "EU",
-        "BASWARE_BASE_URL": urls.basware_url,
+        "BASWARE_BASE_URL": endpoints.basware_url,
         "BASWARE_COMPANY_CODE": DEMO_BASWARE_COMPANY_CODE,
         "BASWARE_RECEIVING_EMAIL": "invoices@demo.basware.local",
     }
+
+
+def demo_connection(endpoints: Endpoints) -> Connection:
+    values = {k.lower(): v for k, v in demo_connection_env(endpoints).items()}
+    return ConnectionEnv.model_validate(values).connection()
+
+
+async def store_demo_connection(database_url: str, keyring: Keyring, endpoints: Endpoints) -> bool:
+    """Adds the demo connection to a store that holds none, or points it at this run's
+    sandbox ports when they moved (its schedules kept). Returns whether it is stored."""
+    wanted = demo_connection(endpoints)
+    async with ConnectionStore.open(database_url, keyring) as store:
+        stored = {c.name: c for c in await store.list()}
+        if not stored:
+            await store.add(wanted)
+            return True
+        current = stored.get(DEMO_CONNECTION)
+        if current is None:
+            return False
+        moved = wanted.model_copy(update={"schedules": current.schedules})
+        if moved != current:
+            await store.remove(DEMO_CONNECTION)
+            await store.add(moved)
+        return True
 
 
 async def wait_until_up(url: str, exited: list[ManagedProcess], timeout: float = 60.0) -> None:
@@ -150,51 +277,48 @@ def expected_totals(options: RunOptions) -> dict[Entity, int]:
     }
 
 
-async def run_pipeline(options: RunOptions) -> int:
-    options.log_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with local_stack(purpose="run") as stack:
-        print(f"broker   {stack.bootstrap_servers} ({stack.broker_origin})")
-        print(f"database {stack.database_url.rsplit('@', 1)[-1]} ({stack.database_origin})")
-        ports, urls = local_endpoints()
-        processes = sandbox_processes(options, urls, ports)
-        processes += service_processes(options, stack, urls, ports)
-        tracker = ProgressTracker(stack.bootstrap_servers)
-        try:
-            for process in processes:
-                await process.start()
-            await wait_until_up(urls.visma_url, processes)
-            await wait_until_up(urls.basware_url, processes)
-            print(f"logs     {options.log_dir}/<process>.log")
-            await tracker.start()
-            return await _watch(options, tracker, processes, stop, started)
-        finally:
-            await tracker.stop()
-            await asyncio.gather(*(p.stop() for p in reversed(processes)))
+class SandboxCompany(BaseModel):
+    company_id: str = Field(alias="companyId")
+    record_counts: dict[str, int] = Field(alias="recordCounts")
+
+
+class SandboxCompanies(BaseModel):
+    companies: list[SandboxCompany]
+
+
+async def visma_totals(visma_url: str, company_id: str) -> dict[Entity, int]:
+    """What the Visma sandbox holds now: the totals a sync of it reaches."""
+    async with httpx.AsyncClient(base_url=visma_url, timeout=10) as http:
+        answer = await http.get("/_sandbox/companies")
+        answer.raise_for_status()
+    companies = SandboxCompanies.model_validate_json(answer.content).companies
+    counts = next((c.record_counts for c in companies if c.company_id == company_id), {})
+    return {entity: counts.get(entity.value.replace("_", ""), 0) for entity in Entity}
 
 
 def service_processes(
-    options: RunOptions, stack: Stack, urls: Sandboxes, ports: dict[str, int]
+    options: RunOptions,
+    stack: Stack,
+    endpoints: Endpoints,
+    connection_env: Mapping[str, str],
 ) -> list[ManagedProcess]:
     bin_dir = Path(sys.executable).parent
     env = {
         **stack.environment(),
-        **demo_connection_env(urls),
+        **connection_env,
         "VISMA_READER_POLL_INTERVAL_SECONDS": str(options.poll_interval),
     }
     return [
         ManagedProcess(
-            instance,
+            instance_name,
             [str(bin_dir / name)],
-            env={**env, "MLC_HTTP_PORT": str(ports["gateway"] if name == "webhook-gateway" else 0)},
+            env={**env, "MLC_HTTP_PORT": str(endpoints.ports.service(name, instance))},
             log_dir=options.log_dir,
         )
         for name in SERVICES
-        for instance in instance_names(name, options.writers if name == WRITER else 1)
+        for instance, instance_name in enumerate(
+            instance_names(name, options.writers if name == WRITER else 1), start=1
+        )
     ]
 
 
@@ -203,34 +327,192 @@ def instance_names(service: str, count: int) -> list[str]:
     return [service, *(f"{service}-{n}" for n in range(2, count + 1))]
 
 
+class HomeInUse(RuntimeError):
+    """Another `mlconnector run` is using this home folder."""
+
+
+def stack_file_of(
+    home: HomeFolder, stack: Stack, endpoints: Endpoints, options: RunOptions
+) -> StackFile:
+    services = [
+        StackEndpoint(
+            name=instance_name,
+            url=endpoints.service_url(name, instance),
+            setting="MLC_PORT_MORE_WRITERS" if instance > 1 else _setting_of(name),
+        )
+        for name in SERVICES
+        for instance, instance_name in enumerate(
+            instance_names(name, options.writers if name == WRITER else 1), start=1
+        )
+    ]
+    sandboxes = [
+        StackEndpoint(
+            name="visma-sandbox", url=endpoints.visma_url, setting="MLC_PORT_VISMA_SANDBOX"
+        ),
+        StackEndpoint(
+            name="basware-sandbox", url=endpoints.basware_url, setting="MLC_PORT_BASWARE_SANDBOX"
+        ),
+    ]
+    return StackFile(
+        home=home.root,
+        pid=os.getpid(),
+        started_at=datetime.now(UTC),
+        database_url=stack.database_url,
+        database_origin=stack.database_origin,
+        bootstrap_servers=stack.bootstrap_servers,
+        broker_origin=stack.broker_origin,
+        master_key_file=home.master_key_file,
+        services=services,
+        sandboxes=sandboxes,
+        basware_hosts=endpoints.basware_hosts(),
+        visma_token_url=f"{endpoints.visma_connect_url}/connect/token",
+        visma_api_url=f"{endpoints.visma_url}/v1/",
+    )
+
+
+def render_stack_table(stack_file: StackFile) -> str:
+    rows = [(e.name, e.url, e.setting) for e in [*stack_file.services, *stack_file.sandboxes]]
+    rows.append(("broker", stack_file.bootstrap_servers, f"({stack_file.broker_origin})"))
+    database = stack_file.database_url.rsplit("@", 1)[-1]
+    rows.append(("database", database, f"({stack_file.database_origin})"))
+    width = max(len(r[0]) for r in rows)
+    url_width = max(len(r[1]) for r in rows)
+    lines = [f"ml-connector is up; home {stack_file.home}"]
+    lines += [f"  {name:<{width}}  {url:<{url_width}}  {note}" for name, url, note in rows]
+    lines.append(f"  {'logs':<{width}}  {stack_file.home / 'logs'}/<process>.log")
+    return "\n".join(lines)
+
+
+STOP_HINT = (
+    "Ctrl-C stops the stack; `make run` again resumes where it stopped, "
+    "`make run RESET=1` starts from nothing."
+)
+
+
+async def reset_home(home: HomeFolder) -> None:
+    await forget_home_database(home)
+    shutil.rmtree(home.root, ignore_errors=True)
+
+
+def claim_home(home: HomeFolder) -> None:
+    running = read_stack_file(home)
+    if running is not None and running.pid != os.getpid() and running.pid_alive():
+        raise HomeInUse(
+            f"a stack already runs from {home.root} (pid {running.pid}); stop it first, "
+            "or set MLC_HOME to another folder"
+        )
+
+
+async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts) -> int:
+    started = time.monotonic()
+    if options.sandbox_state_dir is None:
+        options = options.model_copy(
+            update={"log_dir": home.logs, "sandbox_state_dir": home.sandboxes}
+        )
+    endpoints = Endpoints(ports=ports)
+    claim_home(home)
+    check_free(
+        endpoints.claims(options.writers, broker="KAFKA_BOOTSTRAP_SERVERS" not in os.environ)
+    )
+    options.log_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(STOP_HINT, flush=True)
+    if not home.master_key_file.exists():
+        # A new home, or one deleted by hand: a database left from an earlier one at this path
+        # holds secrets sealed under a key that is gone.
+        await forget_home_database(home)
+    async with local_stack(purpose="run", home=home, broker_port=ports.broker) as stack:
+        keyring = Keyring(dev_key(home.master_key_file))
+        recovered = await recover_from_database(stack.database_url, stack.kafka_settings())
+        if recovered.republished or recovered.reread:
+            print(recovered.describe(), flush=True)
+        await store_demo_connection(stack.database_url, keyring, endpoints)
+        key_env = {"MLC_MASTER_KEY_FILE": str(home.master_key_file)}
+        processes = sandbox_processes(options, endpoints)
+        processes += service_processes(options, stack, endpoints, key_env)
+        stack_file = stack_file_of(home, stack, endpoints, options)
+        try:
+            for process in processes:
+                await process.start()
+            await wait_until_up(endpoints.visma_url, processes)
+            await wait_until_up(endpoints.basware_url, processes)
+            for service in stack_file.services:
+                await wait_until_up(f"{service.url}/healthz", processes)
+            write_stack_file(home, stack_file)
+            print(render_stack_table(stack_file), flush=True)
+            return await _watch(options, stack, endpoints, processes, stop, started)
+        finally:
+            home.stack_file.unlink(missing_ok=True)
+            await asyncio.gather(*(p.stop() for p in reversed(processes)))
+
+
+class ProgressPrinter:
+    """Writes the progress line only when it changed: in place on a terminal, as a new line
+    in a log or a pipe."""
+
+    def __init__(self) -> None:
+        self._last = ""
+        self._shown: ProgressSnapshot | None = None
+        self._tty = sys.stdout.isatty()
+
+    def show(self, snapshot: ProgressSnapshot, rate: float | None) -> None:
+        # The counts decide, not the text: a rate that decays while nothing moves is no news.
+        if snapshot == self._shown:
+            return
+        self._shown = snapshot
+        line = render_line(snapshot, rate)
+        self._last = line
+        if self._tty:
+            print(f"\r\033[K{line}", end="", flush=True)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self._tty and self._last:
+            print(flush=True)
+
+
 async def _watch(
     options: RunOptions,
-    tracker: ProgressTracker,
+    stack: Stack,
+    endpoints: Endpoints,
     processes: list[ManagedProcess],
     stop: asyncio.Event,
     started: float,
 ) -> int:
-    expected = expected_totals(options)
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
-        elapsed = time.monotonic() - started
-        print(f"[{elapsed:6.1f}s] {tracker.render()}", flush=True)
-        for process in processes:
-            if process.exited is not None:
-                print(f"{process.name} exited with code {process.exited}:\n{process.tail()}")
-                return 1
-        if options.sync_once:
-            snapshot = tracker.snapshot()
-            if all(snapshot[e].delivered >= n for e, n in expected.items()):
-                print(f"all {sum(expected.values())} seeded records delivered in {elapsed:.1f} s")
+    printer = ProgressPrinter()
+    rate = RateMeter()
+    snapshot: ProgressSnapshot | None = None
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            for process in processes:
+                if process.exited is not None:
+                    printer.close()
+                    print(f"{process.name} exited with code {process.exited}:\n{process.tail()}")
+                    return 1
+            totals = await visma_totals(endpoints.visma_url, DEMO_VISMA_COMPANY_ID)
+            snapshot = await read_snapshot(stack.database_url, totals, DEMO_VISMA_COMPANY_ID)
+            rate.add(snapshot.settled)
+            printer.show(snapshot, rate.per_second())
+            elapsed = time.monotonic() - started
+            if options.sync_once and snapshot.all_delivered():
+                printer.close()
+                print(f"all {snapshot.total} records delivered in {elapsed:.1f} s")
                 return 0
-            if elapsed > options.timeout:
-                missing = {e.value: n - snapshot[e].delivered for e, n in expected.items()}
+            if options.sync_once and elapsed > options.timeout:
+                printer.close()
+                missing = {e.value: p.total - p.delivered for e, p in snapshot.entities.items()}
                 print(
                     f"not everything was delivered within {options.timeout:.0f} s; "
                     f"still missing per entity: {missing}. See {options.log_dir}/ for logs."
                 )
                 return 1
+    finally:
+        printer.close()
     print("stopping")
     return 0

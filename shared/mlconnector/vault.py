@@ -10,7 +10,8 @@ Master keys (base64 of 32 random bytes; `mlconnector keys generate` prints one):
 - MLC_MASTER_KEY_FILE: a keyring file, one key per line ('#' starts a comment), the first
   line being the current key when MLC_MASTER_KEY is not set;
 - MLC_MASTER_KEYS: further keys, comma-separated, still readable (the keys being rotated away);
-- MLC_DEV_KEY=1: with no key configured, use (or create) `.mlconnector/dev-master.key`,
+- MLC_DEV_KEY=1: with no key configured, use (or create) `dev-master.key` in the home folder
+  (MLC_HOME, default `.mlconnector/`),
   with a warning: for a laptop demo and tests, never for real credentials.
 """
 
@@ -28,11 +29,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, SecretBytes, SecretStr
 
+from mlconnector.home import HomeFolder
+
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-DEV_KEY_FILE = Path(".mlconnector") / "dev-master.key"
 _AAD_PREFIX = b"mlconnector-secret/v1"
 
 
@@ -156,7 +158,7 @@ class Keyring:
             if text.strip()
         )
         if not keys and env.get("MLC_DEV_KEY") == "1":
-            keys.append(dev_key(Path(env.get("MLC_HOME", ".")) / DEV_KEY_FILE))
+            keys.append(dev_key(HomeFolder.from_env(env).master_key_file))
         if not keys:
             raise VaultError(
                 "no master key: set MLC_MASTER_KEY (make one with `mlconnector keys generate`), "

@@ -107,7 +107,7 @@ def test_dev_key_is_created_once_and_reused_with_a_warning(
     first = Keyring.from_env(env)
     second = Keyring.from_env(env)
     assert first.current.key_id == second.current.key_id
-    assert (tmp_path / ".mlconnector" / "dev-master.key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "dev-master.key").stat().st_mode & 0o077 == 0
     assert "DEVELOPMENT master key" in caplog.text
 
 

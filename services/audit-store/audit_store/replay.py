@@ -2,6 +2,7 @@
 
 What is replayed, by selection:
 - failed: every record whose latest change ended failed or rejected: its latest change;
+- pending: every record whose latest change has no result yet (what a lost broker held);
 - record: one record's latest change (by tenant, entity and id), or one event by its id;
 - offsets: the change events the log holds from one topic partition's offset range.
 
@@ -73,6 +74,15 @@ class FailedRecords(BaseModel):
     until: datetime | None = None
 
 
+class PendingRecords(BaseModel):
+    """Records whose latest change has no result: after the broker lost its topics, the log
+    is the only place those changes still exist (docs/operator-guide.md §6)."""
+
+    kind: Literal["pending"] = "pending"
+    tenant: str | None = None
+    entity: Entity | None = None
+
+
 class OneRecord(BaseModel):
     kind: Literal["record"] = "record"
     entity: Entity
@@ -96,7 +106,8 @@ class OffsetRange(BaseModel):
 
 
 ReplaySelection = Annotated[
-    FailedRecords | OneRecord | OneEvent | OffsetRange, Field(discriminator="kind")
+    FailedRecords | PendingRecords | OneRecord | OneEvent | OffsetRange,
+    Field(discriminator="kind"),
 ]
 
 
@@ -234,6 +245,15 @@ async def _rows_for(conn: Connection, selection: ReplaySelection) -> list[Stored
         )
         ids = [s.latest_change_id for s in statuses if s.latest_change_id]
         return await fetch_rows(conn, "WHERE event_id = ANY($1::text[]) ORDER BY seq", ids)
+    if isinstance(selection, PendingRecords):
+        statuses = await record_statuses(
+            conn,
+            StatusFilter(
+                tenant=selection.tenant, entity=selection.entity, states=(RecordState.PENDING,)
+            ),
+        )
+        ids = [s.latest_change_id for s in statuses if s.latest_change_id]
+        return await fetch_rows(conn, "WHERE event_id = ANY($1::text[]) ORDER BY seq", ids)
     if isinstance(selection, OneRecord):
         statuses = await record_statuses(
             conn,
@@ -322,7 +342,7 @@ async def replay(
         raise ValueError("a replay that is not a dry run needs a publisher")
     now = now or datetime.now(UTC)
     rows = await _rows_for(conn, selection)
-    if isinstance(selection, FailedRecords):
+    if isinstance(selection, FailedRecords | PendingRecords):
         rows.sort(key=_dependency_order)
     # One replay per original in one run: its last copy in the selection stands for it.
     last_copy = {row.root_event_id: row.seq for row in rows}

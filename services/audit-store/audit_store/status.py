@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from asyncpg.exceptions import UndefinedTableError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from audit_store.stored import Connection
@@ -98,3 +99,44 @@ def _reasons(raw: str | None) -> tuple[BaswareReason, ...]:
     except ValidationError:
         # Shown as it is rather than hidden: a writer that wrote it is worth a look.
         return (BaswareReason(message=raw),)
+
+
+class StateSummary(BaseModel):
+    """How many records of one tenant and entity are in one state, and since when the
+    oldest of them waits (for pending records: the age of the oldest undelivered change)."""
+
+    tenant: str
+    entity: str
+    state: RecordState
+    records: int
+    oldest_change_at: datetime | None
+
+
+async def state_summaries(conn: Connection) -> list[StateSummary]:
+    """Counts per tenant, entity and state; an empty list before audit-store first ran."""
+    try:
+        records = await conn.fetch(
+            """
+            SELECT tenant, entity, state, count(*) AS records,
+                   min(latest_change_at) AS oldest_change_at
+            FROM audit_record_status
+            GROUP BY tenant, entity, state
+            ORDER BY tenant, entity, state
+            """
+        )
+    except UndefinedTableError:
+        return []
+    return [StateSummary.model_validate(dict(r)) for r in records]
+
+
+async def results_since(conn: Connection, since: datetime) -> int:
+    """Result events logged since `since`: the delivery rate over a recent window."""
+    try:
+        found: int = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE event_type = 'DeliveryResult'"
+            " AND event_time >= $1",
+            since,
+        )
+    except UndefinedTableError:
+        return 0
+    return found

@@ -83,3 +83,37 @@ class CursorStore:
             high_water.replace(tzinfo=None),
             full_scan,
         )
+
+
+async def forget_unlogged(conn: asyncpg.Connection) -> int:
+    """After the broker lost its topics: drops the published marks whose change the audit log
+    never recorded (it was on the lost broker only), and moves each cursor back to the oldest
+    of them, so that the next poll reads those records again and publishes them. Returns how
+    many marks were dropped; 0 when the audit log does not exist yet."""
+    if await conn.fetchval(
+        "SELECT to_regclass('audit_log') IS NULL OR to_regclass('visma_published_record') IS NULL"
+    ):
+        return 0
+    dropped: int = await conn.fetchval(
+        """
+        WITH lost AS (
+            DELETE FROM visma_published_record p
+            WHERE NOT EXISTS (
+                SELECT 1 FROM audit_log a
+                WHERE a.entity_id = p.record_id AND a.entity = p.entity AND a.tenant = p.tenant
+                  AND a.payload ->> 'content_hash' = p.content_hash
+            )
+            RETURNING tenant, entity, last_modified
+        ), oldest AS (
+            SELECT tenant, entity, min(last_modified) AS last_modified, count(*) AS marks
+            FROM lost GROUP BY tenant, entity
+        ), moved AS (
+            UPDATE visma_poll_cursor c
+               SET high_water = LEAST(c.high_water, o.last_modified), updated_at = now()
+              FROM oldest o
+             WHERE c.tenant = o.tenant AND c.entity = o.entity
+        )
+        SELECT coalesce(sum(marks), 0) FROM oldest
+        """
+    )
+    return dropped
