@@ -14,7 +14,7 @@ SYNC_ONCE ?=
 RESET ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint unit integration bench clean
+.PHONY: install run test lint unit integration bench asyncapi clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ test: lint
 
 bench: install
 	$(BIN)/python -m bench --size $(SIZE) $(if $(WRITERS),--writers $(WRITERS)) $(if $(PROFILE),--profile)
+
+# The AsyncAPI document of the topics, from the apps; tests/unit/test_asyncapi.py checks it.
+asyncapi: install
+	$(BIN)/python -m mlconnector_cli.asyncapi docs/asyncapi.yaml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results
