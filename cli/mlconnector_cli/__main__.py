@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mlconnector_cli.audit import register as register_audit_commands
+from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl
 from mlconnector_cli.connections import app as connections_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
@@ -87,6 +88,25 @@ def run(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Every service up or down, consumer lag, and where each connection's sync stands.
+
+    Reads the running stack's stack.json (services) and PostgreSQL (records, cursors)."""
+    from mlconnector.home import HomeFolder, StackFileUnreadable, read_stack_file
+    from mlconnector_cli.audit import run_audit
+    from mlconnector_cli.status import gather_status, render_status
+
+    try:
+        stack = read_stack_file(HomeFolder.from_env())
+    except StackFileUnreadable:
+        stack = None  # already said by the callback
+    report = run_audit(database_url, lambda: gather_status(database_url, stack))
+    typer.echo(render_status(report))
 
 
 app.add_typer(connections_app)

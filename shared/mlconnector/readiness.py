@@ -64,7 +64,7 @@ class Readiness:
         if not await self._broker.ping(PROBE_TIMEOUT_SECONDS):
             raise NotReady("the broker does not answer")
         for subscriber in self._broker.subscribers:
-            topics = ", ".join(getattr(subscriber, "topics", ()))
+            topics = ", ".join(str(name) for name in getattr(subscriber, "topic_names", ()))
             if not subscriber.running:
                 raise NotReady(f"the consumer of {topics} is not running")
             tasks: list[asyncio.Task[None]] = getattr(subscriber, "tasks", [])

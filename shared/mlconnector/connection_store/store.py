@@ -274,3 +274,11 @@ async def _assemble(
         )
         for row in rows
     ]
+
+
+async def connection_names(conn: asyncpg.Connection) -> dict[str, str]:
+    """Connection name per tenant, read without opening a secret (no master key needed)."""
+    if await conn.fetchval("SELECT to_regclass('connections') IS NULL"):
+        return {}
+    rows = await conn.fetch("SELECT tenant, name FROM connections ORDER BY name")
+    return {row["tenant"]: row["name"] for row in rows}
