@@ -9,8 +9,8 @@ from bench.sync import SyncRun
 from mlconnector.contracts import Outcome
 
 MAX_RSS_MB = 200.0
-# Calls per hour and company a production Visma client gets (visma-api.md §5): beyond it, a
-# backfill waits for the next hour whatever the pipeline's speed.
+# Calls per hour and company a production Visma client gets (docs/visma-api.md §8.1):
+# beyond it, a backfill waits for the next hour whatever the pipeline's speed.
 VISMA_HOURLY_QUOTA = 15_000
 
 

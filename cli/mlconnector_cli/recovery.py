@@ -1,6 +1,6 @@
 """What `mlconnector run` does before the services start on a broker that holds nothing.
 
-The embedded broker keeps its topics in memory only (docs/broker.md §3), so after a stop, a
+The embedded broker keeps its topics in memory only (docs/broker.md §3.6), so after a stop, a
 crash or a reboot every message that was on it is gone. Nothing is lost all the same, because
 PostgreSQL knows everything the broker held:
 - a change the audit log recorded but that has no result yet is re-published from the log

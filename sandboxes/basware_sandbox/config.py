@@ -97,7 +97,7 @@ class WebhookDelivery(BaseModel):
 class SandboxConfig(BaseModel):
     hosts: list[VirtualHost] = Field(default_factory=lambda: list(DEFAULT_HOSTS))
     # A request whose Host header names no configured host and whose port is not bound to one
-    # is served as this host (handy for `curl localhost:8082`); None answers 421 instead.
+    # is served as this host (handy for `curl localhost:8730`); None answers 421 instead.
     default_host: str | None = "api.basware.com"
     token_lifetime_seconds: int = Field(default=3600, ge=300, le=86_400)
     # Delay between a POST's 200 and the target system's verdict in requestStatus.

@@ -7,8 +7,8 @@ In-process use (tests):
         sandbox.token_url      # http://127.0.0.1:<port>/connect/token
         sandbox.state          # SandboxState: the Python back door
 
-The sandbox never imports `mlconnector.visma`: it is a second, independent reading of the
-reference (../shared/visma-api.md), so the client's mistakes and its own do not cancel out.
+The sandbox never imports `mlconnector.visma`: it is a second, independent reading of
+docs/visma-api.md §12, so the client's mistakes and its own do not cancel out.
 """
 
 from visma_sandbox.config import (

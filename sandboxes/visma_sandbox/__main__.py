@@ -1,6 +1,6 @@
 """`visma-sandbox`: serve a seeded Visma.net ERP sandbox until interrupted.
 
-    visma-sandbox --port 8081 --companies 2 --suppliers 300 --purchase-orders 600 \
+    visma-sandbox --port 8720 --companies 2 --suppliers 300 --purchase-orders 600 \
         --invoices 600 --seed 42
 
 The API, the back door and the token endpoint listen on --port; Visma Connect also has its

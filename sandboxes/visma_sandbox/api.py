@@ -1,8 +1,8 @@
 """The `/v1/` service API: authentication, quota, company binding, scopes, then the resource.
 
 Paths and query names are case-insensitive; `/API/controller/api/v1/` is accepted as an alias
-of `/v1/` (the old layout, §2). Every answer carries `Ipp-Request-Id` and the four
-X-RateLimit headers, and lands in the request log. Reads: lists and single GETs of every
+of `/v1/` (the old layout, docs/visma-api.md §4). Every answer carries `Ipp-Request-Id` and
+the four X-RateLimit headers, and lands in the request log. Reads: lists and single GETs of every
 entity (single GETs with an ETag mirrored in `timeStamp`); writes: POST and PUT of suppliers
 and PUT of a supplier invoice's text; any call can run in the background (`erp-api-background`).
 """
@@ -261,7 +261,8 @@ class VismaApi:
     ) -> Response:
         state = self.state
         if grant.company_id is None:
-            # A token minted for the customer tenant: Connect said yes, the ERP says no (§1.1).
+            # A token minted for the customer tenant: Connect said yes, the ERP says no
+            # (docs/visma-api.md §2.3).
             return ipp_error(401, "No license for this company.", NO_LICENCE)
         company = state.company(grant.company_id)
         header = request.headers.get("ipp-company-id")
@@ -337,7 +338,8 @@ class VismaApi:
         etag = {"ETag": f'"{time_stamp(stored.row_version)}"'}
         if spec.name is EntityName.DIMENSION:
             return self._dimension(request, stored, route, etag)
-        # A single GET shows every block: the expand* flags are list parameters (§3.2-§3.5).
+        # A single GET shows every block: the expand* flags are list parameters
+        # (docs/visma-api.md §7).
         return json_response(render_record(stored, spec, self.state.settings), 200, etag)
 
     def _list(self, request: Request, company: CompanyState, entity: EntityName) -> Response:

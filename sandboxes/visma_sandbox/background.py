@@ -1,8 +1,8 @@
-"""Background mode: `erp-api-background` (visma-api.md §3.1, Simulator must 14).
+"""Background mode: `erp-api-background` (docs/visma-api.md §7.7, §12 point 14).
 
 A call with the header is answered 202 `{"id", "stateLocation"}` at once and runs as a job;
-`GET /v1/background/{id}` shows its state (the field names of SPEC's
-BackgroundRequestStateDto) and `/content` its payload. Header values: `none` (no
+`GET /v1/background/{id}` shows its state (the field names of the BackgroundRequestStateDto
+in Visma's OpenAPI file) and `/content` its payload. Header values: `none` (no
 notification) and `subscription[:name=value,...]` (a "Background API Operation / Response
 Ready" webhook, the pairs sent as request headers). The URL form was retired on 2025-04-30
 and is refused. Visma does not publish the `status` values; "Queued", "Processing" and

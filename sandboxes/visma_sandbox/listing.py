@@ -1,8 +1,8 @@
 """Reading a list request's query string: filters, date conditions, paging and expansions.
 
-Query names are matched case-insensitively and unknown ones are ignored (visma-api.md §3.1,
-§6.4). Date filters accept exactly the five documented formats; anything else, a `Z` or an
-offset included, is a 400 in the IPP shape.
+Query names are matched case-insensitively (docs/visma-api.md §4) and unknown ones are
+ignored (docs/visma-api.md §5.3). Date filters accept exactly the five documented formats;
+anything else, a `Z` or an offset included, is a 400 in the IPP shape.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ def parse_list_request(
         for name, (field, default) in spec.expansions.items()
         if not (_bool(values[name], spelt[name]) if name in values else default)
     )
-    # pageSize over the maximum is clamped, not refused (§3.1); numberToRead/skipRecords
-    # are ignored because paging is enforced.
+    # pageSize over the maximum is clamped, not refused (docs/visma-api.md §6.1);
+    # numberToRead/skipRecords are ignored because paging is enforced.
     page_size = min(_positive_int(values.get("pagesize"), "pageSize", max_page_size), max_page_size)
     return ListRequest(
         query=ListQuery(

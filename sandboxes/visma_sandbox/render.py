@@ -53,7 +53,7 @@ def render_record(
 def render_dimension(
     stored: StoredRecord, settings: SandboxSettings, *, expand_values: bool = True
 ) -> dict[str, Any]:
-    """A dimension with its segments and values, each stamped as SPEC shows them.
+    """A dimension with its segments and values, each stamped as Visma's OpenAPI file shows them.
 
     Segments carry `lastModified` and `timeStamp`, values `lastModified`: the dimension's own,
     since the sandbox stores a dimension as one record.

@@ -1,6 +1,6 @@
-"""The records the sandbox serves, with Visma's field names (visma-api.md §3.2-§3.4).
+"""The records the sandbox serves, with Visma's field names (docs/visma-api.md §7.1-§7.4).
 
-These are the sandbox's own definitions, written from the reference and not shared with the
+These are the sandbox's own definitions, written from that page and not shared with the
 client (`mlconnector.visma`), so a misread field name shows up as a failing contract test
 instead of cancelling out. Server-managed fields (`lastModifiedDateTime`, `createdDateTime`,
 `timeStamp`, `errorInfo`, `metadata`) are not part of a record's content: the store keeps them
@@ -362,7 +362,7 @@ class SupplierInvoice(Dto):
     approval_details: ApprovalDetails | None = None
 
 
-# -- reference data (visma-api.md §3.5) ---------------------------------------------------
+# -- reference data (docs/visma-api.md §7.5) ----------------------------------------------
 
 AccountType = Literal["Asset", "Liability", "Income", "Expense"]
 

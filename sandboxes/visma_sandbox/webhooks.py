@@ -1,4 +1,4 @@
-"""Webhook notifications as the Visma Webhook Dispatcher sends them (visma-api.md §4).
+"""Webhook notifications as the Visma Webhook Dispatcher sends them (docs/visma-api.md §10).
 
 Headers and signature follow the dispatcher: `x-vwd-signature-v1` is base64(HMAC-SHA256(secret,
 raw body)), signed with the subscription's newest secret (a receiver keeps the old one during
@@ -9,9 +9,10 @@ rotation). The ERP body is not published; this one is INVENTED and thin on purpo
 Events: Supplier Created/Updated, Purchase Order Changed/Status Changed, AP Invoice Status
 Changed only; receipts emit none. A background job started with `erp-api-background:
 subscription[:k=v,...]` emits "Background API Operation / Response Ready" when it is finished,
-its body adding `statusCode` and `stateLocation` (SPEC: "a reference id, status code and a
-details state location") and its request carrying the k=v pairs as headers. Delivery is once
-without retry unless the settings say otherwise (retries, duplicates, newest-first batches).
+its body adding `statusCode` and `stateLocation` (Visma's OpenAPI file: "a reference id,
+status code and a details state location") and its request carrying the k=v pairs as
+headers. Delivery is once without retry unless the settings say otherwise (retries,
+duplicates, newest-first batches).
 """
 
 from __future__ import annotations

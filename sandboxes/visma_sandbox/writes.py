@@ -1,10 +1,11 @@
-"""Write bodies as the service API takes them (visma-api.md §3.1 "Writes", Simulator must 10).
+"""Write bodies as the service API takes them (docs/visma-api.md §7.6, §12 point 10).
 
-Every member of a written object is wrapped as `{"value": ...}` (SPEC's `DtoValueOf*`); a
-wrapped object is written the same way inside, and arrays of lines carry bare objects with an
-`operation`. A bare scalar is refused with 400, so a client that forgets the wrapper finds out
-here rather than against Visma. Field names are the read names; Visma's update DTOs differ in
-places (e.g. `creditTermsId`), which the sandbox does not model.
+Every member of a written object is wrapped as `{"value": ...}` (the `DtoValueOf*` types of
+Visma's OpenAPI file); a wrapped object is written the same way inside, and arrays of lines
+carry bare objects with an `operation`. A bare scalar is refused with 400, so a client that
+forgets the wrapper finds out here rather than against Visma. Field names are the read
+names; Visma's update DTOs differ in places (e.g. `creditTermsId`), which the sandbox does not
+model.
 """
 
 from __future__ import annotations

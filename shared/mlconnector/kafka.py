@@ -57,8 +57,8 @@ async def raw_batch(message: StreamMessage[tuple[ConsumerRecord[bytes, bytes], .
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
-    # The embedded broker offers no idempotent producer (BROKER.md): exactly-once comes
-    # from idempotent keys and consumer-side dedupe instead.
+    # The embedded broker offers no idempotent producer (docs/broker.md §3.1): exactly-once
+    # comes from idempotent keys and consumer-side dedupe instead.
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
@@ -73,8 +73,9 @@ def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
 def consumer_tuning(settings: KafkaSettings) -> dict[str, Any]:
     """What every consumer takes from KAFKA_*, FastStream subscriber or plain aiokafka alike:
     group timing, fetch wait and how much it fetches ahead of its handler. Also the offset
-    reset: "latest" can point inside the last batch on the embedded broker (BROKER.md), so
-    consumers start at the earliest offset and dedupe by event id instead."""
+    reset: "latest" can point inside the last batch on the embedded broker
+    (docs/broker.md §3.2), so consumers start at the earliest offset and dedupe by event id
+    instead."""
     return {
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.session_timeout_ms,

@@ -14,7 +14,7 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: int = Field(default=12, ge=1)
     # Apache Kafka refuses session timeouts under 6 s by default; the embedded Tansu
-    # broker accepts 2 s, which makes group joins quick (BROKER.md).
+    # broker accepts 2 s, which makes group joins quick (docs/broker.md §4).
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     fetch_max_wait_ms: int = 20

@@ -1,4 +1,4 @@
-"""Topic names and the message key rule of DESIGN.md."""
+"""Topic names and the message key rule (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

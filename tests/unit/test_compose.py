@@ -1,4 +1,4 @@
-"""docker-compose.yml has the production shape DESIGN.md describes."""
+"""docker-compose.yml has the production shape of docs/architecture.md §7."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ class ReaderSettings(BaseSettings):
     # Default schedule; a connection's own schedule overrides it.
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     # Re-read this far below the cursor: the zone of Visma's timestamps is not published,
-    # and rows change while a scan pages (visma-api.md §6). Dedupe absorbs the re-reads.
+    # and rows change while a scan pages (docs/visma-api.md §5.2, §6.2). Dedupe absorbs the
+    # re-reads.
     # It must exceed the zone offset plus the duration of the longest scan.
     overlap_seconds: float = Field(default=7200.0, ge=0)
     page_size: int = Field(default=1000, ge=1)

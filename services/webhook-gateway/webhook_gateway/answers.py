@@ -15,7 +15,7 @@ class Source(StrEnum):
 class Outcome(StrEnum):
     ACCEPTED = "accepted"  # verified and republished
     # Already republished: a sender's redelivery. Answered 2xx so the sender stops retrying
-    # (basware-api.md §7: "answer 200 quickly and de-duplicate on taskId"); never republished.
+    # (docs/basware-api.md §8.3: answer 200 quickly, drop duplicates); never republished.
     DUPLICATE = "duplicate"
     CONNECTION_TEST = "connection_test"  # Basware's probe on subscription: verified, not published
     IGNORED = "ignored"  # verified, about an entity ml-connector does not sync

@@ -1,5 +1,5 @@
 """The invoice loop back, as pure policy: what an uploaded invoice's state in Basware and in
-Visma means, and what the connector does next (basware-api.md "Decisions: After upload").
+Visma means, and what the connector does next (docs/basware-api.md §10.3).
 
 - Basware approves: the invoice reaches WaitingForTransfer. The connector acknowledges it
   and posts a transferResponse whose voucher number is the Visma document number (the
@@ -29,7 +29,7 @@ from mlconnector.visma.models import VismaSupplierInvoice
 
 SOURCE_SYSTEM = "Visma.net"
 WAITING_FOR_TRANSFER = "WaitingForTransfer"
-# Visma's AP status once the balance is settled (visma-api.md §3.4 status values).
+# Visma's AP status once the balance is settled (docs/visma-api.md §7.4, §11).
 VISMA_PAID_STATUS = "Closed"
 
 

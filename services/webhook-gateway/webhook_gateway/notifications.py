@@ -23,7 +23,7 @@ from webhook_gateway.answers import Reason, Refused
 
 CONNECTION_TEST = "ConnectionTest"
 # Basware's own push-notification spec spells the type "AccoutingDocuments" in its example
-# (basware-api.md §7): consumers see one spelling.
+# (docs/basware-api.md §8.1): consumers see one spelling.
 _BASWARE_TASK_TYPE_SPELLINGS = {"AccoutingDocuments": "AccountingDocuments"}
 
 HEADER_VISMA_NOTIFICATION_ID = "x-vwd-notification-id"

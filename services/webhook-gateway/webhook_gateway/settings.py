@@ -11,12 +11,12 @@ from mlconnector.topics import Topic
 from webhook_gateway.secret_source import SecretsByTenant
 from webhook_gateway.verify import SignatureEncoding, SignatureScheme
 
-# Basware's signing recipe is unverified (basware-api.md §7): these defaults are the
-# project's decision (hex HMAC-SHA256 of the raw body), and every part is a setting.
+# Basware's signing recipe is unverified (docs/basware-api.md §8.2): these defaults are the
+# project's decision (docs/basware-api.md §10.5), and every part is a setting.
 BASWARE_DEFAULT_SCHEME = SignatureScheme(
     header="x-bwapi-signature-256", encoding=SignatureEncoding.HEX
 )
-# Visma's dispatcher: base64 HMAC-SHA256 of the raw body (visma-api.md §4).
+# Visma's dispatcher: base64 HMAC-SHA256 of the raw body (docs/visma-api.md §10.2).
 VISMA_SCHEME = SignatureScheme(header="x-vwd-signature-v1", encoding=SignatureEncoding.BASE64)
 
 

@@ -2,8 +2,8 @@
 
 Attributes are snake_case with the API's camelCase names as aliases. Unknown fields are kept
 (`extra="allow"`) so that a record is carried downstream exactly as read, and a field Visma
-adds tomorrow breaks nothing today. Field names follow visma-api.md §3.2-§3.4; the traps it
-lists are kept as Visma spells them (`creditTerms`, `orderNbr`, `currency` on POs but
+adds tomorrow breaks nothing today. Field names follow docs/visma-api.md §7.1-§7.4; the traps
+it lists are kept as Visma spells them (`creditTerms`, `orderNbr`, `currency` on POs but
 `currencyId` on invoices, line `cost`, the PO-link fields on invoice lines).
 
 Every date-time accepts the mixed shapes Visma sends and is normalised to naive UTC
