@@ -1,0 +1,209 @@
+"""A local installation that lasts: `mlconnector run` stopped with Ctrl-C and started again on
+the same home folder finds its connection, its audit log and its cursors, and delivers what
+was made in Visma while it was down, each record exactly once; the CLI beside it needs no
+environment variable to find it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from audit_store.status import RecordState, state_summaries
+from mlconnector.asgi import listening_ports
+from mlconnector.home import StackFile
+from tests.integration.home_support import (
+    RunningStack,
+    clean_environment,
+    mlconnector,
+    port_settings,
+    until,
+)
+
+pytestmark = pytest.mark.integration
+
+DEMO_COMPANY = "1000001"
+DEMO_BWCID = "DEMO-TENANT"
+SEEDED = 4
+MADE_WHILE_DOWN = ("79001", "79002", "79003")
+VISMA_SANDBOX = Path(sys.executable).parent / "visma-sandbox"
+
+
+async def delivered(stack: StackFile, entity: str) -> int:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        summaries = await state_summaries(conn)
+    finally:
+        await conn.close()
+    return sum(
+        s.records
+        for s in summaries
+        if s.entity == entity and s.state is RecordState.DELIVERED and s.tenant == DEMO_COMPANY
+    )
+
+
+async def all_delivered(stack: StackFile, count: int) -> None:
+    async def done() -> bool:
+        return all(
+            await asyncio.gather(
+                *(
+                    _equals(delivered(stack, e), count)
+                    for e in ("supplier", "purchase_order", "supplier_invoice")
+                )
+            )
+        )
+
+    await until(done, timeout=120, what=f"{count} records of each entity delivered")
+
+
+async def _equals(value: Any, expected: int) -> bool:
+    return bool(await value == expected)
+
+
+async def database_rows(stack: StackFile, query: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        return list(await conn.fetch(query))
+    finally:
+        await conn.close()
+
+
+async def vendor_posts(basware_url: str) -> Counter[str]:
+    """How often each vendor code was sent to Basware, from the sandbox's own request log."""
+    async with httpx.AsyncClient(base_url=basware_url) as http:
+        answer = await http.get(f"/_sandbox/tenants/EU/{DEMO_BWCID}/requests")
+    answer.raise_for_status()
+    return Counter(
+        item["externalCode"]
+        for request in answer.json()
+        if request["entityType"] == "Vendor"
+        for item in request["items"]
+    )
+
+
+async def create_suppliers_while_down(state_dir: Path, numbers: tuple[str, ...]) -> None:
+    """The Visma sandbox alone on the home's saved state: new suppliers, then a clean stop."""
+    port = listening_ports(2)
+    sandbox = await asyncio.create_subprocess_exec(
+        str(VISMA_SANDBOX),
+        *("--port", str(port), "--companies", "1", "--state-dir", str(state_dir)),
+        env=clean_environment(),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/_sandbox/companies/{DEMO_COMPANY}/records/supplier"
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def answers() -> bool:
+                try:
+                    return (await http.get(f"{base}/50001")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(answers, timeout=60, what="the Visma sandbox answers")
+            model = (await http.get(f"{base}/50001")).json()
+            for number in numbers:
+                body = {
+                    k: v
+                    for k, v in model.items()
+                    if k not in {"internalId", "lastModifiedDateTime", "createdDateTime"}
+                }
+                body.update(number=number, name=f"Made while down {number}")
+                created = await http.post(base, json=body)
+                assert created.status_code == 201, created.text
+    finally:
+        sandbox.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(sandbox.wait(), timeout=30)
+
+
+async def test_a_stopped_stack_resumes_on_its_home_and_delivers_what_came_meanwhile_once(
+    tmp_path: Path,
+) -> None:
+    ports = port_settings()
+    seed = ("--suppliers", str(SEEDED), "--purchase-orders", str(SEEDED))
+    first = RunningStack(tmp_path, ports, *seed, "--invoices", str(SEEDED))
+    try:
+        stack = await first.start()
+        await all_delivered(stack, SEEDED)
+        scheduled = await mlconnector(
+            tmp_path, "connections", "schedule", "demo", "supplier", "--every", "7s"
+        )
+        assert scheduled.code == 0, scheduled.stderr
+        cursors_before = await database_rows(
+            stack, "SELECT tenant, entity, high_water FROM visma_poll_cursor"
+        )
+        log_rows_before = len(await database_rows(stack, "SELECT seq FROM audit_log"))
+        assert cursors_before and log_rows_before
+        code = await first.interrupt()
+    finally:
+        await first.kill()
+    assert code == 0, first.output
+    assert "Traceback" not in first.output
+    for log in first.home.logs.glob("*.log"):
+        assert "Traceback" not in log.read_text(errors="replace"), log.name
+    assert not first.home.stack_file.exists()
+
+    await create_suppliers_while_down(first.home.sandboxes, MADE_WHILE_DOWN)
+
+    second = RunningStack(tmp_path, ports, *seed)
+    try:
+        stack = await second.start()
+        basware = next(s.url for s in stack.sandboxes if s.name == "basware-sandbox")
+
+        async def all_suppliers() -> bool:
+            return await delivered(stack, "supplier") == SEEDED + len(MADE_WHILE_DOWN)
+
+        await until(all_suppliers, timeout=120, what="the suppliers made while down delivered")
+        posts = await vendor_posts(basware)
+        assert {code: posts[code] for code in MADE_WHILE_DOWN} == dict.fromkeys(MADE_WHILE_DOWN, 1)
+        assert all(n == 1 for n in posts.values()), posts  # nothing sent twice across the restart
+
+        listed = await mlconnector(tmp_path, "connections", "list")
+        assert listed.code == 0 and "demo" in listed.stdout and "7s" in listed.stdout
+        cursors_after = {
+            (r["tenant"], r["entity"]): r["high_water"]
+            for r in await database_rows(
+                stack, "SELECT tenant, entity, high_water FROM visma_poll_cursor"
+            )
+        }
+        for row in cursors_before:
+            assert cursors_after[(row["tenant"], row["entity"])] >= row["high_water"]
+        assert len(await database_rows(stack, "SELECT seq FROM audit_log")) > log_rows_before
+        verified = await mlconnector(tmp_path, "audit", "verify")
+        assert verified.code == 0, verified.stdout + verified.stderr
+        assert await second.interrupt() == 0, second.output
+    finally:
+        await second.kill()
+
+
+async def test_status_and_audit_status_find_the_running_stack_without_any_variable(
+    tmp_path: Path,
+) -> None:
+    stack_run = RunningStack(tmp_path, port_settings(), "--suppliers", "2")
+    try:
+        stack = await stack_run.start()
+        await until(
+            lambda: _equals(delivered(stack, "supplier"), 2), timeout=90, what="2 suppliers"
+        )
+        status = await mlconnector(tmp_path, "status")
+        assert status.code == 0, status.stderr
+        assert f"using the stack of {stack_run.home.root}" in status.stderr
+        for service in ("audit-store", "basware-writer", "webhook-gateway", "visma-reader"):
+            line = next(li for li in status.stdout.splitlines() if li.strip().startswith(service))
+            assert " ready " in line, status.stdout
+        assert "basware-writer" in status.stdout.split("consumer lag", 1)[1]
+        assert f"demo ({DEMO_COMPANY})" in status.stdout
+        audit = await mlconnector(tmp_path, "audit", "status", "--entity", "supplier")
+        assert audit.code == 0, audit.stderr
+        assert audit.stdout.count("delivered") == 2
+    finally:
+        await stack_run.interrupt()
+        await stack_run.kill()
