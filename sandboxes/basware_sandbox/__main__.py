@@ -1,10 +1,15 @@
-"""`basware-sandbox`: the Basware sandbox as a process, with a demo API client provisioned."""
+"""`basware-sandbox`: the Basware sandbox as a process, with a demo API client provisioned.
+
+With --state-dir the state is saved there and the next start resumes from it. SIGINT and
+SIGTERM stop the sandbox cleanly (the state is saved one last time).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import signal
 from pathlib import Path
 
 from basware_sandbox.config import DEMO_CLIENT, SandboxConfig
@@ -27,8 +32,17 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig.model_validate({**config.model_dump(), **updates})
 
 
-async def _serve(config: SandboxConfig, bind: str, port: int) -> None:
-    async with run_basware_sandbox(config, bind=bind, first_port=port) as sandbox:
+async def _serve(config: SandboxConfig, bind: str, port: int, state_dir: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stop.set)
+    async with run_basware_sandbox(
+        config, bind=bind, first_port=port, state_dir=state_dir
+    ) as sandbox:
+        if sandbox.state_file is not None:
+            verb = "resumed from" if sandbox.resumed else "saved to"
+            print(f"State {verb} {sandbox.state_file}")
         print("Basware sandbox (not Basware: a local simulation). Hosts:")
         for host in config.hosts:
             print(
@@ -41,8 +55,8 @@ async def _serve(config: SandboxConfig, bind: str, port: int) -> None:
             f"secret {DEMO_CLIENT.client_secret.get_secret_value()}, "
             f"tenant {DEMO_CLIENT.bwcid}, companies {', '.join(DEMO_CLIENT.company_codes)}"
         )
-        print(f"Back door: {sandbox.base_url()}/_sandbox/hosts   (Ctrl-C stops)")
-        await asyncio.Event().wait()
+        print(f"Back door: {sandbox.base_url()}/_sandbox/hosts   (Ctrl-C stops)", flush=True)
+        await stop.wait()
 
 
 def main() -> None:
@@ -57,9 +71,12 @@ def main() -> None:
     )
     parser.add_argument("--token-lifetime", type=int, help="token lifetime in seconds (300..86400)")
     parser.add_argument("--auto-approve", action="store_true", help="approve invoices that match")
+    parser.add_argument(
+        "--state-dir", type=Path, help="save the state here; resume from it on the next start"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(_config(args), args.bind, args.port))
+        asyncio.run(_serve(_config(args), args.bind, args.port, args.state_dir))
 
 
 if __name__ == "__main__":

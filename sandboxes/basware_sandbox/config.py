@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from mlconnector.saved_state import SavedSecretStr
+
 
 class Region(StrEnum):
     EU = "EU"
@@ -65,7 +67,7 @@ class ApiClient(BaseModel):
     """An API client provisioned on one host: OAuth2 client id and secret, tenant, companies."""
 
     client_id: str
-    client_secret: SecretStr
+    client_secret: SavedSecretStr
     region: Region = Region.EU
     environment: Environment = Environment.PRODUCTION
     bwcid: str = "SANDBOX-TENANT"

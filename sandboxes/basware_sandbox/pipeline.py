@@ -91,6 +91,7 @@ class Pipeline:
             try:
                 self._process(job)
             finally:
+                self._state.changed()
                 if not self._jobs:
                     self._empty.set()
             # A backlog is worked off between HTTP requests, not instead of them.

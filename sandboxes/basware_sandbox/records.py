@@ -12,8 +12,10 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from mlconnector.saved_state import SavedSecretStr
 
 # Fields the server sets; they take no part in "is this the same record as before".
 SERVER_FIELDS = frozenset({"lastUpdated", "buvid"})
@@ -192,6 +194,9 @@ class StoredDocument(BaseModel):
 
 
 class Upload(BaseModel):
+    # The PDF as base64 in JSON (a saved state); bytes everywhere else.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     bum_id: str
     receiving_email: str
     notification_email: str
@@ -217,7 +222,7 @@ class Subscription(BaseModel):
     task_sub_type: str
     subscription_type: str
     url: str
-    token: SecretStr
+    token: SavedSecretStr
     last_updated: datetime
     auto_responder: dict[str, Any] | None = None
 

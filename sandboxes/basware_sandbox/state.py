@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from basware_sandbox.config import ApiClient, Environment, Region, SandboxConfig, VirtualHost
 from basware_sandbox.entities import ENTITY_APIS
@@ -46,29 +47,44 @@ class SandboxClock:
         self.offset += seconds
 
 
-@dataclass
-class Tenant:
+def _record_stores() -> dict[str, dict[str, StoredRecord]]:
+    """One empty store per entity API path."""
+    return {path: {} for path in ENTITY_APIS}
+
+
+class Tenant(BaseModel):
+    """One tenant's data on one host; a pydantic model so a saved state can hold it whole."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     host: VirtualHost
     bwcid: str
     company_codes: set[str]
     # What the API layer holds (GET answers these), per entity API path, by externalCode.
-    records: dict[str, dict[str, StoredRecord]] = field(
-        default_factory=lambda: {path: {} for path in ENTITY_APIS}
-    )
+    records: dict[str, dict[str, StoredRecord]] = Field(default_factory=_record_stores)
     # What the target system (P2P) accepted.
-    accepted: dict[str, dict[str, StoredRecord]] = field(
-        default_factory=lambda: {path: {} for path in ENTITY_APIS}
-    )
-    index: TargetIndex = field(default_factory=TargetIndex)
-    requests: dict[str, RequestRecord] = field(default_factory=dict)
-    documents: dict[str, StoredDocument] = field(default_factory=dict)
-    uploads: dict[str, Upload] = field(default_factory=dict)
-    subscriptions: list[Subscription] = field(default_factory=list)
-    tasks: dict[str, Task] = field(default_factory=dict)
+    accepted: dict[str, dict[str, StoredRecord]] = Field(default_factory=_record_stores)
+    # Derived from `accepted` (model_post_init), so never saved.
+    index: TargetIndex = Field(default_factory=TargetIndex, exclude=True)
+    requests: dict[str, RequestRecord] = Field(default_factory=dict)
+    documents: dict[str, StoredDocument] = Field(default_factory=dict)
+    uploads: dict[str, Upload] = Field(default_factory=dict)
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    tasks: dict[str, Task] = Field(default_factory=dict)
     # DELETE-by-lastUpdated tasks: name -> number of records deleted.
-    deletions: dict[str, int] = field(default_factory=dict)
+    deletions: dict[str, int] = Field(default_factory=dict)
     # Quantity of each order line (by externalCode) matched by invoices so far.
-    matched_quantities: Counter[str] = field(default_factory=Counter)
+    matched_quantities: Counter[str] = Field(default_factory=Counter)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # A restored tenant: its accepted records, in the order P2P accepted them.
+        accepted = [
+            (record, ENTITY_APIS[path])
+            for path, by_code in self.accepted.items()
+            for record in by_code.values()
+        ]
+        for record, api in sorted(accepted, key=lambda pair: pair[0].received_at):
+            self.index.accept(api, record.body)
 
 
 class SandboxState:
@@ -86,7 +102,12 @@ class SandboxState:
         self.pipeline = Pipeline(self)
         self.notifier = Notifier(self)
         self._users = 0
+        # Moves on with every change a saved state keeps (--state-dir saves when it moved).
+        self.revision = 0
         self.reset()
+
+    def changed(self) -> None:
+        self.revision += 1
 
     def reset(self) -> None:
         """Forgets records, requests, invoices, subscriptions, faults, logs, added clients and
@@ -101,7 +122,7 @@ class SandboxState:
         self.exports: dict[str, Export] = {}
         self.clock.offset = 0.0
         self.pipeline.clear()
-        self._seq = 0
+        self.log_seq = 0
         for client in self.config.clients:
             self.register_client(client)
 
@@ -206,8 +227,8 @@ class SandboxState:
         )
 
     def log_request(self, **fields: Any) -> None:
-        self._seq += 1
-        entry = RequestLogEntry(seq=self._seq, **fields)
+        self.log_seq += 1
+        entry = RequestLogEntry(seq=self.log_seq, **fields)
         self.request_log.append(entry)
         self.counters[f"{entry.method} {entry.route} {entry.status}"] += 1
         self.counters["total"] += 1

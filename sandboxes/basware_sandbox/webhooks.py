@@ -166,8 +166,10 @@ class Notifier:
             now = iso(self._state.clock.utcnow())
             outcome = f"answered {status}" if status is not None else f"failed: {error}"
             task.history.append(TaskHistory(action="Notified", timeStamp=now, messages=[outcome]))
+            self._state.changed()
             if status is not None and 200 <= status < 300:
                 return
             if attempt < settings.attempts:
                 await asyncio.sleep(settings.backoff_seconds * 2 ** (attempt - 1))
         task.task_status = "Failed"
+        self._state.changed()

@@ -6,6 +6,8 @@
 The API, the back door and the token endpoint listen on --port; Visma Connect also has its
 own origin on --connect-port (default port+1). With --webhook-url every company is
 subscribed to every event there, signed with --webhook-secret (demo-visma-webhook-secret).
+With --state-dir the state is saved there and the next start resumes from it instead of
+seeding. SIGINT and SIGTERM stop the sandbox cleanly (the state is saved one last time).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -44,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--company-id-mode", choices=("current", "legacy"), default="current")
     parser.add_argument("--webhook-url", help="subscribe every company to every event here")
     parser.add_argument("--webhook-secret", default=DEMO_WEBHOOK_SECRET)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="save the state here; resume from it on the next start (the seed options are "
+        "then ignored)",
+    )
     return parser
 
 
@@ -56,6 +66,9 @@ def describe(sandbox: RunningSandbox) -> str:
         f"Client credentials     {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}",
         "Companies (company id, tenant id, customer tenant id without licence, name):",
     ]
+    if sandbox.state_file is not None:
+        verb = "resumed from" if sandbox.resumed else "seeded, saved to"
+        lines.insert(0, f"State                  {verb} {sandbox.state_file}")
     for company in sandbox.state.companies.values():
         info = company.info
         lines.append(
@@ -81,20 +94,40 @@ async def _serve(args: argparse.Namespace) -> None:
         ),
     )
     connect_port = args.connect_port if args.connect_port is not None else args.port + 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, stop.set)
     async with run_visma_sandbox(
-        config, host=args.host, port=args.port, connect_port=connect_port
+        config,
+        host=args.host,
+        port=args.port,
+        connect_port=connect_port,
+        state_dir=args.state_dir,
     ) as sandbox:
         if args.webhook_url:
-            for company in sandbox.state.companies.values():
-                sandbox.state.webhooks.subscribe(
-                    Subscription(
-                        company_id=company.company_id,
-                        url=args.webhook_url,
-                        secrets=[SecretStr(args.webhook_secret)],
-                    )
-                )
+            _subscribe_everywhere(sandbox, args.webhook_url, args.webhook_secret)
         print(describe(sandbox), flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
+
+
+def _subscribe_everywhere(sandbox: RunningSandbox, url: str, secret: str) -> None:
+    """Every company subscribed to every event at `url`, once: a resumed state may already
+    hold the subscription, whose secret is then brought up to date."""
+    hub = sandbox.state.webhooks
+    for company in sandbox.state.companies.values():
+        existing = [
+            s
+            for s in hub.subscriptions.values()
+            if s.company_id == company.company_id and s.url == url and s.events is None
+        ]
+        if existing:
+            existing[0].secrets = [SecretStr(secret)]
+        else:
+            hub.subscribe(
+                Subscription(company_id=company.company_id, url=url, secrets=[SecretStr(secret)])
+            )
+    sandbox.state.changed()
 
 
 def main() -> None:

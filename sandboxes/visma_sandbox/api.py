@@ -468,6 +468,8 @@ class VismaApi:
             response = ipp_error(500, f"The background operation failed: {type(exc).__name__}.")
         kept = {k: v for k, v in response.headers.items() if k in _KEPT_RESPONSE_HEADERS}
         job.finish(response.status_code, bytes(response.body), kept)
+        # The job's writes happen after its request was answered.
+        self.state.changed()
         if mode.notify:
             self.state.webhooks.emit(
                 company_id=company.company_id,

@@ -7,7 +7,7 @@ only the path, the query string, harmless headers and what the sandbox decided.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -83,6 +83,22 @@ class RequestLog:
     @property
     def last_seq(self) -> int:
         return self._seq
+
+    def route_counts(self) -> dict[tuple[str | None, str], int]:
+        """Calls per (company id, route) since the log was cleared, evicted entries included."""
+        return dict(self._counts)
+
+    def restore(
+        self,
+        entries: Iterable[LoggedRequest],
+        route_counts: Mapping[tuple[str | None, str], int],
+        last_seq: int,
+    ) -> None:
+        """Puts a saved log back: new requests carry on from `last_seq`."""
+        self._entries.clear()
+        self._entries.extend(entries)
+        self._counts = Counter(route_counts)
+        self._seq = last_seq
 
     def clear(self) -> None:
         self._entries.clear()

@@ -77,6 +77,11 @@ class CompanyState:
         table = self.table(entity)
         return table.get(table.spec.parse_key(key))
 
+    @property
+    def row_version(self) -> int:
+        """The last row version given out: every write takes the next one."""
+        return self._row_version
+
     def _next_row_version(self) -> int:
         self._row_version += 1
         return self._row_version
@@ -194,6 +199,17 @@ class CompanyState:
         table.load(batch)
         return len(batch)
 
+    def restore(
+        self, rows: Mapping[EntityName, Iterable[StoredRecord]], *, row_version: int
+    ) -> None:
+        """Puts saved records back as they were: their stamps and row versions, no webhooks."""
+        for entity, stored_rows in rows.items():
+            batch = list(stored_rows)
+            for stored in batch:
+                self._index_attachments(stored)
+            self.tables[entity].load(batch)
+        self._row_version = row_version
+
     def after_page(self, entity: EntityName | str, page_number: int, action: PageAction) -> None:
         """Runs `action` once, right after the next list of `entity` has served that page."""
         self._page_hooks.append(PageHook(EntityName(str(entity).lower()), page_number, action))
@@ -238,7 +254,12 @@ class SandboxState:
         self.rng = random.Random(self.config.seed.seed)
         self.faults = FaultInjector(self.rng)
         self.log = RequestLog()
-        self.webhooks = WebhookHub(lambda: self.settings.webhook_delivery)
+        self.webhooks = WebhookHub(lambda: self.settings.webhook_delivery, self.changed)
+        # Moves on with every change a saved state keeps (--state-dir saves when it moved).
+        self.revision = 0
+
+    def changed(self) -> None:
+        self.revision += 1
 
     def company(self, company_id: str) -> CompanyState:
         return self.companies[company_id]

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
+from mlconnector.saved_state import SavedSecretStr
 from visma_sandbox.config import WebhookDelivery
 
 APPLICATION_VERSION = "1"
@@ -45,7 +46,7 @@ class Subscription(BaseModel):
     company_id: str
     url: str
     # Newest first: notifications are signed with secrets[0].
-    secrets: list[SecretStr] = Field(min_length=1, max_length=2)
+    secrets: list[SavedSecretStr] = Field(min_length=1, max_length=2)
     # "Supplier.Updated", "AP Invoice.Status Changed", ...; None: every event.
     events: list[str] | None = None
     application_id: str = "demo-visma-client"
@@ -102,8 +103,12 @@ class WebhookFeedback(BaseModel):
 
 
 class WebhookHub:
-    def __init__(self, delivery: Callable[[], WebhookDelivery]) -> None:
+    def __init__(
+        self, delivery: Callable[[], WebhookDelivery], delivered: Callable[[], None]
+    ) -> None:
         self._delivery = delivery
+        # Called after each delivery attempt: the attempt is part of the saved state.
+        self._delivered = delivered
         self.subscriptions: dict[str, Subscription] = {}
         self.notifications: dict[str, Notification] = {}
         self.feedback: list[WebhookFeedback] = []
@@ -220,5 +225,6 @@ class WebhookHub:
             except httpx.HTTPError as exc:
                 record.error = type(exc).__name__
             notification.attempts.append(record)
+            self._delivered()
             if record.status is not None and 200 <= record.status < 300:
                 return
