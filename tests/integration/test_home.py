@@ -15,17 +15,17 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-
-from audit_store.status import RecordState, state_summaries
-from mlconnector.asgi import listening_ports
-from mlconnector.home import StackFile
-from tests.integration.home_support import (
+from home_support import (
     RunningStack,
     clean_environment,
     mlconnector,
     port_settings,
     until,
 )
+
+from audit_store.status import RecordState, state_summaries
+from mlconnector.asgi import listening_ports
+from mlconnector.home import StackFile
 
 pytestmark = pytest.mark.integration
 

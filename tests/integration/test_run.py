@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.integration.home_support import port_settings
+from home_support import port_settings
 
 pytestmark = pytest.mark.integration
 
