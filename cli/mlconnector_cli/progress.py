@@ -112,7 +112,8 @@ def eta_text(remaining: int, rate: float | None) -> str:
 
 
 def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
-    """One line of at most LINE_WIDTH characters: percent, totals per entity, rate, ETA."""
+    """One line of at most LINE_WIDTH characters: percent and totals, rate and ETA, what
+    needs a look, then the totals per entity."""
     total, settled = snapshot.total, snapshot.settled
     percent = 100.0 * settled / total if total else 0.0
     if total and settled >= total:
@@ -120,18 +121,17 @@ def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
     else:
         head = f"{percent:3.0f}% {settled}/{total}"
     parts = [head]
-    parts.append(
-        " ".join(f"{SHORT_NAMES[e]} {p.settled}/{p.total}" for e, p in snapshot.entities.items())
-    )
     if settled < total:
         parts.append(f"{rate:.0f}/s ETA {eta_text(total - settled, rate)}" if rate else "ETA ?")
-    problems = [
+    parts += [
         f"{snapshot.count(state)} {state.value}"
         for state in (RecordState.REJECTED, RecordState.FAILED, RecordState.PARKED)
         if snapshot.count(state)
     ]
-    if problems:
-        parts.append(" ".join(problems))
+    # Last, because it is what a narrow terminal can best do without.
+    parts.append(
+        " ".join(f"{SHORT_NAMES[e]} {p.settled}/{p.total}" for e, p in snapshot.entities.items())
+    )
     line = " · ".join(parts)
     return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 1] + "…"
 
