@@ -6,6 +6,7 @@ import typer
 
 from mlconnector_cli.audit import register as register_audit_commands
 from mlconnector_cli.connections import app as connections_app
+from mlconnector_cli.connections import run_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
 
@@ -96,7 +97,7 @@ register_audit_commands(app)
 
 
 def main() -> None:
-    app()
+    run_app(app)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ command line, where they would land in shell history and the process list.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -53,36 +56,136 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def run_checked(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
+class OptionFileUnreadable(ValueError):
+    """A file named by an option cannot be read as text."""
+
+
+def read_option_file(path: Path, option: str) -> str:
+    try:
+        return path.read_bytes().decode()
+    except UnicodeDecodeError:
+        raise OptionFileUnreadable(f"{option} {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise OptionFileUnreadable(
+            f"{option} {path} cannot be read: {error.strerror or error}"
+        ) from None
+
+
+def database_location(database_url: str) -> str:
+    """The database named without user or password: error messages must carry no secret."""
+    parts = urlsplit(database_url)
+    return f"{parts.netloc.rsplit('@', 1)[-1] or 'localhost'}{parts.path}"
+
+
+# One host of a PostgreSQL URL's host list: a name or [IPv6 address], and a numeric port.
+_DATABASE_HOST = re.compile(r"^(\[[^\]]*\]|[^:\[\]]*)(:\d{1,5})?$")
+
+
+def database_url_problem(database_url: str) -> str | None:
+    """What keeps DATABASE_URL from being a PostgreSQL URL (asyncpg would fail with a bare
+    ValueError), named without repeating the URL, which may hold a password."""
+    form = "postgresql://user@host:port/database"
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return f"the database URL is not a PostgreSQL URL ({form})"
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    if not all(_DATABASE_HOST.match(host) for host in hosts.split(",")):
+        return f"the database URL has a port that is not a number ({form})"
+    return None
+
+
+def one_line(error: Exception, database_url: str | None = None) -> str | None:
+    """What a known failure says on one line, naming what is wrong and never a secret; None
+    for anything else, which is a bug and keeps its traceback."""
     import asyncpg
+    from aiokafka.errors import KafkaError
 
     from mlconnector.connection_checks import RegionUnresolved
     from mlconnector.connection_store import ConnectionExists
     from mlconnector.connections import ConnectionNotFound
+    from mlconnector.home import StackFileUnreadable
+    from mlconnector.settings import KafkaSettings
     from mlconnector.vault import VaultError
 
-    try:
-        return asyncio.run(work())
-    except (
+    said_in_full = (
         ConnectionExists,
         ConnectionNotFound,
         ConnectionInvalid,
+        OptionFileUnreadable,
         RegionUnresolved,
+        StackFileUnreadable,
         VaultError,
-        OSError,
-        asyncpg.PostgresError,
-    ) as error:
-        fail(str(error))
+    )
+    if isinstance(error, said_in_full):
+        return str(error)
+    if isinstance(error, KafkaError):
+        return f"Kafka at {KafkaSettings().bootstrap_servers}: {error}"
+    if database_url is not None:
+        where = database_location(database_url)
+        if isinstance(error, asyncpg.InvalidCatalogNameError):
+            return f"the database {where} does not exist"
+        if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+            return f"PostgreSQL at {where}: {error}"
+        if isinstance(error, OSError):
+            # Refused, unknown host, timed out: the connection is all this command makes.
+            reason = error.strerror or str(error) or "timed out"
+            return f"PostgreSQL at {where} does not answer: {reason}"
+    if isinstance(error, asyncpg.PostgresError):
+        return str(error)
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    return None
+
+
+@contextlib.contextmanager
+def reported_in_one_line(database_url: str | None = None) -> Iterator[None]:
+    """A known failure becomes one plain line on stderr and exit code 1."""
+    try:
+        yield
+    except Exception as error:
+        line = one_line(error, database_url)
+        if line is None:
+            raise
+        fail(line)
+
+
+def run_checked(work: Callable[[], Coroutine[Any, Any, T]], database_url: str | None = None) -> T:
+    """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1.
+    With the database URL, a database failure names the database."""
+    if database_url is not None and (problem := database_url_problem(database_url)):
+        fail(problem)
+    with reported_in_one_line(database_url):
+        return asyncio.run(work())
+
+
+def run_app(app: typer.Typer) -> NoReturn:
+    """Runs the command line. A usage mistake is one line too, where click would draw a box
+    of usage and hints; a known failure escaping a command is one line as well."""
+    try:
+        with reported_in_one_line():
+            code = app(standalone_mode=False)
+    except typer.Exit as stop:
+        sys.exit(stop.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except typer.TyperException as error:
+        # Typer tells this one by name too: the class is in its private copy of click.
+        if type(error).__name__ == "NoArgsIsHelpError":
+            sys.exit(error.exit_code)  # the help is printed already
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        # Click lists choices one per line; the line stays one.
+        said = " ".join(error.format_message().split())
+        typer.secho(f"error: {said}{hint}", err=True, fg=typer.colors.RED)
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def load_keyring() -> Keyring:
-    from mlconnector.vault import VaultError
-
-    try:
+    with reported_in_one_line():
         return Keyring.from_env()
-    except VaultError as error:
-        fail(str(error))
 
 
 class ProvidedSecrets(BaseModel):
@@ -101,17 +204,42 @@ SECRET_ORDER = tuple(ProvidedSecrets.model_fields)
 
 def secrets_from_text(text: str) -> ProvidedSecrets:
     """A JSON object with the field names, or one secret per line in SECRET_ORDER."""
+    if not text.strip():
+        raise ConnectionInvalid(
+            "no secrets on stdin: pipe a JSON object or one secret per line "
+            f"({', '.join(SECRET_ORDER)})"
+        )
     try:
         if text.lstrip().startswith("{"):
             return ProvidedSecrets.model_validate_json(text)
         lines = [line.strip() for line in text.splitlines()]
+        if any(lines[len(SECRET_ORDER) :]):
+            raise ConnectionInvalid(
+                f"the secrets on stdin: more than {len(SECRET_ORDER)} lines; one secret per "
+                f"line, in the order {', '.join(SECRET_ORDER)}"
+            )
         values = {k: v for k, v in zip(SECRET_ORDER, lines, strict=False) if v}
         return ProvidedSecrets.model_validate(values)
     except ValidationError as error:
         raise ConnectionInvalid.from_validation("the secrets on stdin", error) from None
 
 
+def read_secrets_from_stdin() -> ProvidedSecrets:
+    try:
+        text = sys.stdin.buffer.read().decode()
+    except UnicodeDecodeError:
+        raise ConnectionInvalid("the secrets on stdin are not UTF-8 text") from None
+    return secrets_from_text(text)
+
+
 def secrets_from_prompt() -> ProvidedSecrets:
+    if not sys.stdin.isatty():
+        # getpass would fall back to echoing the secrets, or abort on the end of the input.
+        raise ConnectionInvalid(
+            "stdin is not a terminal, so there is no hidden prompt for the secrets: "
+            "pipe them in with --secrets-from-stdin"
+        )
+
     def ask(label: str, required: bool) -> str:
         value: str = typer.prompt(
             label, hide_input=True, default=None if required else "", show_default=False
@@ -128,10 +256,12 @@ def secrets_from_prompt() -> ProvidedSecrets:
     )
 
 
-def _host_table(path: Path | None, environment: BaswareEnvironment) -> BaswareHosts | None:
+def host_table(path: Path | None, environment: BaswareEnvironment) -> BaswareHosts | None:
+    """The hosts of --basware-hosts, else the environment's public ones."""
     if path is not None:
+        text = read_option_file(path, "--basware-hosts")
         try:
-            return BaswareHosts.model_validate_json(path.read_text())
+            return BaswareHosts.model_validate_json(text)
         except ValidationError as error:
             raise ConnectionInvalid.from_validation(f"the host table {path}", error) from None
     # The public production hosts are the model's default; only a change is stored.
@@ -140,7 +270,21 @@ def _host_table(path: Path | None, environment: BaswareEnvironment) -> BaswareHo
     )
 
 
-@app.command()
+# One string per paragraph: the help reflows a paragraph but keeps its line breaks.
+ADD_HELP = "\n\n".join(
+    (
+        "Add a connection. The Basware region is found from the credentials and checked now.",
+        "--basware-hosts takes a JSON file: the environment (production or test) and, per "
+        "region (EU, US, AU, CA), the base_url its API answers on and the issuer its tokens "
+        "carry (the public host URL; the two differ behind a proxy or in a sandbox). Regions "
+        "left out are not used. For example:",
+        """{"environment": "production", "hosts": {"EU": {"base_url": """
+        """"https://basware-proxy.example:8443", "issuer": "https://api.basware.com"}}}""",
+    )
+)
+
+
+@app.command(help=ADD_HELP)
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the connection, e.g. acme-no.")],
     visma_client_id: Annotated[str, typer.Option(help="Visma Developer Portal client id.")],
@@ -160,7 +304,10 @@ def add(
     ] = BaswareEnvironment.PRODUCTION,
     basware_hosts: Annotated[
         Path | None,
-        typer.Option(help="A JSON host table (BaswareHosts) replacing the public hosts."),
+        typer.Option(
+            help="A JSON file of Basware hosts replacing the public ones (format above).",
+            show_default=False,
+        ),
     ] = None,
     basware_company_code: Annotated[
         str | None,
@@ -197,17 +344,17 @@ def add(
     ] = False,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Add a connection. The Basware region is found from the credentials and checked now."""
     from mlconnector.connection_checks import resolve_region
     from mlconnector.connection_store import ConnectionStore
 
     if offline and basware_region is None:
         fail("--offline needs --basware-region: without asking Basware the region is unknown")
-    keyring = load_keyring()
-    secrets = secrets_from_text(sys.stdin.read()) if secrets_from_stdin else secrets_from_prompt()
+    with reported_in_one_line():
+        hosts = host_table(basware_hosts, basware_environment)
+        keyring = load_keyring()
+        secrets = read_secrets_from_stdin() if secrets_from_stdin else secrets_from_prompt()
 
     async def work() -> Connection:
-        hosts = _host_table(basware_hosts, basware_environment)
         credentials = BaswareCredentials(
             client_id=basware_client_id,
             client_secret=secrets.basware_client_secret,
@@ -244,7 +391,7 @@ def add(
             await store.add(connection)
         return connection
 
-    added = run_checked(work)
+    added = run_checked(work, database_url)
     region = added.basware.region.value if added.basware.region else "?"
     typer.echo(
         f"Added {added.name}: Visma company {added.tenant} <-> Basware region {region}. "
@@ -274,7 +421,7 @@ def list_connections(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
         async with ConnectionStore.open(database_url, keyring) as store:
             return list(await store.list())
 
-    connections = run_checked(work)
+    connections = run_checked(work, database_url)
     if not connections:
         typer.echo("No connections. Add one with: mlconnector connections add --help")
         return
@@ -305,7 +452,7 @@ def remove(
         async with ConnectionStore.open(database_url, keyring) as store:
             await store.remove(name)
 
-    run_checked(work)
+    run_checked(work, database_url)
     typer.echo(f"Removed {name}.")
 
 
@@ -347,5 +494,5 @@ def schedule(
         async with ConnectionStore.open(database_url, keyring) as store:
             return await store.update_schedule(name, entity, chosen)
 
-    updated = run_checked(work)
+    updated = run_checked(work, database_url)
     typer.echo(f"{updated.name}: schedules {_schedules_text(updated)}")
