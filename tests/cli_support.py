@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from mlconnector.asgi import free_port
+from mlconnector.basware import BaswareHost, BaswareHosts, BaswareRegion
+from mlconnector.home import HomeFolder, StackFile, write_stack_file
 
 MLCONNECTOR = Path(sys.executable).parent / "mlconnector"
 
@@ -58,3 +61,35 @@ def assert_one_line_error(result: CliResult, *said: str) -> str:
     for words in said:
         assert words in lines[0], lines[0]
     return lines[0]
+
+
+def write_sandbox_stack(
+    home: Path, *, pid: int, database_url: str, master_key_file: Path
+) -> StackFile:
+    """A stack.json as `mlconnector run` writes it, its sandboxes on made-up loopback ports:
+    nothing here needs them to answer."""
+    stack = StackFile(
+        home=home,
+        pid=pid,
+        started_at=datetime.now(UTC),
+        database_url=database_url,
+        database_origin="test",
+        bootstrap_servers="127.0.0.1:9",
+        broker_origin="test",
+        master_key_file=master_key_file,
+        services=[],
+        sandboxes=[],
+        basware_hosts=BaswareHosts(
+            hosts={
+                region: BaswareHost(
+                    base_url=f"http://127.0.0.1:{47300 + offset}",
+                    issuer=BaswareHosts.public().host(region).issuer,
+                )
+                for offset, region in enumerate(BaswareRegion)
+            }
+        ),
+        visma_token_url="http://127.0.0.1:47221/connect/token",
+        visma_api_url="http://127.0.0.1:47220/v1/",
+    )
+    write_stack_file(HomeFolder(root=home), stack)
+    return stack

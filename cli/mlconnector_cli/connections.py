@@ -26,6 +26,7 @@ from mlconnector.basware import (
 )
 from mlconnector.connections import ALL_ENTITIES, Connection, ConnectionInvalid
 from mlconnector.contracts import Entity
+from mlconnector.home import HomeFolder, StackFile, read_stack_file
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_every
 from mlconnector.settings import DatabaseSettings
 from mlconnector.vault import Keyring
@@ -256,24 +257,90 @@ def secrets_from_prompt() -> ProvidedSecrets:
     )
 
 
-def host_table(path: Path | None, environment: BaswareEnvironment) -> BaswareHosts | None:
-    """The hosts of --basware-hosts, else the environment's public ones."""
+def host_table(
+    path: Path | None, stack: StackFile | None, environment: BaswareEnvironment
+) -> BaswareHosts | None:
+    """The hosts of --basware-hosts, else of the sandbox, else the environment's public ones."""
     if path is not None:
         text = read_option_file(path, "--basware-hosts")
         try:
             return BaswareHosts.model_validate_json(text)
         except ValidationError as error:
             raise ConnectionInvalid.from_validation(f"the host table {path}", error) from None
+    if stack is not None:
+        return stack.basware_hosts
     # The public production hosts are the model's default; only a change is stored.
     return (
         None if environment is BaswareEnvironment.PRODUCTION else BaswareHosts.public(environment)
     )
 
 
+class ConnectionIds(BaseModel):
+    """The ids a connection needs besides its secrets."""
+
+    visma_client_id: str
+    visma_tenant_id: str
+    visma_company_id: str
+    basware_client_id: str
+
+
+class SandboxDemo(ConnectionIds):
+    """The sandboxes' demo clients and company, as `mlconnector run` seeds them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    basware_company_code: str
+    basware_receiving_email: str
+
+
+def sandbox_demo() -> SandboxDemo:
+    from mlconnector_cli.ports import StackPorts
+    from mlconnector_cli.run import Endpoints, demo_connection_env
+
+    # Only the ids are taken, and they do not depend on the ports (the URLs come from
+    # stack.json), so the default ports serve, whatever MLC_PORT_* says.
+    env = demo_connection_env(Endpoints(ports=StackPorts.model_construct()))
+    return SandboxDemo.model_validate({key.lower(): value for key, value in env.items()})
+
+
+def running_stack() -> StackFile:
+    """The stack `mlconnector run` keeps up in this home folder; exit 1 when there is none."""
+    home = HomeFolder.from_env()
+    stack = read_stack_file(home)
+    if stack is None or not stack.pid_alive():
+        fail(f"no running stack in {home.root}: start it with `make run`")
+    return stack
+
+
+def connection_ids(given: dict[str, str | None], demo: SandboxDemo | None) -> ConnectionIds:
+    """The ids given as options; with --sandbox, the demo clients' ids fill the others."""
+    chosen = {key: value for key, value in given.items() if value is not None}
+    if demo is not None:
+        chosen = demo.model_dump(include=set(ConnectionIds.model_fields)) | chosen
+    missing = [
+        f"--{key.replace('_', '-')}" for key in ConnectionIds.model_fields if key not in chosen
+    ]
+    if missing:
+        fail(
+            f"missing {', '.join(missing)}: give them, or --sandbox to use the running "
+            "stack's sandboxes and their demo clients"
+        )
+    return ConnectionIds.model_validate(chosen)
+
+
 # One string per paragraph: the help reflows a paragraph but keeps its line breaks.
 ADD_HELP = "\n\n".join(
     (
         "Add a connection. The Basware region is found from the credentials and checked now.",
+        "--sandbox points the connection at the sandboxes of the stack `make run` keeps up "
+        "(read from $MLC_HOME/stack.json): their Visma token and API URLs and the Basware "
+        "sandbox's host table. Ids not given are those of the sandboxes' demo clients and "
+        "company 1000001. The secrets are asked for as usual; the demo ones are published "
+        "demo values: Visma client secret demo-visma-secret, Basware client secret "
+        "demo-basware-secret, Visma webhook secret demo-visma-webhook-secret. For example:",
+        """echo '{"visma_client_secret": "demo-visma-secret", "basware_client_secret": """
+        """"demo-basware-secret"}' | mlconnector connections add demo-2 --sandbox """
+        "--secrets-from-stdin",
         "--basware-hosts takes a JSON file: the environment (production or test) and, per "
         "region (EU, US, AU, CA), the base_url its API answers on and the issuer its tokens "
         "carry (the public host URL; the two differ behind a proxy or in a sandbox). Regions "
@@ -287,14 +354,33 @@ ADD_HELP = "\n\n".join(
 @app.command(help=ADD_HELP)
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the connection, e.g. acme-no.")],
-    visma_client_id: Annotated[str, typer.Option(help="Visma Developer Portal client id.")],
+    visma_client_id: Annotated[
+        str | None, typer.Option(help="Visma Developer Portal client id.", show_default=False)
+    ] = None,
     visma_tenant_id: Annotated[
-        str, typer.Option(help="The Visma company's tenant id (not the customer's).")
-    ],
+        str | None,
+        typer.Option(
+            help="The Visma company's tenant id (not the customer's).", show_default=False
+        ),
+    ] = None,
     visma_company_id: Annotated[
-        str, typer.Option(help="The Visma company id: the connection's tenant in event keys.")
-    ],
-    basware_client_id: Annotated[str, typer.Option(help="Basware API client id.")],
+        str | None,
+        typer.Option(
+            help="The Visma company id: the connection's tenant in event keys.",
+            show_default=False,
+        ),
+    ] = None,
+    basware_client_id: Annotated[
+        str | None, typer.Option(help="Basware API client id.", show_default=False)
+    ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Use the running stack's sandboxes and, for ids not given, their demo clients "
+            "(see above).",
+        ),
+    ] = False,
     basware_region: Annotated[
         BaswareRegion | None,
         typer.Option(help="Pin the Basware region; by default it is found from the credentials."),
@@ -320,12 +406,14 @@ def add(
     visma_scope: Annotated[
         list[str] | None, typer.Option(help="Visma scope to ask for (repeat for several).")
     ] = None,
-    visma_token_url: Annotated[str, typer.Option(help="Visma Connect token URL.")] = (
-        VismaEndpoints().token_url
-    ),
-    visma_api_base_url: Annotated[str, typer.Option(help="Visma.net ERP API base URL.")] = (
-        VismaEndpoints().api_base_url
-    ),
+    visma_token_url: Annotated[
+        str | None,
+        typer.Option(help=f"Visma Connect token URL (default {VismaEndpoints().token_url})."),
+    ] = None,
+    visma_api_base_url: Annotated[
+        str | None,
+        typer.Option(help=f"Visma.net ERP API base URL (default {VismaEndpoints().api_base_url})."),
+    ] = None,
     entity: Annotated[
         list[Entity] | None, typer.Option(help="An entity to sync (repeat); default all.")
     ] = None,
@@ -350,13 +438,33 @@ def add(
     if offline and basware_region is None:
         fail("--offline needs --basware-region: without asking Basware the region is unknown")
     with reported_in_one_line():
-        hosts = host_table(basware_hosts, basware_environment)
+        stack = running_stack() if sandbox else None
+        demo = sandbox_demo() if sandbox else None
+        ids = connection_ids(
+            {
+                "visma_client_id": visma_client_id,
+                "visma_tenant_id": visma_tenant_id,
+                "visma_company_id": visma_company_id,
+                "basware_client_id": basware_client_id,
+            },
+            demo,
+        )
+        hosts = host_table(basware_hosts, stack, basware_environment)
+        defaults = (
+            VismaEndpoints()
+            if stack is None
+            else VismaEndpoints(token_url=stack.visma_token_url, api_base_url=stack.visma_api_url)
+        )
+        endpoints = VismaEndpoints(
+            token_url=visma_token_url or defaults.token_url,
+            api_base_url=visma_api_base_url or defaults.api_base_url,
+        )
         keyring = load_keyring()
         secrets = read_secrets_from_stdin() if secrets_from_stdin else secrets_from_prompt()
 
     async def work() -> Connection:
         credentials = BaswareCredentials(
-            client_id=basware_client_id,
+            client_id=ids.basware_client_id,
             client_secret=secrets.basware_client_secret,
             region=basware_region,
         )
@@ -367,21 +475,21 @@ def add(
             connection = Connection(
                 name=name,
                 visma=VismaCredentials(
-                    client_id=visma_client_id,
+                    client_id=ids.visma_client_id,
                     client_secret=secrets.visma_client_secret,
-                    tenant_id=visma_tenant_id,
-                    company_id=visma_company_id,
+                    tenant_id=ids.visma_tenant_id,
+                    company_id=ids.visma_company_id,
                     scopes=tuple(visma_scope or (READ_SCOPE,)),
                 ),
-                visma_endpoints=VismaEndpoints(
-                    token_url=visma_token_url, api_base_url=visma_api_base_url
-                ),
+                visma_endpoints=endpoints,
                 visma_webhook_secret=secrets.visma_webhook_secret,
                 basware=credentials,
                 basware_hosts=hosts,
                 basware_webhook_secret=secrets.basware_webhook_secret,
-                basware_company_code=basware_company_code,
-                basware_receiving_email=basware_receiving_email,
+                basware_company_code=basware_company_code
+                or (demo.basware_company_code if demo else None),
+                basware_receiving_email=basware_receiving_email
+                or (demo.basware_receiving_email if demo else None),
                 entities=tuple(e for e in ALL_ENTITIES if e in (entity or ALL_ENTITIES)),
                 write_back=write_back,
             )

@@ -4,10 +4,12 @@ non-zero exit: never a traceback, never a secret. Every case fails before any da
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_error, cli_env, run_cli
+from cli_support import assert_one_line_error, cli_env, run_cli, write_sandbox_stack
 
 from mlconnector.asgi import free_port
 from mlconnector.vault import generate_key
@@ -118,6 +120,8 @@ def test_an_unknown_entity(env: dict[str, str], args: list[str]) -> None:
         (["connections", "schedule", "acme"], "Missing argument 'entity'. Choose from: supplier,"),
         (["connections", "list", "--verbose"], "No such option: --verbose"),
         (["conections", "list"], "No such command 'conections'"),
+        (["connections", "add", "acme", "--visma-client-id", "v"],
+         "missing --visma-tenant-id, --visma-company-id, --basware-client-id"),
     ],
 )  # fmt: skip
 def test_usage_mistakes(env: dict[str, str], args: list[str], said: str) -> None:
@@ -173,3 +177,29 @@ def test_a_key_file_where_a_file_is_in_the_way(env: dict[str, str], tmp_path: Pa
     in_the_way.write_text("")
     result = run_cli(["keys", "generate", "--file", str(in_the_way / "new.key")], env)
     assert_one_line_error(result, f"{in_the_way}: File exists")
+
+
+def test_sandbox_without_a_running_stack(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        ["connections", "add", "mine", "--sandbox", "--secrets-from-stdin"], env, SECRETS
+    )
+    assert result.code == 1
+    assert_one_line_error(
+        result, f"no running stack in {tmp_path / 'home'}: start it with `make run`"
+    )
+
+
+def test_sandbox_when_the_stack_has_stopped(env: dict[str, str], tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, check=True, text=True)  # fmt: skip
+    write_sandbox_stack(
+        tmp_path / "home",
+        pid=int(gone.stdout),
+        database_url=env["DATABASE_URL"],
+        master_key_file=Path(env["MLC_MASTER_KEY_FILE"]),
+    )
+    result = run_cli(
+        ["connections", "add", "mine", "--sandbox", "--secrets-from-stdin"], env, SECRETS
+    )
+    assert result.code == 1
+    assert_one_line_error(result, "no running stack in")
