@@ -83,8 +83,9 @@ _DATABASE_HOST = re.compile(r"^(\[[^\]]*\]|[^:\[\]]*)(:\d{1,5})?$")
 
 
 def database_url_problem(database_url: str) -> str | None:
-    """What keeps DATABASE_URL from being a PostgreSQL URL (asyncpg would fail with a bare
-    ValueError), named without repeating the URL, which may hold a password."""
+    """What keeps DATABASE_URL from being a PostgreSQL URL (asyncpg fails on it with a bare
+    ValueError, or a message that does not say which setting), named without repeating the
+    URL, which may hold a password."""
     form = "postgresql://user@host:port/database"
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -123,6 +124,11 @@ def one_line(error: Exception, database_url: str | None = None) -> str | None:
         return f"Kafka at {KafkaSettings().bootstrap_servers}: {error}"
     if database_url is not None:
         where = database_location(database_url)
+        # Checked only now: a command that never connects does not mind a malformed URL.
+        if isinstance(error, ValueError | asyncpg.InterfaceError) and (
+            problem := database_url_problem(database_url)
+        ):
+            return problem
         if isinstance(error, asyncpg.InvalidCatalogNameError):
             return f"the database {where} does not exist"
         if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
@@ -154,8 +160,6 @@ def reported_in_one_line(database_url: str | None = None) -> Iterator[None]:
 def run_checked(work: Callable[[], Coroutine[Any, Any, T]], database_url: str | None = None) -> T:
     """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1.
     With the database URL, a database failure names the database."""
-    if database_url is not None and (problem := database_url_problem(database_url)):
-        fail(problem)
     with reported_in_one_line(database_url):
         return asyncio.run(work())
 
