@@ -7,6 +7,7 @@ import typer
 from mlconnector_cli.audit import register as register_audit_commands
 from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl
 from mlconnector_cli.connections import app as connections_app
+from mlconnector_cli.connections import run_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
 
@@ -116,7 +117,7 @@ register_audit_commands(app)
 
 
 def main() -> None:
-    app()
+    run_app(app)
 
 
 if __name__ == "__main__":

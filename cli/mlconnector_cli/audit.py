@@ -6,20 +6,23 @@ published to Kafka (KAFKA_BOOTSTRAP_SERVERS) and come back into the log like any
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import typer
 
 from mlconnector.contracts import Entity
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
-from mlconnector_cli.connections import DEFAULT_DATABASE_URL, fail
+from mlconnector_cli.connections import (
+    DEFAULT_DATABASE_URL,
+    database_location,
+    fail,
+    run_checked,
+)
 
 if TYPE_CHECKING:
     from audit_store.lineage import LineageStep
@@ -84,36 +87,27 @@ Until = Annotated[
 ]
 
 
-def _where(database_url: str) -> str:
-    """The database named without user or password: error messages must carry no secret."""
-    parts = urlsplit(database_url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{host}{port}{parts.path or ''}"
-
-
 def run_audit(database_url: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
     import asyncpg
-    from aiokafka.errors import KafkaError
 
     from audit_store.replay import ReplayNotPossible
 
-    where = _where(database_url)
-    # The error line below says it all; the clients' own logging would repeat it, worse.
+    # The error line says it all; the clients' own logging would repeat it, worse.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    try:
-        return asyncio.run(work())
-    except asyncpg.UndefinedTableError:
-        fail(f"no audit log in {where}: audit-store has not run against this database")
-    except asyncpg.InvalidCatalogNameError:
-        fail(f"the database {where} does not exist")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        fail(f"PostgreSQL at {where}: {error}")
-    except KafkaError as error:
-        fail(f"Kafka at {KafkaSettings().bootstrap_servers}: {error}")
-    except ReplayNotPossible as error:
-        fail(str(error))
+
+    async def audited() -> T:
+        try:
+            return await work()
+        except asyncpg.UndefinedTableError:
+            fail(
+                f"no audit log in {database_location(database_url)}: audit-store has not run "
+                "against this database"
+            )
+        except ReplayNotPossible as error:
+            fail(str(error))
+
+    return run_checked(audited, database_url)
 
 
 @contextlib.asynccontextmanager

@@ -7,10 +7,13 @@ command line, where they would land in shell history and the process list.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
@@ -23,6 +26,7 @@ from mlconnector.basware import (
 )
 from mlconnector.connections import ALL_ENTITIES, Connection, ConnectionInvalid
 from mlconnector.contracts import Entity
+from mlconnector.home import HomeFolder, StackFile, read_stack_file
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_every
 from mlconnector.settings import DatabaseSettings
 from mlconnector.vault import Keyring
@@ -53,36 +57,140 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def run_checked(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
+class OptionFileUnreadable(ValueError):
+    """A file named by an option cannot be read as text."""
+
+
+def read_option_file(path: Path, option: str) -> str:
+    try:
+        return path.read_bytes().decode()
+    except UnicodeDecodeError:
+        raise OptionFileUnreadable(f"{option} {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise OptionFileUnreadable(
+            f"{option} {path} cannot be read: {error.strerror or error}"
+        ) from None
+
+
+def database_location(database_url: str) -> str:
+    """The database named without user or password: error messages must carry no secret."""
+    parts = urlsplit(database_url)
+    return f"{parts.netloc.rsplit('@', 1)[-1] or 'localhost'}{parts.path}"
+
+
+# One host of a PostgreSQL URL's host list: a name or [IPv6 address], and a numeric port.
+_DATABASE_HOST = re.compile(r"^(\[[^\]]*\]|[^:\[\]]*)(:\d{1,5})?$")
+
+
+def database_url_problem(database_url: str) -> str | None:
+    """What keeps DATABASE_URL from being a PostgreSQL URL (asyncpg fails on it with a bare
+    ValueError, or a message that does not say which setting), named without repeating the
+    URL, which may hold a password."""
+    form = "postgresql://user@host:port/database"
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return f"the database URL is not a PostgreSQL URL ({form})"
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    if not all(_DATABASE_HOST.match(host) for host in hosts.split(",")):
+        return f"the database URL has a port that is not a number ({form})"
+    return None
+
+
+def one_line(error: Exception, database_url: str | None = None) -> str | None:
+    """What a known failure says on one line, naming what is wrong and never a secret; None
+    for anything else, which is a bug and keeps its traceback."""
     import asyncpg
+    from aiokafka.errors import KafkaError
 
     from mlconnector.connection_checks import RegionUnresolved
     from mlconnector.connection_store import ConnectionExists
     from mlconnector.connections import ConnectionNotFound
+    from mlconnector.home import StackFileUnreadable
+    from mlconnector.settings import KafkaSettings
     from mlconnector.vault import VaultError
 
-    try:
-        return asyncio.run(work())
-    except (
+    said_in_full = (
         ConnectionExists,
         ConnectionNotFound,
         ConnectionInvalid,
+        OptionFileUnreadable,
         RegionUnresolved,
+        StackFileUnreadable,
         VaultError,
-        OSError,
-        asyncpg.PostgresError,
-    ) as error:
-        fail(str(error))
+    )
+    if isinstance(error, said_in_full):
+        return str(error)
+    if isinstance(error, KafkaError):
+        return f"Kafka at {KafkaSettings().bootstrap_servers}: {error}"
+    if database_url is not None:
+        where = database_location(database_url)
+        # Checked only now: a command that never connects does not mind a malformed URL.
+        if isinstance(error, ValueError | asyncpg.InterfaceError) and (
+            problem := database_url_problem(database_url)
+        ):
+            return problem
+        if isinstance(error, asyncpg.InvalidCatalogNameError):
+            return f"the database {where} does not exist"
+        if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+            return f"PostgreSQL at {where}: {error}"
+        if isinstance(error, OSError):
+            # Refused, unknown host, timed out: the connection is all this command makes.
+            reason = error.strerror or str(error) or "timed out"
+            return f"PostgreSQL at {where} does not answer: {reason}"
+    if isinstance(error, asyncpg.PostgresError):
+        return str(error)
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    return None
+
+
+@contextlib.contextmanager
+def reported_in_one_line(database_url: str | None = None) -> Iterator[None]:
+    """A known failure becomes one plain line on stderr and exit code 1."""
+    try:
+        yield
+    except Exception as error:
+        line = one_line(error, database_url)
+        if line is None:
+            raise
+        fail(line)
+
+
+def run_checked(work: Callable[[], Coroutine[Any, Any, T]], database_url: str | None = None) -> T:
+    """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1.
+    With the database URL, a database failure names the database."""
+    with reported_in_one_line(database_url):
+        return asyncio.run(work())
+
+
+def run_app(app: typer.Typer) -> NoReturn:
+    """Runs the command line. A usage mistake is one line too, where click would draw a box
+    of usage and hints; a known failure escaping a command is one line as well."""
+    try:
+        with reported_in_one_line():
+            code = app(standalone_mode=False)
+    except typer.Exit as stop:
+        sys.exit(stop.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except typer.TyperException as error:
+        # Typer tells this one by name too: the class is in its private copy of click.
+        if type(error).__name__ == "NoArgsIsHelpError":
+            sys.exit(error.exit_code)  # the help is printed already
+        ctx = getattr(error, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        # Click lists choices one per line; the line stays one.
+        said = " ".join(error.format_message().split())
+        typer.secho(f"error: {said}{hint}", err=True, fg=typer.colors.RED)
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def load_keyring() -> Keyring:
-    from mlconnector.vault import VaultError
-
-    try:
+    with reported_in_one_line():
         return Keyring.from_env()
-    except VaultError as error:
-        fail(str(error))
 
 
 class ProvidedSecrets(BaseModel):
@@ -101,17 +209,42 @@ SECRET_ORDER = tuple(ProvidedSecrets.model_fields)
 
 def secrets_from_text(text: str) -> ProvidedSecrets:
     """A JSON object with the field names, or one secret per line in SECRET_ORDER."""
+    if not text.strip():
+        raise ConnectionInvalid(
+            "no secrets on stdin: pipe a JSON object or one secret per line "
+            f"({', '.join(SECRET_ORDER)})"
+        )
     try:
         if text.lstrip().startswith("{"):
             return ProvidedSecrets.model_validate_json(text)
         lines = [line.strip() for line in text.splitlines()]
+        if any(lines[len(SECRET_ORDER) :]):
+            raise ConnectionInvalid(
+                f"the secrets on stdin: more than {len(SECRET_ORDER)} lines; one secret per "
+                f"line, in the order {', '.join(SECRET_ORDER)}"
+            )
         values = {k: v for k, v in zip(SECRET_ORDER, lines, strict=False) if v}
         return ProvidedSecrets.model_validate(values)
     except ValidationError as error:
         raise ConnectionInvalid.from_validation("the secrets on stdin", error) from None
 
 
+def read_secrets_from_stdin() -> ProvidedSecrets:
+    try:
+        text = sys.stdin.buffer.read().decode()
+    except UnicodeDecodeError:
+        raise ConnectionInvalid("the secrets on stdin are not UTF-8 text") from None
+    return secrets_from_text(text)
+
+
 def secrets_from_prompt() -> ProvidedSecrets:
+    if not sys.stdin.isatty():
+        # getpass would fall back to echoing the secrets, or abort on the end of the input.
+        raise ConnectionInvalid(
+            "stdin is not a terminal, so there is no hidden prompt for the secrets: "
+            "pipe them in with --secrets-from-stdin"
+        )
+
     def ask(label: str, required: bool) -> str:
         value: str = typer.prompt(
             label, hide_input=True, default=None if required else "", show_default=False
@@ -128,29 +261,130 @@ def secrets_from_prompt() -> ProvidedSecrets:
     )
 
 
-def _host_table(path: Path | None, environment: BaswareEnvironment) -> BaswareHosts | None:
+def host_table(
+    path: Path | None, stack: StackFile | None, environment: BaswareEnvironment
+) -> BaswareHosts | None:
+    """The hosts of --basware-hosts, else of the sandbox, else the environment's public ones."""
     if path is not None:
+        text = read_option_file(path, "--basware-hosts")
         try:
-            return BaswareHosts.model_validate_json(path.read_text())
+            return BaswareHosts.model_validate_json(text)
         except ValidationError as error:
             raise ConnectionInvalid.from_validation(f"the host table {path}", error) from None
+    if stack is not None:
+        return stack.basware_hosts
     # The public production hosts are the model's default; only a change is stored.
     return (
         None if environment is BaswareEnvironment.PRODUCTION else BaswareHosts.public(environment)
     )
 
 
-@app.command()
+class ConnectionIds(BaseModel):
+    """The ids a connection needs besides its secrets."""
+
+    visma_client_id: str
+    visma_tenant_id: str
+    visma_company_id: str
+    basware_client_id: str
+
+
+class SandboxDemo(ConnectionIds):
+    """The sandboxes' demo clients and company, as `mlconnector run` seeds them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    basware_company_code: str
+    basware_receiving_email: str
+
+
+def sandbox_demo() -> SandboxDemo:
+    from mlconnector_cli.ports import StackPorts
+    from mlconnector_cli.run import Endpoints, demo_connection_env
+
+    # Only the ids are taken, and they do not depend on the ports (the URLs come from
+    # stack.json), so the default ports serve, whatever MLC_PORT_* says.
+    env = demo_connection_env(Endpoints(ports=StackPorts.model_construct()))
+    return SandboxDemo.model_validate({key.lower(): value for key, value in env.items()})
+
+
+def running_stack() -> StackFile:
+    """The stack `mlconnector run` keeps up in this home folder; exit 1 when there is none."""
+    home = HomeFolder.from_env()
+    stack = read_stack_file(home)
+    if stack is None or not stack.pid_alive():
+        fail(f"no running stack in {home.root}: start it with `make run`")
+    return stack
+
+
+def connection_ids(given: dict[str, str | None], demo: SandboxDemo | None) -> ConnectionIds:
+    """The ids given as options; with --sandbox, the demo clients' ids fill the others."""
+    chosen = {key: value for key, value in given.items() if value is not None}
+    if demo is not None:
+        chosen = demo.model_dump(include=set(ConnectionIds.model_fields)) | chosen
+    missing = [
+        f"--{key.replace('_', '-')}" for key in ConnectionIds.model_fields if key not in chosen
+    ]
+    if missing:
+        fail(
+            f"missing {', '.join(missing)}: give them, or --sandbox to use the running "
+            "stack's sandboxes and their demo clients"
+        )
+    return ConnectionIds.model_validate(chosen)
+
+
+# One string per paragraph: the help reflows a paragraph but keeps its line breaks.
+ADD_HELP = "\n\n".join(
+    (
+        "Add a connection. The Basware region is found from the credentials and checked now.",
+        "--sandbox points the connection at the sandboxes of the stack `make run` keeps up "
+        "(read from $MLC_HOME/stack.json): their Visma token and API URLs and the Basware "
+        "sandbox's host table. Ids not given are those of the sandboxes' demo clients and "
+        "company 1000001. The secrets are asked for as usual; the demo ones are published "
+        "demo values: Visma client secret demo-visma-secret, Basware client secret "
+        "demo-basware-secret, Visma webhook secret demo-visma-webhook-secret. For example:",
+        """echo '{"visma_client_secret": "demo-visma-secret", "basware_client_secret": """
+        """"demo-basware-secret"}' | mlconnector connections add demo-2 --sandbox """
+        "--secrets-from-stdin",
+        "--basware-hosts takes a JSON file: the environment (production or test) and, per "
+        "region (EU, US, AU, CA), the base_url its API answers on and the issuer its tokens "
+        "carry (the public host URL; the two differ behind a proxy or in a sandbox). Regions "
+        "left out are not used. For example:",
+        """{"environment": "production", "hosts": {"EU": {"base_url": """
+        """"https://basware-proxy.example:8443", "issuer": "https://api.basware.com"}}}""",
+    )
+)
+
+
+@app.command(help=ADD_HELP)
 def add(
     name: Annotated[str, typer.Argument(help="A short name for the connection, e.g. acme-no.")],
-    visma_client_id: Annotated[str, typer.Option(help="Visma Developer Portal client id.")],
+    visma_client_id: Annotated[
+        str | None, typer.Option(help="Visma Developer Portal client id.", show_default=False)
+    ] = None,
     visma_tenant_id: Annotated[
-        str, typer.Option(help="The Visma company's tenant id (not the customer's).")
-    ],
+        str | None,
+        typer.Option(
+            help="The Visma company's tenant id (not the customer's).", show_default=False
+        ),
+    ] = None,
     visma_company_id: Annotated[
-        str, typer.Option(help="The Visma company id: the connection's tenant in event keys.")
-    ],
-    basware_client_id: Annotated[str, typer.Option(help="Basware API client id.")],
+        str | None,
+        typer.Option(
+            help="The Visma company id: the connection's tenant in event keys.",
+            show_default=False,
+        ),
+    ] = None,
+    basware_client_id: Annotated[
+        str | None, typer.Option(help="Basware API client id.", show_default=False)
+    ] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Use the running stack's sandboxes and, for ids not given, their demo clients "
+            "(see above).",
+        ),
+    ] = False,
     basware_region: Annotated[
         BaswareRegion | None,
         typer.Option(help="Pin the Basware region; by default it is found from the credentials."),
@@ -160,7 +394,10 @@ def add(
     ] = BaswareEnvironment.PRODUCTION,
     basware_hosts: Annotated[
         Path | None,
-        typer.Option(help="A JSON host table (BaswareHosts) replacing the public hosts."),
+        typer.Option(
+            help="A JSON file of Basware hosts replacing the public ones (format above).",
+            show_default=False,
+        ),
     ] = None,
     basware_company_code: Annotated[
         str | None,
@@ -173,12 +410,14 @@ def add(
     visma_scope: Annotated[
         list[str] | None, typer.Option(help="Visma scope to ask for (repeat for several).")
     ] = None,
-    visma_token_url: Annotated[str, typer.Option(help="Visma Connect token URL.")] = (
-        VismaEndpoints().token_url
-    ),
-    visma_api_base_url: Annotated[str, typer.Option(help="Visma.net ERP API base URL.")] = (
-        VismaEndpoints().api_base_url
-    ),
+    visma_token_url: Annotated[
+        str | None,
+        typer.Option(help=f"Visma Connect token URL (default {VismaEndpoints().token_url})."),
+    ] = None,
+    visma_api_base_url: Annotated[
+        str | None,
+        typer.Option(help=f"Visma.net ERP API base URL (default {VismaEndpoints().api_base_url})."),
+    ] = None,
     entity: Annotated[
         list[Entity] | None, typer.Option(help="An entity to sync (repeat); default all.")
     ] = None,
@@ -197,19 +436,39 @@ def add(
     ] = False,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Add a connection. The Basware region is found from the credentials and checked now."""
     from mlconnector.connection_checks import resolve_region
     from mlconnector.connection_store import ConnectionStore
 
     if offline and basware_region is None:
         fail("--offline needs --basware-region: without asking Basware the region is unknown")
-    keyring = load_keyring()
-    secrets = secrets_from_text(sys.stdin.read()) if secrets_from_stdin else secrets_from_prompt()
+    with reported_in_one_line():
+        stack = running_stack() if sandbox else None
+        demo = sandbox_demo() if sandbox else None
+        ids = connection_ids(
+            {
+                "visma_client_id": visma_client_id,
+                "visma_tenant_id": visma_tenant_id,
+                "visma_company_id": visma_company_id,
+                "basware_client_id": basware_client_id,
+            },
+            demo,
+        )
+        hosts = host_table(basware_hosts, stack, basware_environment)
+        defaults = (
+            VismaEndpoints()
+            if stack is None
+            else VismaEndpoints(token_url=stack.visma_token_url, api_base_url=stack.visma_api_url)
+        )
+        endpoints = VismaEndpoints(
+            token_url=visma_token_url or defaults.token_url,
+            api_base_url=visma_api_base_url or defaults.api_base_url,
+        )
+        keyring = load_keyring()
+        secrets = read_secrets_from_stdin() if secrets_from_stdin else secrets_from_prompt()
 
     async def work() -> Connection:
-        hosts = _host_table(basware_hosts, basware_environment)
         credentials = BaswareCredentials(
-            client_id=basware_client_id,
+            client_id=ids.basware_client_id,
             client_secret=secrets.basware_client_secret,
             region=basware_region,
         )
@@ -220,21 +479,21 @@ def add(
             connection = Connection(
                 name=name,
                 visma=VismaCredentials(
-                    client_id=visma_client_id,
+                    client_id=ids.visma_client_id,
                     client_secret=secrets.visma_client_secret,
-                    tenant_id=visma_tenant_id,
-                    company_id=visma_company_id,
+                    tenant_id=ids.visma_tenant_id,
+                    company_id=ids.visma_company_id,
                     scopes=tuple(visma_scope or (READ_SCOPE,)),
                 ),
-                visma_endpoints=VismaEndpoints(
-                    token_url=visma_token_url, api_base_url=visma_api_base_url
-                ),
+                visma_endpoints=endpoints,
                 visma_webhook_secret=secrets.visma_webhook_secret,
                 basware=credentials,
                 basware_hosts=hosts,
                 basware_webhook_secret=secrets.basware_webhook_secret,
-                basware_company_code=basware_company_code,
-                basware_receiving_email=basware_receiving_email,
+                basware_company_code=basware_company_code
+                or (demo.basware_company_code if demo else None),
+                basware_receiving_email=basware_receiving_email
+                or (demo.basware_receiving_email if demo else None),
                 entities=tuple(e for e in ALL_ENTITIES if e in (entity or ALL_ENTITIES)),
                 write_back=write_back,
             )
@@ -244,7 +503,7 @@ def add(
             await store.add(connection)
         return connection
 
-    added = run_checked(work)
+    added = run_checked(work, database_url)
     region = added.basware.region.value if added.basware.region else "?"
     typer.echo(
         f"Added {added.name}: Visma company {added.tenant} <-> Basware region {region}. "
@@ -274,7 +533,7 @@ def list_connections(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
         async with ConnectionStore.open(database_url, keyring) as store:
             return list(await store.list())
 
-    connections = run_checked(work)
+    connections = run_checked(work, database_url)
     if not connections:
         typer.echo("No connections. Add one with: mlconnector connections add --help")
         return
@@ -305,7 +564,7 @@ def remove(
         async with ConnectionStore.open(database_url, keyring) as store:
             await store.remove(name)
 
-    run_checked(work)
+    run_checked(work, database_url)
     typer.echo(f"Removed {name}.")
 
 
@@ -347,5 +606,5 @@ def schedule(
         async with ConnectionStore.open(database_url, keyring) as store:
             return await store.update_schedule(name, entity, chosen)
 
-    updated = run_checked(work)
+    updated = run_checked(work, database_url)
     typer.echo(f"{updated.name}: schedules {_schedules_text(updated)}")

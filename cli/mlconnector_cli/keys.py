@@ -64,7 +64,7 @@ def rotate(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
         async with ConnectionStore.open(database_url, keyring) as store:
             return await store.rotate_keys()
 
-    report = run_checked(work)
+    report = run_checked(work, database_url)
     typer.echo(
         f"Re-sealed {report.resealed} secrets under {report.current_key_id}; "
         f"{report.already_current} were already under it. Older keys can now be dropped."
@@ -82,7 +82,7 @@ def status(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
         async with ConnectionStore.open(database_url, keyring) as store:
             return await store.key_usage()
 
-    usage = run_checked(work)
+    usage = run_checked(work, database_url)
     for key_id in sorted(set(keyring.key_ids) | set(usage)):
         role = (
             "current"

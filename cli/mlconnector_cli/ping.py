@@ -52,7 +52,7 @@ def ping(
         # Side by side: one connection's slow or dead host does not hold up the others.
         return await asyncio.gather(*(ping_connection(c) for c in connections))
 
-    reports = run_checked(work)
+    reports = run_checked(work, database_url)
     if not reports:
         typer.echo("No connections to ping. Add one with: mlconnector connections add --help")
         raise typer.Exit(1)

@@ -19,13 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+# Longer than any useful poll interval, and far below where a due time would overflow datetime.
+MAX_INTERVAL_SECONDS = 366 * _UNITS["d"]
 
 
 class IntervalSchedule(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["interval"] = "interval"
-    seconds: float = Field(gt=0)
+    seconds: float = Field(gt=0, le=MAX_INTERVAL_SECONDS)
 
     def __str__(self) -> str:
         return f"every {_format_seconds(self.seconds)}"

@@ -169,7 +169,9 @@ class Keyring:
 
 def _read_keyring_file(path: Path) -> list[MasterKey]:
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_bytes().decode().splitlines()
+    except UnicodeDecodeError:
+        raise VaultError(f"the keyring file {path} is not text") from None
     except OSError as error:
         raise VaultError(f"cannot read the keyring file {path}: {error.strerror}") from None
     keys = [

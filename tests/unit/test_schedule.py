@@ -82,3 +82,10 @@ def test_earliest_due_picks_the_soonest_schedule() -> None:
 def test_parse_schedule_reads_intervals_and_prefixed_cron() -> None:
     assert parse_schedule("5m") == IntervalSchedule(seconds=300)
     assert parse_schedule("cron: */5 * * * *") == CronSchedule(expression="*/5 * * * *")
+
+
+def test_an_interval_longer_than_a_year_is_refused() -> None:
+    # Without the bound, the reader would overflow datetime computing when it is due.
+    assert parse_every("366d").seconds == 366 * 86400
+    with pytest.raises(ValidationError, match="less than or equal to"):
+        parse_every("99999999999999999999d")
