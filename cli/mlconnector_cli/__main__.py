@@ -5,9 +5,8 @@ from __future__ import annotations
 import typer
 
 from mlconnector_cli.audit import register as register_audit_commands
-from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl
+from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl, run_app
 from mlconnector_cli.connections import app as connections_app
-from mlconnector_cli.connections import run_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
 
