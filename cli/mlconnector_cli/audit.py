@@ -10,6 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -25,6 +26,7 @@ from mlconnector_cli.connections import (
 )
 
 if TYPE_CHECKING:
+    from audit_store.checkpoint import CheckpointVerdict
     from audit_store.lineage import LineageStep
     from audit_store.replay import ReplayReport, ReplaySelection
     from audit_store.status import RecordStatus
@@ -430,8 +432,19 @@ def status(
     typer.echo(render_statuses(run_audit(database_url, work)))
 
 
-def render_verify(report: VerifyReport, heads: bool) -> str:
+def render_verify(report: VerifyReport, heads: bool, verdict: CheckpointVerdict) -> str:
     lines: list[str] = []
+    if report.checkpoint_taken_at is not None:
+        lines.append(
+            f"Checked against the signed checkpoint of {_time(report.checkpoint_taken_at)}."
+        )
+    elif verdict.unchecked is not None:
+        lines.append(f"Not checked against a signed checkpoint: {verdict.unchecked}.")
+    elif verdict.problem is None:
+        lines.append(
+            "No signed checkpoint yet: a chain rewritten or deleted together with its head "
+            "would not show."
+        )
     if heads:
         rows = [
             [c.topic, str(c.partition), str(c.rows), str(c.head_position), c.head_hash or "-"]
@@ -443,8 +456,8 @@ def render_verify(report: VerifyReport, heads: bool) -> str:
         return "\n".join(lines)
     rows = [
         [
-            p.topic,
-            str(p.partition),
+            p.topic or "(database)",
+            str(p.partition) if p.partition is not None else "-",
             str(p.position) if p.position is not None else "-",
             p.event_id or "-",
             p.problem,
@@ -463,23 +476,40 @@ def render_verify(report: VerifyReport, heads: bool) -> str:
 def verify(
     heads: Annotated[
         bool,
-        typer.Option(
-            "--heads",
-            help="Also print each chain's head hash: kept elsewhere, they reveal even a "
-            "rewrite of a whole chain.",
-        ),
+        typer.Option("--heads", help="Also print each chain's head hash."),
     ] = False,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            help="The signed checkpoint file (default: AUDIT_STORE_CHECKPOINT_FILE, else "
+            "audit-checkpoints.jsonl in the home folder).",
+            show_default=False,
+        ),
+    ] = None,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Check every row of the log against its hash chain; exit 1 if any was changed or removed."""
-    from audit_store.verify import verify_log
+    """Check every row of the log against its hash chain and the latest signed checkpoint,
+    and the log's triggers and status view against the migrations; exit 1 on any problem."""
+    from audit_store.checkpoint import CheckpointFile, CheckpointVerdict, latest_valid
+    from audit_store.settings import AuditSettings
+    from audit_store.verify import Problem, verify_log
+    from mlconnector.vault import Keyring, VaultError
+
+    file = CheckpointFile(checkpoints or AuditSettings().checkpoints_path())
+    try:
+        verdict = latest_valid(file, Keyring.from_env())
+    except VaultError as error:
+        verdict = CheckpointVerdict(checkpoint=None, problem=None, unchecked=str(error))
 
     async def work() -> VerifyReport:
         async with _connect(database_url) as conn:
-            return await verify_log(conn)
+            return await verify_log(conn, checkpoint=verdict.checkpoint)
 
     report = run_audit(database_url, work)
-    typer.echo(render_verify(report, heads))
+    if verdict.problem is not None:
+        report.problems.append(Problem(topic=None, partition=None, problem=verdict.problem))
+    typer.echo(render_verify(report, heads, verdict))
     if not report.ok:
         raise typer.Exit(1)
 

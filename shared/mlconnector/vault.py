@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -140,6 +141,20 @@ class Keyring:
             ) from None
         return SecretStr(plain.decode())
 
+    def sign(self, purpose: str, message: bytes) -> tuple[str, str]:
+        """HMAC-SHA256 of `message` under a key derived from the current master key for
+        `purpose` alone; returns (key id, hex signature). The database never holds it."""
+        return self.current.key_id, _signature(self.current, purpose, message)
+
+    def signature_valid(self, purpose: str, message: bytes, key_id: str, signature: str) -> bool:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise VaultError(
+                f"signed under master key {key_id}, which is not loaded "
+                f"(loaded: {', '.join(self.key_ids)}); add it to MLC_MASTER_KEYS"
+            )
+        return hmac.compare_digest(_signature(key, purpose, message), signature)
+
     def reseal(self, sealed: SealedSecret, slot: SecretSlot) -> SealedSecret:
         """The same secret sealed under the current key (rotation)."""
         return self.seal(self.open(sealed, slot), slot)
@@ -165,6 +180,13 @@ class Keyring:
                 "or MLC_MASTER_KEY_FILE, or MLC_DEV_KEY=1 for a local development key"
             )
         return cls(keys[0], keys[1:])
+
+
+def _signature(key: MasterKey, purpose: str, message: bytes) -> str:
+    derived = hmac.digest(
+        key.material.get_secret_value(), b"mlconnector-sign\x00" + purpose.encode(), "sha256"
+    )
+    return hmac.new(derived, message, "sha256").hexdigest()
 
 
 def _read_keyring_file(path: Path) -> list[MasterKey]:

@@ -1,0 +1,198 @@
+"""Tamper evidence that does not trust the database: each thing a PostgreSQL superuser can do
+to the log without breaking a single hash is found by `audit verify`, against a signed
+checkpoint kept outside the database and the objects the migrations create.
+
+The statements below are built from values this test read itself: S608 does not apply.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from audit_support import fill_log, logged, supplier_change
+from typer.testing import CliRunner
+
+from audit_store.checkpoint import (
+    CheckpointFile,
+    CheckpointHead,
+    current_heads,
+    latest_valid,
+    sign_checkpoint,
+)
+from audit_store.rows import chain_hash, derive
+from audit_store.stored import SELECT_ROW, stored_row
+from mlconnector.vault import Keyring, MasterKey, generate_key
+from mlconnector_cli.__main__ import app as cli
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "visma.changes"
+Tamper = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+@pytest.fixture
+def key_text() -> str:
+    return generate_key()
+
+
+async def seeded_and_checkpointed(database_url: str, key_text: str, folder: Path) -> Path:
+    """Two chains of 5 and 3 rows, and a signed checkpoint of their heads in a file."""
+    placed = [(supplier_change(f"P0-{i}"), TOPIC, 0, i) for i in range(5)]
+    placed += [(supplier_change(f"P1-{i}"), TOPIC, 1, i) for i in range(3)]
+    await fill_log(database_url, logged(placed))
+    conn = await asyncpg.connect(database_url)
+    try:
+        heads = await current_heads(conn)
+    finally:
+        await conn.close()
+    keyring = Keyring(MasterKey.from_base64(key_text))
+    file = CheckpointFile(folder / "audit-checkpoints.jsonl")
+    file.append(sign_checkpoint(heads, keyring, datetime.now(UTC)))
+    return file.path
+
+
+async def around_the_triggers(conn: asyncpg.Connection, *statements: str) -> None:
+    await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+    await conn.execute("ALTER TABLE audit_chain_head DISABLE TRIGGER USER")
+    for statement in statements:
+        await conn.execute(statement)
+    await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    await conn.execute("ALTER TABLE audit_chain_head ENABLE TRIGGER USER")
+
+
+async def cut_the_tail_and_move_the_head_back(conn: asyncpg.Connection) -> None:
+    row = await conn.fetchrow(
+        "SELECT chain_position, row_hash FROM audit_log"
+        " WHERE kafka_partition = 0 AND chain_position = 3"
+    )
+    assert row is not None
+    await around_the_triggers(
+        conn,
+        "DELETE FROM audit_log WHERE kafka_partition = 0 AND chain_position > 3",
+        "UPDATE audit_chain_head SET chain_position = 3, row_hash = "
+        f"'\\x{bytes(row['row_hash']).hex()}' WHERE kafka_partition = 0",
+    )
+
+
+async def delete_a_chain_and_its_head(conn: asyncpg.Connection) -> None:
+    await around_the_triggers(
+        conn,
+        "DELETE FROM audit_log WHERE kafka_partition = 1",
+        "DELETE FROM audit_chain_head WHERE kafka_partition = 1",
+    )
+
+
+async def rewrite_a_row_and_recompute_the_chain(conn: asyncpg.Connection) -> None:
+    """Row 2 of chain 0 says another supplier name; every later hash and the head follow."""
+    rows = [
+        stored_row(r)
+        for r in await conn.fetch(f"{SELECT_ROW} WHERE kafka_partition = 0 ORDER BY chain_position")
+    ]
+    previous = rows[0].row_hash
+    statements = []
+    for row in rows[1:]:
+        message = row.message
+        if row.chain_position == 2:
+            body = json.loads(message.value or b"{}")
+            body["name"] = "Rewritten AS"
+            message = message.model_copy(update={"value": json.dumps(body).encode()})
+        new_hash = chain_hash(previous, message, row.chain_position)
+        payload = derive(message).payload
+        statements.append(
+            f"UPDATE audit_log SET body = '\\x{(message.value or b'').hex()}',"
+            f" payload = $${payload}$$::jsonb, row_hash = '\\x{new_hash.hex()}'"
+            f" WHERE seq = {row.seq}"
+        )
+        previous = new_hash
+    statements.append(
+        f"UPDATE audit_chain_head SET row_hash = '\\x{previous.hex()}' WHERE kafka_partition = 0"
+    )
+    # The head trigger lets only forward moves through: around it as well.
+    await around_the_triggers(conn, *statements)
+
+
+async def swap_two_rows_seq(conn: asyncpg.Connection) -> None:
+    """Rows 2 and 4 of chain 0 put back with each other's seq (seq is an identity column: a
+    superuser re-inserts with OVERRIDING SYSTEM VALUE)."""
+    first, second = [
+        r["seq"]
+        for r in await conn.fetch(
+            "SELECT seq FROM audit_log WHERE kafka_partition = 0 AND chain_position IN (2, 4)"
+            " ORDER BY chain_position"
+        )
+    ]
+    await around_the_triggers(
+        conn,
+        f"CREATE TEMP TABLE moved AS SELECT * FROM audit_log WHERE seq IN ({first}, {second})",
+        f"UPDATE moved SET seq = CASE seq WHEN {first} THEN {second} ELSE {first} END",
+        f"DELETE FROM audit_log WHERE seq IN ({first}, {second})",
+        "INSERT INTO audit_log OVERRIDING SYSTEM VALUE SELECT * FROM moved",
+    )
+
+
+async def drop_the_append_only_trigger(conn: asyncpg.Connection) -> None:
+    await conn.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+
+
+async def hide_a_record_from_the_status_view(conn: asyncpg.Connection) -> None:
+    definition = await conn.fetchval("SELECT pg_get_viewdef('audit_record_status'::regclass)")
+    await conn.execute(
+        "CREATE OR REPLACE VIEW audit_record_status AS SELECT * FROM ("
+        f"{definition.rstrip().rstrip(';')}) v WHERE v.entity_id <> 'P0-1'"
+    )
+
+
+CASES: list[tuple[Tamper, str]] = [
+    (cut_the_tail_and_move_the_head_back, "rows removed at the end"),
+    (delete_a_chain_and_its_head, "chain deleted"),
+    (rewrite_a_row_and_recompute_the_chain, "chain rewritten"),
+    (swap_two_rows_seq, "rows reordered"),
+    (drop_the_append_only_trigger, "trigger audit_log_append_only on audit_log is missing"),
+    (hide_a_record_from_the_status_view, "view audit_record_status was redefined"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "named"), CASES, ids=[c[0].__name__ for c in CASES])
+async def test_verify_exits_1_naming_what_a_superuser_did(
+    database_url: str, key_text: str, tmp_path: Path, tamper: Tamper, named: str
+) -> None:
+    checkpoints = await seeded_and_checkpointed(database_url, key_text, tmp_path)
+    env = {"DATABASE_URL": database_url, "MLC_MASTER_KEY": key_text}
+    args = ["audit", "verify", "--checkpoints", str(checkpoints)]
+    intact = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
+    assert intact.exit_code == 0, intact.output
+    assert "Checked against the signed checkpoint" in intact.output
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await tamper(conn)
+    finally:
+        await conn.close()
+
+    found = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
+    assert found.exit_code == 1, found.output
+    assert named in found.output
+
+
+async def test_a_checkpoint_written_without_the_key_is_itself_a_problem(
+    database_url: str, key_text: str, tmp_path: Path
+) -> None:
+    checkpoints = await seeded_and_checkpointed(database_url, key_text, tmp_path)
+    file = CheckpointFile(checkpoints)
+    forged = sign_checkpoint(
+        [CheckpointHead(topic=TOPIC, partition=0, position=1, row_hash="00" * 32)],
+        Keyring(MasterKey.from_base64(generate_key())),
+        datetime.now(UTC),
+    )
+    file.append(forged.model_copy(update={"key_id": file.checkpoints()[0].key_id}))
+    verdict = latest_valid(file, Keyring(MasterKey.from_base64(key_text)))
+    assert verdict.checkpoint == file.checkpoints()[0]
+    assert verdict.problem is not None
+    assert "not signed by the master key" in verdict.problem
