@@ -4,7 +4,7 @@ A database superuser can rewrite a whole chain and its head consistently, or del
 and its head: the hashes in the database then agree with each other. What they cannot do is
 change what was written elsewhere, signed under a key derived from the master key. So
 audit-store appends, every interval, the heads of every chain to a file (one JSON object per
-line, `AUDIT_STORE_CHECKPOINT_FILE`), each line signed (HMAC-SHA256, docs/architecture.md §5);
+line, `AUDIT_STORE_CHECKPOINT_FILE`), each line signed (HMAC-SHA256, docs/architecture.md §6);
 `audit verify` checks the log against the latest checkpoint whose signature holds: every
 chain it names still exists, reaches its position, and has the very hash there.
 """
