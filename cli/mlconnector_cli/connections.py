@@ -57,7 +57,7 @@ def run_checked(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
     import asyncpg
 
-    from mlconnector.connection_checks import RegionUnresolved
+    from mlconnector.basware import RegionUnresolved
     from mlconnector.connection_store import ConnectionExists
     from mlconnector.connections import ConnectionNotFound
     from mlconnector.vault import VaultError
