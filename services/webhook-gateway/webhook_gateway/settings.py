@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlconnector.topics import Topic
+from mlconnector.visma import SIGNATURE_HEADER
 from webhook_gateway.secret_source import SecretsByTenant
 from webhook_gateway.verify import SignatureEncoding, SignatureScheme
 
@@ -17,7 +18,7 @@ BASWARE_DEFAULT_SCHEME = SignatureScheme(
     header="x-bwapi-signature-256", encoding=SignatureEncoding.HEX
 )
 # Visma's dispatcher: base64 HMAC-SHA256 of the raw body (docs/visma-api.md §10.2).
-VISMA_SCHEME = SignatureScheme(header="x-vwd-signature-v1", encoding=SignatureEncoding.BASE64)
+VISMA_SCHEME = SignatureScheme(header=SIGNATURE_HEADER, encoding=SignatureEncoding.BASE64)
 
 
 class GatewayTopics(BaseModel):
