@@ -26,10 +26,6 @@ class GatewayTopics(BaseModel):
 
     basware_events: str = Topic.BASWARE_EVENTS.value
     visma_notifications: str = Topic.VISMA_NOTIFICATIONS.value
-    # The invoice loop reads supplier invoices from here...
-    visma_changes: str = Topic.VISMA_CHANGES.value
-    # ...and publishes InvoiceStatusChanged here: events that come from Basware.
-    invoice_status: str = Topic.BASWARE_EVENTS.value
 
 
 class GatewaySettings(BaseSettings):
@@ -53,9 +49,3 @@ class GatewaySettings(BaseSettings):
     # Visma does not retry, so a webhook waits at most this long for Kafka before a 503.
     publish_timeout: timedelta = timedelta(seconds=10)
     topics: GatewayTopics = Field(default_factory=GatewayTopics)
-    # The invoice loop back runs for the connections the gateway knows (none: it idles).
-    invoice_loop: bool = True
-    invoice_loop_group: str = "webhook-gateway.invoice-loop"
-    invoice_check_interval: timedelta = timedelta(minutes=5)
-    # A transfer or payment step claimed longer ago than this was abandoned by a crash.
-    invoice_claim_timeout: timedelta = timedelta(minutes=5)
