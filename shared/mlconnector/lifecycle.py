@@ -61,9 +61,8 @@ class ServiceLifecycle(ABC):
         loops, self._loops = self._loops or [], None
         for task in loops:
             task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A loop that ended by an error said so on /readyz already; stopping goes on.
+        await asyncio.gather(*loops, return_exceptions=True)
 
     async def close(self) -> None:
         await self._exits.aclose()
