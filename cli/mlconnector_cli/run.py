@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.asgi import listening_ports
-from mlconnector.basware.regions import BaswareHost, BaswareHosts, BaswareRegion
+from mlconnector.basware import BaswareHost, BaswareHosts, BaswareRegion
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.connections import Connection, ConnectionEnv
 from mlconnector.contracts import Entity
