@@ -146,16 +146,6 @@ class InvoiceStore:
         )
         return _one(row)
 
-    async def get(self, tenant: str, identity: InvoiceIdentity) -> FollowedInvoice | None:
-        row = await self._pool.fetchrow(
-            "SELECT * FROM invoice_follow"
-            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
-            tenant,
-            identity.supplier_code,
-            identity.invoice_number,
-        )
-        return _followed(row) if row else None
-
     async def under_way(self, tenant: str) -> list[FollowedInvoice]:
         """Invoices Basware knows that have not reached an end, for the periodic check."""
         rows = await self._pool.fetch(
