@@ -17,7 +17,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -30,20 +30,40 @@ from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.settings import DatabaseSettings
 
 T = TypeVar("T")
+SettingsT = TypeVar("SettingsT")
 
 
 class NotStarted(RuntimeError):
     """Something of the service was asked for before `open` made it."""
 
 
-class ServiceLifecycle(ABC):
+def opened(value: T | None, what: str) -> T:
+    """`value`, once the lifecycle made it; NotStarted naming `what` before."""
+    if value is None:
+        raise NotStarted(f"{what} is not open yet")
+    return value
+
+
+class ServiceLifecycle(ABC, Generic[SettingsT]):
     # What /readyz calls the service's own loops ("poll scheduler", ...).
     loops_name: ClassVar[str]
 
-    def __init__(self, owner: str, database: DatabaseSettings, *, pool_size: int) -> None:
+    def __init__(
+        self,
+        owner: str,
+        database: DatabaseSettings,
+        settings: SettingsT,
+        *,
+        pool_size: int,
+        connections: ConnectionSource | None = None,
+    ) -> None:
+        """`settings` are the service's own; `connections` replace the environment's or the
+        store's (tests, embedding)."""
         self.owner = owner
         self.database = database
+        self.settings = settings
         self._pool_size = pool_size
+        self._given_connections = connections
         self._exits = contextlib.AsyncExitStack()
         self._pool: asyncpg.Pool | None = None
         # None until `begin`: /readyz tells "not started" from "stopped".
@@ -81,10 +101,10 @@ class ServiceLifecycle(ABC):
         self._pool = pool
         return pool
 
-    async def open_connections(self, given: ConnectionSource | None = None) -> ConnectionSource:
-        """The connections: `given` (tests), else the environment's one or the store."""
-        if given is not None:
-            return given
+    async def open_connections(self) -> ConnectionSource:
+        """The connections given at creation, else the environment's one or the store."""
+        if self._given_connections is not None:
+            return self._given_connections
         return await self.enter(open_connection_source(self.database.database_url))
 
     async def enter(self, context: AbstractAsyncContextManager[T]) -> T:
@@ -104,9 +124,7 @@ class ServiceLifecycle(ABC):
 
     @property
     def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise NotStarted(f"{self.owner} has not opened its database yet")
-        return self._pool
+        return opened(self._pool, f"the database pool of {self.owner}")
 
     def open_pool(self) -> asyncpg.Pool | None:
         return self._pool

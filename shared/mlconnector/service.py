@@ -25,7 +25,7 @@ Hook = Callable[[], Awaitable[None]]
 
 def service_app(
     broker: KafkaBroker,
-    lifecycle: ServiceLifecycle | None = None,
+    lifecycle: ServiceLifecycle[Any] | None = None,
     *,
     readiness: Readiness | None = None,
     consumers: Callable[[], Iterable[GroupConsumer]] | None = None,

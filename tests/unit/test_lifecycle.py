@@ -12,7 +12,7 @@ from mlconnector.readiness import NotReady, tasks_probe
 from mlconnector.settings import DatabaseSettings
 
 
-class Lifecycle(ServiceLifecycle):
+class Lifecycle(ServiceLifecycle[None]):
     loops_name = "test loop"
 
     async def open(self) -> None:
@@ -28,7 +28,7 @@ async def at_once() -> None:
 
 
 async def test_loops_are_unstarted_then_running_then_reported_when_one_ends() -> None:
-    lifecycle = Lifecycle("test", DatabaseSettings(), pool_size=1)
+    lifecycle = Lifecycle("test", DatabaseSettings(), None, pool_size=1)
     probe = tasks_probe(f"the {lifecycle.loops_name}", lifecycle.loops)
     with pytest.raises(NotReady, match="the test loop has not started"):
         await probe()
@@ -51,8 +51,8 @@ async def test_loops_are_unstarted_then_running_then_reported_when_one_ends() ->
 
 
 async def test_close_closes_in_reverse_order_and_the_pool_is_asked_for_only_once_open() -> None:
-    lifecycle = Lifecycle("test", DatabaseSettings(), pool_size=1)
-    with pytest.raises(NotStarted, match="test has not opened its database"):
+    lifecycle = Lifecycle("test", DatabaseSettings(), None, pool_size=1)
+    with pytest.raises(NotStarted, match="the database pool of test is not open yet"):
         _ = lifecycle.pool
     closed: list[str] = []
 

@@ -12,7 +12,7 @@ from audit_store.consumer import LogConsumer
 from audit_store.recorder import Recorder
 from audit_store.settings import AuditSettings
 from mlconnector.lag import GroupConsumer
-from mlconnector.lifecycle import NotStarted, ServiceLifecycle
+from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.migrations import apply_migrations
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 
@@ -28,7 +28,7 @@ async def migrate(database_url: str) -> None:
         await conn.close()
 
 
-class AuditLifecycle(ServiceLifecycle):
+class AuditLifecycle(ServiceLifecycle[AuditSettings]):
     loops_name = "log consumer"
 
     def __init__(
@@ -38,21 +38,18 @@ class AuditLifecycle(ServiceLifecycle):
         settings: AuditSettings,
         topics: Sequence[str],
     ) -> None:
-        super().__init__(SERVICE_NAME, database, pool_size=2)
+        super().__init__(SERVICE_NAME, database, settings, pool_size=2)
         self._kafka = kafka
-        self._settings = settings
         self._topics = topics
         self._consumer: LogConsumer | None = None
 
     @property
     def consumer(self) -> LogConsumer:
-        if self._consumer is None:
-            raise NotStarted("audit-store's log consumer is not open yet")
-        return self._consumer
+        return opened(self._consumer, "the log consumer")
 
     async def open(self) -> None:
         pool = await self.open_database(MIGRATIONS)
-        self._consumer = LogConsumer(self._kafka, self._topics, Recorder(pool), self._settings)
+        self._consumer = LogConsumer(self._kafka, self._topics, Recorder(pool), self.settings)
 
     async def begin(self) -> None:
         await super().begin()

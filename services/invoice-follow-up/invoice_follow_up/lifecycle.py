@@ -8,11 +8,11 @@ from invoice_follow_up.follow_up import InvoiceFollowUp, Publish, TenantApis, ch
 from invoice_follow_up.settings import FollowUpSettings
 from invoice_follow_up.store import InvoiceStore
 from mlconnector.connections import ConnectionSource
-from mlconnector.lifecycle import NotStarted, ServiceLifecycle
+from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.settings import DatabaseSettings
 
 
-class FollowUpLifecycle(ServiceLifecycle):
+class FollowUpLifecycle(ServiceLifecycle[FollowUpSettings]):
     loops_name = "invoice check"
 
     def __init__(
@@ -22,21 +22,17 @@ class FollowUpLifecycle(ServiceLifecycle):
         connections: ConnectionSource | None,
         publish: Publish,
     ) -> None:
-        super().__init__(SERVICE_NAME, database, pool_size=4)
-        self._settings = settings
-        self._given_connections = connections
+        super().__init__(SERVICE_NAME, database, settings, pool_size=4, connections=connections)
         self._publish = publish
         self._follow_up: InvoiceFollowUp | None = None
 
     @property
     def follow_up(self) -> InvoiceFollowUp:
-        if self._follow_up is None:
-            raise NotStarted("invoice-follow-up consumed before its start-up finished")
-        return self._follow_up
+        return opened(self._follow_up, "the invoice follow-up")
 
     async def open(self) -> None:
         pool = await self.open_database("invoice_follow_up")
-        source = await self.open_connections(self._given_connections)
+        source = await self.open_connections()
         # Read once: a connection added later is followed after a restart.
         apis = {
             c.tenant: TenantApis(
@@ -47,11 +43,11 @@ class FollowUpLifecycle(ServiceLifecycle):
         for tenant_apis in apis.values():
             self.on_close(tenant_apis.basware.aclose)
             self.on_close(tenant_apis.visma.aclose)
-        store = InvoiceStore(pool, claim_timeout=self._settings.claim_timeout)
+        store = InvoiceStore(pool, claim_timeout=self.settings.claim_timeout)
         self._follow_up = InvoiceFollowUp(store=store, apis=apis, publish=self._publish)
 
     async def begin(self) -> None:
         await super().begin()
         self.run_loop(
-            "invoice-check", check_periodically(self.follow_up, self._settings.check_interval)
+            "invoice-check", check_periodically(self.follow_up, self.settings.check_interval)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import Entity
-from mlconnector.lifecycle import NotStarted, ServiceLifecycle
+from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.settings import DatabaseSettings
 from mlconnector.visma import VismaClient
@@ -42,7 +42,7 @@ class VismaClients:
         self._clients.clear()
 
 
-class ReaderLifecycle(ServiceLifecycle):
+class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
     loops_name = "poll scheduler"
 
     def __init__(
@@ -52,9 +52,7 @@ class ReaderLifecycle(ServiceLifecycle):
         connections: ConnectionSource | None,
         publish: Publish,
     ) -> None:
-        super().__init__(SERVICE_NAME, database, pool_size=4)
-        self._settings = settings
-        self._given_connections = connections
+        super().__init__(SERVICE_NAME, database, settings, pool_size=4, connections=connections)
         self._publish = publish
         self._clients = VismaClients()
         self._reader: Reader | None = None
@@ -62,13 +60,11 @@ class ReaderLifecycle(ServiceLifecycle):
 
     @property
     def scheduler(self) -> PollScheduler:
-        if self._scheduler is None:
-            raise NotStarted("visma-reader consumed before its start-up finished")
-        return self._scheduler
+        return opened(self._scheduler, "the poll scheduler")
 
     async def open(self) -> None:
         pool = await self.open_database("visma_reader")
-        settings = self._settings
+        settings = self.settings
         self._reader = Reader(
             CursorStore(pool),
             ReceiptIndex(pool),
@@ -77,7 +73,7 @@ class ReaderLifecycle(ServiceLifecycle):
             ReaderMetrics(settings.progress_log_seconds),
         )
         self.on_close(self._clients.aclose)
-        source = await self.open_connections(self._given_connections)
+        source = await self.open_connections()
         default = IntervalSchedule(seconds=settings.poll_interval_seconds)
         self._scheduler = PollScheduler(
             [
@@ -93,7 +89,5 @@ class ReaderLifecycle(ServiceLifecycle):
             self.run_loop(f"poll:{poller.name}", poller.run())
 
     async def _poll(self, connection: Connection, entity: Entity) -> None:
-        if self._reader is None:
-            raise NotStarted("visma-reader polled before its start-up finished")
         client = await self._clients.client_for(connection)
-        await self._reader.poll(client, connection.tenant, entity)
+        await opened(self._reader, "the reader").poll(client, connection.tenant, entity)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from mlconnector.connections import Connection, ConnectionSource
-from mlconnector.lifecycle import NotStarted, ServiceLifecycle
+from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.settings import DatabaseSettings
 from mlconnector.vault import VaultError
 from webhook_gateway import SERVICE_NAME
@@ -17,19 +17,16 @@ from webhook_gateway.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 
-class GatewayLifecycle(ServiceLifecycle):
+class GatewayLifecycle(ServiceLifecycle[GatewaySettings]):
     loops_name = "webhook id cleanup"
 
     def __init__(self, database: DatabaseSettings, settings: GatewaySettings) -> None:
-        super().__init__(SERVICE_NAME, database, pool_size=8)
-        self._settings = settings
+        super().__init__(SERVICE_NAME, database, settings, pool_size=8)
         self._source: ConnectionSource | None = None
         self._seen: SeenStore | None = None
 
     def seen(self) -> SeenStore:
-        if self._seen is None:
-            raise NotStarted("webhook-gateway answered before its start-up finished")
-        return self._seen
+        return opened(self._seen, "the store of webhook ids seen")
 
     async def connections(self) -> Sequence[Connection]:
         """The tenants whose webhook secrets verify webhooks (none without a source)."""
@@ -46,7 +43,7 @@ class GatewayLifecycle(ServiceLifecycle):
 
     async def begin(self) -> None:
         await super().begin()
-        settings = self._settings
+        settings = self.settings
         self.run_loop(
             "webhook-id-cleanup",
             forget_periodically(self.seen(), settings.dedupe_ttl, settings.dedupe_cleanup_interval),
