@@ -21,7 +21,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from audit_store.app import create_app, migrate
+from audit_store.app import create_app
+from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
 from audit_store.rows import ReceivedMessage, log_entry
 from audit_store.settings import AuditSettings

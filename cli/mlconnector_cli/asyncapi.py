@@ -1,5 +1,5 @@
 """`python -m mlconnector_cli.asyncapi [OUT]`: the AsyncAPI document of the Kafka topics and
-their events, built from the four FastStream apps (`make asyncapi` writes docs/asyncapi.yaml).
+their events, built from the five FastStream apps (`make asyncapi` writes docs/asyncapi.yaml).
 
 A tool for developers, run by `make asyncapi` and checked by tests/unit/test_asyncapi.py, not
 an operator's: so a module of its own rather than an `mlconnector` command.
@@ -9,7 +9,7 @@ sees: a subscriber by its handler's typed arguments, a publisher by its declared
 module declares what it cannot see:
 - the services publish through `publish_events`, not publisher objects: each sender is
   declared on its app's broker with the events it sends;
-- the writer and the invoice loop decode raw batches, and audit-store reads with its own
+- the writer and the invoice follow-up decode raw batches, and audit-store reads with its own
   aiokafka consumer: a subscriber receives what the senders on its topic send, checked
   against its handler's type where FastStream found one.
 """
@@ -38,6 +38,8 @@ from audit_store.app import create_app as create_audit_store
 from audit_store.settings import AuditSettings
 from basware_writer.app import create_app as create_writer
 from basware_writer.settings import WriterSettings
+from invoice_follow_up.app import create_app as create_follow_up
+from invoice_follow_up.settings import FollowUpSettings
 from mlconnector.contracts import (
     AnyChange,
     BaswareNotification,
@@ -56,7 +58,7 @@ from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.topics import ALL_TOPICS, Topic
 from visma_reader.app import create_app as create_reader
 from visma_reader.settings import ReaderSettings
-from webhook_gateway.app import build_app as build_gateway
+from webhook_gateway.app import create_app as create_gateway
 from webhook_gateway.settings import GatewaySettings
 
 DOCUMENT = Path("docs/asyncapi.yaml")
@@ -92,13 +94,14 @@ def sends(
 
 
 def documented_brokers() -> list[KafkaBroker]:
-    """The four apps' brokers with their senders and audit-store's consumer declared."""
+    """The five apps' brokers with their senders and audit-store's consumer declared."""
     # Defaults, not the environment: the document is the same wherever it is generated.
     kafka = KafkaSettings.model_construct()
     database = DatabaseSettings.model_construct()
     reader = ReaderSettings.model_construct()
     writer = WriterSettings.model_construct()
     gateway = GatewaySettings.model_construct()
+    follow_up = FollowUpSettings.model_construct()
 
     reader_broker = app_broker(create_reader(kafka, database, reader))
     sends(
@@ -116,9 +119,7 @@ def documented_brokers() -> list[KafkaBroker]:
         DeliveryResult,
         "What Basware did with each change event, keyed tenant:supplier-number.",
     )
-    gateway_broker = app_broker(
-        build_gateway(settings=gateway, kafka=kafka, database=database).service
-    )
+    gateway_broker = app_broker(create_gateway(kafka, database, gateway).service)
     sends(
         gateway_broker,
         gateway.topics.visma_notifications,
@@ -133,12 +134,13 @@ def documented_brokers() -> list[KafkaBroker]:
         BaswareNotification,
         "Each verified Basware webhook (a task notification).",
     )
+    follow_up_broker = app_broker(create_follow_up(kafka, database, follow_up))
     sends(
-        gateway_broker,
-        gateway.topics.invoice_status,
-        "InvoiceLoop",
+        follow_up_broker,
+        follow_up.topics.invoice_status,
+        "InvoiceFollowUp",
         InvoiceStatusChanged,
-        "Each new state of an uploaded invoice in Basware, found by the invoice loop.",
+        "Each new state of an uploaded invoice in Basware, found by the invoice follow-up.",
     )
 
     audit_topics = ALL_TOPICS
@@ -158,7 +160,7 @@ def documented_brokers() -> list[KafkaBroker]:
         ChangeEvents,
         "Change events replayed from the log (`mlconnector replay`), with a replay-of header.",
     )
-    return [reader_broker, writer_broker, gateway_broker, audit_broker]
+    return [reader_broker, writer_broker, gateway_broker, follow_up_broker, audit_broker]
 
 
 def _target(reference: Reference | Channel | Message | str) -> str:

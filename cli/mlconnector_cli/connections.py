@@ -102,7 +102,7 @@ def one_line(error: Exception, database_url: str | None = None) -> str | None:
     import asyncpg
     from aiokafka.errors import KafkaError
 
-    from mlconnector.connection_checks import RegionUnresolved
+    from mlconnector.basware import RegionUnresolved
     from mlconnector.connection_store import ConnectionExists
     from mlconnector.connections import ConnectionNotFound
     from mlconnector.home import StackFileUnreadable

@@ -1,7 +1,7 @@
 """`mlconnector run`: the whole pipeline on embedded defaults, in a home folder that lasts.
 
 Starts the local stack (broker and database), the Visma and Basware sandboxes seeded with
-demo data, and the four services as separate processes, each on its fixed port. What must
+demo data, and the five services as separate processes, each on its fixed port. What must
 outlive a stop is in the home folder (MLC_HOME, default `.mlconnector/`): the database, the
 master key, the sandboxes' state and the logs; `stack.json` there tells the other commands
 where the running stack is. A second start on the same home resumes where the first stopped;
@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.asgi import listening_ports
-from mlconnector.basware.regions import BaswareHost, BaswareHosts, BaswareRegion
+from mlconnector.basware import BaswareHost, BaswareHosts, BaswareRegion
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.connections import Connection, ConnectionEnv
 from mlconnector.contracts import Entity
@@ -46,7 +46,7 @@ from mlconnector_cli.recovery import recover_from_database
 from mlconnector_cli.stack import Stack, forget_home_database, local_stack
 
 WRITER = "basware-writer"
-SERVICES = ("audit-store", WRITER, "webhook-gateway", "visma-reader")
+SERVICES = ("audit-store", WRITER, "webhook-gateway", "invoice-follow-up", "visma-reader")
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
 DEMO_CONNECTION = "demo"
 DEMO_VISMA_COMPANY_ID = "1000001"
@@ -165,6 +165,7 @@ def random_endpoints() -> Endpoints:
             basware_writer=block + 2,
             audit_store=block + 3,
             broker=block + 4,
+            invoice_follow_up=block + 5,
             more_writers=block + 10,
             visma_sandbox=block + 20,
             basware_sandbox=block + 30,

@@ -1,11 +1,11 @@
 """Checking a connection against the real systems: where its Basware credentials live, and ping.
 
-`locate_region` asks the configured regional token endpoints and says, in plain words, which
-region the credentials belong to or why none does; `connections add` uses it so that an
-unknown or mismatched region is an error before anything is stored. `ping` fetches a token
-from each side, makes one harmless read on each, and compares clocks. Every failure is named
-as one `Problem`, so an operator can tell a wrong secret from a wrong company, a wrong
-region, a skewed clock or an unreachable host. Details never include a secret or a token.
+`resolve_region` finds the region of Basware credentials with the one detector
+(`mlconnector.basware.locate_region`), so that `connections add` refuses an unknown or
+mismatched region before anything is stored. `ping` fetches a token from each side, makes one
+harmless read on each, and compares clocks. Every failure is named as one `Problem`, so an
+operator can tell a wrong secret from a wrong company, a wrong region, a skewed clock or an
+unreachable host. Details never include a secret or a token.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import email.utils
 import time
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Literal
 
 import httpx
@@ -24,16 +23,17 @@ from pydantic import BaseModel, ConfigDict
 
 from mlconnector.basware import (
     DEFAULT_SCOPES,
-    BaswareAuthError,
     BaswareClient,
     BaswareCredentials,
     BaswareError,
     BaswareHosts,
     BaswareRegion,
     BaswareUnavailable,
+    locate_region,
+    probe_regions,
 )
-from mlconnector.basware.auth import IssuedToken, fetch_token
 from mlconnector.connections import Connection
+from mlconnector.problems import Problem
 from mlconnector.retry import Backoff
 from mlconnector.visma import (
     VismaAuthError,
@@ -49,15 +49,6 @@ from mlconnector.visma import (
 # Tokens are judged by their issuer's clock: a few seconds are harmless, minutes are not.
 CLOCK_TOLERANCE_SECONDS = 30.0
 TIMEOUT_SECONDS = 15.0
-
-
-class Problem(StrEnum):
-    WRONG_SECRET = "wrong client id or secret"  # noqa: S105 (a diagnosis, not a password)
-    WRONG_COMPANY = "wrong company or tenant id"
-    WRONG_REGION = "wrong region"
-    CLOCK_SKEW = "clock skew"
-    UNREACHABLE = "unreachable host"
-    REFUSED = "refused"
 
 
 class Check(BaseModel):
@@ -80,143 +71,11 @@ class PingReport(BaseModel):
         return all(check.ok for check in self.checks)
 
 
-class RegionVerdict(BaseModel):
-    """Where the Basware credentials belong, or the problem that prevents knowing."""
-
-    region: BaswareRegion | None = None
-    issuer: str | None = None
-    tenant: str | None = None
-    problem: Problem | None = None
-    detail: str
-
-
-class RegionUnresolved(RuntimeError):
-    def __init__(self, verdict: RegionVerdict) -> None:
-        super().__init__(f"{verdict.problem}: {verdict.detail}")
-        self.verdict = verdict
-
-
-Outcome = IssuedToken | BaswareError
-
-
-def _reason(error: BaswareError) -> str | None:
-    return error.reason if isinstance(error, BaswareAuthError) else None
-
-
-def region_verdict(
-    configured: BaswareRegion | None, outcomes: Mapping[BaswareRegion, Outcome]
-) -> RegionVerdict:
-    """Judges what each asked region answered (a token or an error) for one credential."""
-    accepted = {r: o for r, o in outcomes.items() if isinstance(o, IssuedToken)}
-    errors = {r: o for r, o in outcomes.items() if isinstance(o, BaswareError)}
-    refusals = "; ".join(f"{r.value}: {e}" for r, e in errors.items())
-    if configured is not None and configured in accepted:
-        token = accepted[configured]
-        return RegionVerdict(
-            region=configured,
-            issuer=token.claims.iss,
-            tenant=token.claims.bwcid,
-            detail=f"region {configured.value} accepts the credentials "
-            f"(issuer {token.claims.iss}, Basware tenant {token.claims.bwcid})",
-        )
-    if configured is not None and accepted:
-        found = ", ".join(r.value for r in accepted)
-        return RegionVerdict(
-            problem=Problem.WRONG_REGION,
-            detail=f"the credentials are valid in {found}, not in the configured region "
-            f"{configured.value}",
-        )
-    if configured is not None:
-        error = errors[configured]
-        if isinstance(error, BaswareUnavailable):
-            problem = Problem.UNREACHABLE
-        elif _reason(error) == "issuer_mismatch":
-            problem = Problem.WRONG_REGION
-        elif _reason(error) == "invalid_client":
-            problem = Problem.WRONG_SECRET
-        else:
-            problem = Problem.REFUSED
-        return RegionVerdict(problem=problem, detail=f"{configured.value}: {error}")
-    if len(accepted) == 1:
-        region, token = next(iter(accepted.items()))
-        return RegionVerdict(
-            region=region,
-            issuer=token.claims.iss,
-            tenant=token.claims.bwcid,
-            detail=f"the credentials belong to region {region.value} "
-            f"(issuer {token.claims.iss}, Basware tenant {token.claims.bwcid})",
-        )
-    if accepted:
-        found = ", ".join(r.value for r in accepted)
-        return RegionVerdict(
-            problem=Problem.REFUSED,
-            detail=f"several regions accept the credentials ({found}); configure the region",
-        )
-    if any(isinstance(e, BaswareUnavailable) for e in errors.values()):
-        return RegionVerdict(
-            problem=Problem.UNREACHABLE,
-            detail=f"no region accepted the credentials and some could not be asked: {refusals}",
-        )
-    if all(_reason(e) == "invalid_client" for e in errors.values()):
-        return RegionVerdict(
-            problem=Problem.WRONG_SECRET,
-            detail=f"no configured region accepts client id and secret ({refusals})",
-        )
-    return RegionVerdict(problem=Problem.REFUSED, detail=refusals)
-
-
-async def _ask(
-    http: httpx.AsyncClient,
-    credentials: BaswareCredentials,
-    hosts: BaswareHosts,
-    regions: Sequence[BaswareRegion],
-) -> dict[BaswareRegion, Outcome]:
-    answers = await asyncio.gather(
-        *(fetch_token(http, hosts.host(r), credentials, DEFAULT_SCOPES) for r in regions),
-        return_exceptions=True,
-    )
-    outcomes: dict[BaswareRegion, Outcome] = {}
-    for region, answer in zip(regions, answers, strict=True):
-        if isinstance(answer, IssuedToken | BaswareError):
-            outcomes[region] = answer
-        else:
-            raise answer
-    return outcomes
-
-
-async def locate_region(
-    credentials: BaswareCredentials, hosts: BaswareHosts, *, http: httpx.AsyncClient
-) -> RegionVerdict:
-    """Asks the configured region (or, when refused or not configured, every region)."""
-    configured = credentials.region
-    if configured is not None and configured not in hosts.hosts:
-        return RegionVerdict(
-            problem=Problem.WRONG_REGION,
-            detail=f"no Basware host is configured for region {configured.value}",
-        )
-    outcomes: dict[BaswareRegion, Outcome] = {}
-    if configured is not None:
-        outcomes = await _ask(http, credentials, hosts, [configured])
-        answer = outcomes[configured]
-        if isinstance(answer, IssuedToken) or _reason(answer) != "invalid_client":
-            return region_verdict(configured, outcomes)
-    others = [r for r in hosts.hosts if r not in outcomes]
-    outcomes |= await _ask(http, credentials, hosts, others)
-    return region_verdict(configured, outcomes)
-
-
-async def resolve_region(
-    credentials: BaswareCredentials, hosts: BaswareHosts, *, http: httpx.AsyncClient | None = None
-) -> BaswareRegion:
-    """The credentials' region, or RegionUnresolved saying why (for `connections add`)."""
-    if http is None:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as own:
-            verdict = await locate_region(credentials, hosts, http=own)
-    else:
-        verdict = await locate_region(credentials, hosts, http=http)
-    if verdict.region is None:
-        raise RegionUnresolved(verdict)
-    return verdict.region
+async def resolve_region(credentials: BaswareCredentials, hosts: BaswareHosts) -> BaswareRegion:
+    """The credentials' region for `connections add`, asked with the scopes the services use;
+    RegionUnresolved saying why there is none."""
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
+        return (await probe_regions(http, credentials, hosts, DEFAULT_SCOPES)).region
 
 
 class DateWatch(httpx.AsyncBaseTransport):
@@ -364,7 +223,9 @@ async def _ping_basware(connection: Connection, clocks: list[float]) -> list[Che
     watch = DateWatch()
     try:
         async with httpx.AsyncClient(transport=watch, timeout=TIMEOUT_SECONDS) as http:
-            verdict = await locate_region(connection.basware, connection.hosts, http=http)
+            verdict = await locate_region(
+                connection.basware, connection.hosts, http=http, scopes=DEFAULT_SCOPES
+            )
             if verdict.region is None:
                 return [
                     Check(

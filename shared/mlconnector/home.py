@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from mlconnector.basware.regions import BaswareHosts
+from mlconnector.basware import BaswareHosts
 
 DEFAULT_HOME = Path(".mlconnector")
 STACK_FILE = "stack.json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -13,8 +13,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mlconnector.contracts import Event, parse_event
+from mlconnector.contracts import EVENT_TYPES, Event, parse_event
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import ALL_TOPICS
 
@@ -51,9 +52,75 @@ def event_from_message(headers: Mapping[str, Any], body: bytes) -> Event:
 
 
 async def raw_batch(message: StreamMessage[tuple[ConsumerRecord[bytes, bytes], ...]]) -> None:
-    """A batch subscriber's decoder that decodes nothing: the handler reads each record of
-    `message.raw_message` itself, so one bad body never fails the whole batch."""
+    """A batch subscriber's decoder that decodes nothing: the handler gives the records of
+    `message.raw_message` to `decode_batch`, so one bad body never fails the whole batch."""
     return None
+
+
+EventT = TypeVar("EventT", bound=Event)
+
+
+class UnreadableMessage(BaseModel):
+    """A message that holds no readable event: where it is and why, never its body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+
+
+class DecodedBatch(BaseModel, Generic[EventT]):
+    model_config = ConfigDict(frozen=True)
+
+    events: tuple[EventT, ...] = ()
+    unreadable: tuple[UnreadableMessage, ...] = ()
+
+
+def _event_type(record: ConsumerRecord[bytes, bytes]) -> str:
+    for name, value in record.headers:
+        if name == HEADER_EVENT_TYPE and isinstance(value, bytes):
+            return value.decode(errors="replace")
+    return ""
+
+
+def _unreadable(record: ConsumerRecord[bytes, bytes], reason: str) -> UnreadableMessage:
+    return UnreadableMessage(
+        topic=record.topic, partition=record.partition, offset=record.offset, reason=reason
+    )
+
+
+def _first_problem(event_type: str, error: ValidationError) -> str:
+    # Without the input: a body may carry what no log should.
+    first = error.errors(include_input=False, include_url=False, include_context=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{event_type} {where}: {first['msg']}"
+
+
+def decode_batch(
+    records: Sequence[ConsumerRecord[bytes, bytes]], wanted: Collection[type[EventT]]
+) -> DecodedBatch[EventT]:
+    """The events of the `wanted` types in a raw batch (see `raw_batch`), in order.
+
+    The event-type header is read before the body, so a message of another known type (most
+    of visma.changes, for a consumer of invoices) is passed over without being parsed. A
+    message without a known event type, or whose body does not validate, is unreadable."""
+    models = {model.event_type: model for model in wanted}
+    events: list[EventT] = []
+    unreadable: list[UnreadableMessage] = []
+    for record in records:
+        event_type = _event_type(record)
+        model = models.get(event_type)
+        if model is None:
+            if event_type not in EVENT_TYPES:
+                unreadable.append(_unreadable(record, f"unknown event type {event_type!r}"))
+            continue
+        try:
+            events.append(model.model_validate_json(record.value or b""))
+        except ValidationError as error:
+            unreadable.append(_unreadable(record, _first_problem(event_type, error)))
+    return DecodedBatch[EventT](events=tuple(events), unreadable=tuple(unreadable))
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:

@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
 from mlconnector.lag import GroupConsumer, broker_consumers, report_lag
+from mlconnector.lifecycle import ServiceLifecycle
 from mlconnector.logs import configure_logging
 from mlconnector.readiness import Readiness
 from mlconnector.settings import ServiceSettings
@@ -24,6 +25,7 @@ Hook = Callable[[], Awaitable[None]]
 
 def service_app(
     broker: KafkaBroker,
+    lifecycle: ServiceLifecycle[Any] | None = None,
     *,
     readiness: Readiness | None = None,
     consumers: Callable[[], Iterable[GroupConsumer]] | None = None,
@@ -35,8 +37,16 @@ def service_app(
 ) -> AsgiFastStream:
     """The broker plus the endpoints an operator expects: liveness, readiness and metrics.
 
-    `consumers` names the aiokafka consumers the service runs itself, beside the broker's
-    subscribers, so that their lag is reported too."""
+    `lifecycle` is the service's lifecycle object (`mlconnector.lifecycle`): it is started
+    and stopped with the broker, answers /readyz, and names the aiokafka consumers the
+    service runs itself beside the broker's subscribers, so that their lag is reported too.
+    Without one (the writer, for now), `readiness`, `consumers` and the hooks say the same
+    one by one."""
+    if lifecycle is not None:
+        readiness = lifecycle.readiness(broker)
+        consumers = lifecycle.consumers
+        on_startup, after_startup = [lifecycle.open], [lifecycle.begin]
+        on_shutdown, after_shutdown = [lifecycle.halt], [lifecycle.close]
     readiness = readiness or Readiness(broker)
     lag_task: list[asyncio.Task[None]] = []
 

@@ -39,6 +39,7 @@ from basware_sandbox.records import AccountingDocument as SandboxDocument
 from basware_sandbox.records import Workflow
 from mlconnector.asgi import serve_asgi
 from mlconnector.basware import (
+    DEFAULT_SCOPES,
     BaswareAuthError,
     BaswareClient,
     BaswareCredentials,
@@ -57,14 +58,17 @@ from mlconnector.basware import (
     MatchingOrderLine,
     PaymentResponse,
     PrebookResponse,
+    RegionUnresolved,
     RequestState,
     Subscription,
     TransferResponse,
     VendorCompany,
-    detect_region,
+    locate_region,
+    probe_regions,
 )
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice, render_invoice_pdf
 from mlconnector.basware.models import InvoiceLine
+from mlconnector.problems import Problem
 
 EU_CLIENT = ApiClient(
     client_id="contract-eu",
@@ -80,13 +84,22 @@ US_CLIENT = ApiClient(
     bwcid="US-TENANT",
     company_codes=["US01"],
 )
+# Granted one scope only: fewer than the services ask for.
+VENDOR_READER = ApiClient(
+    client_id="contract-vendor-reader",
+    client_secret=SecretStr("contract-vendor-reader-secret"),
+    region=Region.EU,
+    bwcid="EU-READER",
+    company_codes=["BW00"],
+    allowed_scopes=["vendors.read"],
+)
 WAIT = 10.0
 
 
 @pytest.fixture(scope="module")
 async def sandbox() -> AsyncIterator[BaswareSandbox]:
     config = SandboxConfig(
-        clients=[EU_CLIENT, US_CLIENT],
+        clients=[EU_CLIENT, US_CLIENT, VENDOR_READER],
         processing_delay_seconds=0.01,
         webhook_delivery=WebhookDelivery(attempts=3, backoff_seconds=0.01, timeout_seconds=2),
     )
@@ -559,8 +572,9 @@ async def test_region_is_detected_and_cross_checked_with_the_issuer(
     contract.clear()
     hosts = hosts_of(sandbox)
 
-    assert await detect_region(credentials(EU_CLIENT), hosts, http=http) is BaswareRegion.EU
-    assert await detect_region(credentials(US_CLIENT), hosts, http=http) is BaswareRegion.US
+    for client, region in ((EU_CLIENT, BaswareRegion.EU), (US_CLIENT, BaswareRegion.US)):
+        probe = await probe_regions(http, credentials(client), hosts, DEFAULT_SCOPES)
+        assert probe.region is region
     since = sandbox.state.request_log[-1].seq
     async with BaswareClient(credentials(US_CLIENT), hosts, http=http) as us:
         ping = await us.ping()
@@ -581,7 +595,7 @@ async def test_region_is_detected_and_cross_checked_with_the_issuer(
 
     stranger = BaswareCredentials(client_id="contract-eu", client_secret=SecretStr("wrong-secret"))
     with pytest.raises(BaswareAuthError) as nowhere:
-        await detect_region(stranger, hosts, http=http)
+        await probe_regions(http, stranger, hosts, DEFAULT_SCOPES)
     assert nowhere.value.reason == "no_region"
     assert "wrong-secret" not in str(nowhere.value)
 
@@ -606,6 +620,42 @@ async def test_region_is_detected_and_cross_checked_with_the_issuer(
         with pytest.raises(BaswareAuthError) as mismatch:
             await odd.ping()
     assert mismatch.value.reason == "issuer_mismatch"
+    assert_contract_clean(contract)
+
+
+async def test_the_client_and_connections_add_take_one_region_answer(
+    sandbox: BaswareSandbox, http: httpx.AsyncClient, contract: OpenApiContract
+) -> None:
+    """One detector: the client's own detection and `locate_region` (connections add, ping)
+    agree, also where two detectors once answered differently: credentials granted fewer
+    scopes than they are asked for, and a configured region they are not valid in."""
+    contract.clear()
+    hosts = hosts_of(sandbox)
+
+    reader = credentials(VENDOR_READER)
+    verdict = await locate_region(reader, hosts, http=http, scopes=DEFAULT_SCOPES)
+    assert (verdict.region, verdict.problem) == (None, Problem.REFUSED)
+    async with BaswareClient(reader, hosts, http=http) as client:
+        with pytest.raises(RegionUnresolved) as unresolved:
+            await client.region()
+    assert unresolved.value.verdict.problem is Problem.REFUSED
+    assert unresolved.value.verdict.detail == verdict.detail
+    # Asked for the one scope it holds, the same credentials belong to EU, for both.
+    narrow = ("vendors.read",)
+    found = await locate_region(reader, hosts, http=http, scopes=narrow)
+    assert (found.region, found.tenant) == (BaswareRegion.EU, "EU-READER")
+    async with BaswareClient(reader, hosts, scopes=narrow, http=http) as client:
+        assert await client.region() is BaswareRegion.EU
+
+    # A configured region pins the answer: EU credentials configured as US are a wrong
+    # region, never quietly taken for EU.
+    pinned = credentials(EU_CLIENT, region=BaswareRegion.US)
+    wrong = await locate_region(pinned, hosts, http=http, scopes=DEFAULT_SCOPES)
+    assert (wrong.region, wrong.problem) == (None, Problem.WRONG_REGION)
+    assert wrong.detail == "the credentials are valid in EU, not in the configured region US"
+    with pytest.raises(RegionUnresolved) as pinned_refused:
+        await probe_regions(http, pinned, hosts, DEFAULT_SCOPES)
+    assert pinned_refused.value.verdict.problem is Problem.WRONG_REGION
     assert_contract_clean(contract)
 
 

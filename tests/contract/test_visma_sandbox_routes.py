@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlconnector.asgi import serve_asgi
-from mlconnector.visma.webhooks import verify_webhook_signature
+from mlconnector.contracts import utcnow
 from visma_sandbox import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -33,6 +33,8 @@ from visma_sandbox import (
     run_visma_sandbox,
 )
 from visma_sandbox.webhooks import Subscription
+from webhook_gateway.settings import VISMA_SCHEME
+from webhook_gateway.verify import verify_signature
 
 SEED = SeedOptions(companies=2, suppliers=12, purchase_orders=6, invoices=6, seed=5)
 SECRET = SecretStr("background-secret")
@@ -536,7 +538,7 @@ async def test_a_subscription_job_notifies_with_the_name_value_headers(
     assert notification["stateLocation"] == accepted.json()["stateLocation"]
     assert (headers["x-correlation"], headers["x-batch"]) == ("run-7", "3")
     assert headers["x-vwd-event-id"] == "Background API Operation.Response Ready"
-    assert verify_webhook_signature(body, headers["x-vwd-signature-v1"], [SECRET])
+    verify_signature(headers, body, [SECRET.get_secret_value().encode()], VISMA_SCHEME, utcnow())
     state = (await http.get(accepted.json()["stateLocation"], headers=auth)).json()
     assert (state["statusCode"], state["webhookAddress"]) == (204, "subscription")
     assert state["hasRequestContent"] is True

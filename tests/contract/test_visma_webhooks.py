@@ -1,7 +1,7 @@
 """Webhook notifications the Visma sandbox sends, checked by a tiny receiver in the test.
 
-Signatures are verified with the client side's `verify_webhook_signature`, an independent
-implementation from the sandbox's signer.
+Signatures are verified as webhook-gateway verifies them, an independent implementation from
+the sandbox's signer.
 """
 
 from __future__ import annotations
@@ -19,12 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlconnector.asgi import serve_asgi
-from mlconnector.visma.webhooks import (
-    SIGNATURE_HEADER,
-    VismaNotification,
-    VismaNotificationHeaders,
-    verify_webhook_signature,
-)
+from mlconnector.contracts import utcnow
+from mlconnector.visma import VismaWebhookBody
 from visma_sandbox import (
     CompanyState,
     EntityName,
@@ -36,6 +32,9 @@ from visma_sandbox import (
     run_visma_sandbox,
 )
 from visma_sandbox.webhooks import Notification, Subscription
+from webhook_gateway.answers import Refused
+from webhook_gateway.settings import VISMA_SCHEME
+from webhook_gateway.verify import verify_signature
 
 NEW_SECRET = SecretStr("rotated-secret-2026")
 OLD_SECRET = SecretStr("original-secret-2025")
@@ -122,18 +121,19 @@ async def test_a_supplier_change_is_notified_signed_with_the_x_vwd_headers(
     subscription = subscribe(sandbox, receiver, company)
     company.update(EntityName.SUPPLIER, "50002", {"status": "OnHold"})
     (delivery,) = await receiver.wait_for(1)
-    signature = delivery.headers[SIGNATURE_HEADER]
-    assert verify_webhook_signature(delivery.body, signature, [OLD_SECRET, NEW_SECRET])
-    assert not verify_webhook_signature(delivery.body, signature, [OLD_SECRET])
-    assert not verify_webhook_signature(delivery.body + b" ", signature, [NEW_SECRET])
-    headers = VismaNotificationHeaders.from_headers(delivery.headers)
-    assert headers.event_id == "Supplier.Updated"
-    assert headers.tenant_id == company.info.tenant_id
-    assert headers.subscription_id == subscription.id
-    assert headers.notification_timestamp is not None
-    assert headers.webhook_timestamp is not None
-    assert headers.webhook_timestamp >= headers.notification_timestamp
-    body = VismaNotification.model_validate_json(delivery.body)
+    old, new = OLD_SECRET.get_secret_value().encode(), NEW_SECRET.get_secret_value().encode()
+    verify_signature(delivery.headers, delivery.body, [old, new], VISMA_SCHEME, utcnow())
+    with pytest.raises(Refused):
+        verify_signature(delivery.headers, delivery.body, [old], VISMA_SCHEME, utcnow())
+    with pytest.raises(Refused):
+        verify_signature(delivery.headers, delivery.body + b" ", [new], VISMA_SCHEME, utcnow())
+    headers = delivery.headers
+    assert headers["x-vwd-event-id"] == "Supplier.Updated"
+    assert headers["x-vwd-tenant-id"] == company.info.tenant_id
+    assert headers["x-vwd-subscription-id"] == subscription.id
+    notified_at = int(headers["x-vwd-notification-timestamp"])
+    assert int(headers["x-vwd-webhook-timestamp"]) >= notified_at
+    body = VismaWebhookBody.model_validate_json(delivery.body)
     assert (body.entity, body.event, body.id, body.tenant_id) == (
         "Supplier",
         "Updated",

@@ -11,7 +11,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from conftest import TopicNames
 
-from audit_store.app import create_app, migrate
+from audit_store.app import create_app
+from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
 from audit_store.rows import LogEntry, ReceivedMessage, log_entry
 from audit_store.settings import AuditSettings

@@ -24,7 +24,7 @@ from audit_support import (
 from conftest import TopicNames
 from typer.testing import CliRunner
 
-from audit_store.app import migrate
+from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
 from audit_store.rows import LogEntry
 from audit_store.verify import verify_log

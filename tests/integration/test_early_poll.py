@@ -27,7 +27,7 @@ from mlconnector.topics import Topic
 from visma_sandbox.config import SeedOptions
 from visma_sandbox.runner import RunningSandbox
 from visma_sandbox.webhooks import Subscription as VismaSubscription
-from webhook_gateway.app import build_app
+from webhook_gateway.app import create_app
 from webhook_gateway.secret_source import ConfiguredSecrets, ConnectionSecrets
 from webhook_gateway.settings import GatewaySettings, GatewayTopics
 
@@ -46,22 +46,14 @@ async def gateway(
         topics=GatewayTopics(
             basware_events=topics[Topic.BASWARE_EVENTS],
             visma_notifications=topics[Topic.VISMA_NOTIFICATIONS],
-            visma_changes=topics[Topic.VISMA_CHANGES],
-            invoice_status=topics[Topic.BASWARE_EVENTS],
         ),
-        invoice_loop=False,
     )
     secrets = ConnectionSecrets(
         StaticConnectionSource([connection]).list,
         ConfiguredSecrets({}, {}),
         refresh=timedelta(minutes=1),
     )
-    app = build_app(
-        settings=settings,
-        kafka=kafka,
-        database=DatabaseSettings(database_url=database_url),
-        secrets=secrets,
-    )
+    app = create_app(kafka, DatabaseSettings(database_url=database_url), settings, secrets)
     async with serve_asgi(app) as url:
         yield url
 

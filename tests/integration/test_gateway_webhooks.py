@@ -1,76 +1,46 @@
 """The webhook gateway over real HTTP, with the real broker and PostgreSQL.
 
 Every gateway here publishes to private single-partition topics, so reading a topic up to
-a sentinel event (a good webhook sent last) shows everything the gateway published.
+a sentinel event (a good webhook sent last) shows everything the gateway published
+(webhook_support).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sandbox_support import (
     BASWARE_CLIENT,
-    SANDBOX_BASWARE_SECRET,
     SANDBOX_VISMA_SECRET,
     VISMA_COMPANY,
     sandbox_connection,
     sandboxes,
 )
-
-from basware_sandbox import (
-    BaswareSandbox,
-    Region,
-    WebhookSignature,
+from webhook_support import (
+    BASWARE_SECRET,
+    RunningGateway,
+    events_until,
+    running_gateway,
+    subscribe_gateway,
 )
+
+from basware_sandbox import Region, WebhookSignature
 from basware_sandbox import documents as sandbox_documents
 from basware_sandbox.records import AccountingDocument as SandboxDocument
-from mlconnector.asgi import serve_asgi
-from mlconnector.basware import (
-    Subscription,
-)
-from mlconnector.connections import Connection
-from mlconnector.contracts import (
-    BaswareNotification,
-    Entity,
-    Event,
-    InvoiceStatusChanged,
-    VismaNotification,
-    change_from_record,
-)
-from mlconnector.kafka import ensure_topics, event_from_message, make_broker, publish_events
-from mlconnector.settings import DatabaseSettings, KafkaSettings
-from mlconnector.visma.models import VismaSupplierInvoice
-from visma_sandbox.runner import RunningSandbox
+from mlconnector.connections import StaticConnectionSource
+from mlconnector.contracts import BaswareNotification, Entity, Event, VismaNotification
+from mlconnector.settings import KafkaSettings
 from visma_sandbox.webhooks import Subscription as VismaSubscription
-from webhook_gateway.app import build_app
-from webhook_gateway.invoice_policy import visma_identity
-from webhook_gateway.secret_source import (
-    ConfiguredSecrets,
-    ConnectionLoader,
-    ConnectionSecrets,
-    SecretSource,
-    WebhookSecret,
-)
-from webhook_gateway.settings import (
-    BASWARE_DEFAULT_SCHEME,
-    VISMA_SCHEME,
-    GatewaySettings,
-    GatewayTopics,
-)
+from webhook_gateway.secret_source import ConfiguredSecrets, ConnectionSecrets, WebhookSecret
+from webhook_gateway.settings import VISMA_SCHEME
 from webhook_gateway.verify import SignatureEncoding, SignatureScheme, sign
 
-BASWARE_SECRET = "basware-current-secret"
 BASWARE_OLD_SECRET = "basware-previous-secret"
 VISMA_SECRET = "visma-current-secret"
 VISMA_OLD_SECRET = "visma-previous-secret"
@@ -83,47 +53,6 @@ def rotating(current: str, previous: str, *, retired: timedelta) -> list[Webhook
         WebhookSecret(value=SecretStr(current)),
         WebhookSecret(value=SecretStr(previous), retired_at=datetime.now(UTC) - retired),
     ]
-
-
-@dataclass
-class RunningGateway:
-    url: str
-    client: httpx.AsyncClient
-    settings: GatewaySettings
-    kafka: KafkaSettings
-
-    def basware_headers(
-        self, body: bytes, *, secret: str = BASWARE_SECRET, at: datetime | None = None
-    ) -> dict[str, str]:
-        scheme = self.settings.basware_signature
-        headers = {"content-type": "application/json"}
-        stamp: str | None = None
-        if scheme.timestamp_header is not None:
-            stamp = str(int((at or datetime.now(UTC)).timestamp()))
-            headers[scheme.timestamp_header] = stamp
-        headers[scheme.header] = sign(secret.encode(), body, scheme, stamp)
-        return headers
-
-    async def post_basware(
-        self, tenant: str, body: bytes, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        return await self.client.post(
-            f"/webhooks/basware/{tenant}",
-            content=body,
-            headers=self.basware_headers(body) if headers is None else headers,
-        )
-
-    async def refusals(self, source: str, reason: str) -> float:
-        return await self.metric("mlc_gateway_refusals_total", source=source, reason=reason)
-
-    async def metric(self, name: str, **labels: str) -> float:
-        text = (await self.client.get("/metrics")).text
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-        )
 
 
 def basware_task(
@@ -142,79 +71,6 @@ def basware_task(
         **more,
     }
     return json.dumps(body).encode()
-
-
-async def single_partition_topics(kafka: KafkaSettings) -> GatewayTopics:
-    """Private topics with one partition: one total order, so reading up to a sentinel
-    event proves that nothing else was published before it."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = GatewayTopics(
-        basware_events=f"basware.events.gw{suffix}",
-        visma_notifications=f"visma.notifications.gw{suffix}",
-        visma_changes=f"visma.changes.gw{suffix}",
-        invoice_status=f"basware.events.gw{suffix}",
-    )
-    one = kafka.model_copy(update={"partitions": 1})
-    await ensure_topics(
-        one, [topics.basware_events, topics.visma_notifications, topics.visma_changes]
-    )
-    return topics
-
-
-@contextlib.asynccontextmanager
-async def running_gateway(
-    kafka: KafkaSettings,
-    database_url: str,
-    *,
-    basware_signature: SignatureScheme = BASWARE_DEFAULT_SCHEME,
-    secrets: SecretSource | None = None,
-    connections: ConnectionLoader | None = None,
-    invoice_check_interval: timedelta | None = None,
-) -> AsyncIterator[RunningGateway]:
-    """The invoice loop runs only when `connections` are given."""
-    settings = GatewaySettings(
-        basware_signature=basware_signature,
-        topics=await single_partition_topics(kafka),
-        invoice_loop=connections is not None,
-        # Its own group: a member another test left behind never delays this one's join.
-        invoice_loop_group=f"invoice-loop-{uuid.uuid4().hex}",
-        invoice_check_interval=invoice_check_interval or timedelta(hours=1),
-    )
-    app = build_app(
-        settings=settings,
-        kafka=kafka,
-        database=DatabaseSettings(database_url=database_url),
-        secrets=secrets,
-        connections=connections,
-    )
-    async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url) as client:
-        yield RunningGateway(url=url, client=client, settings=settings, kafka=kafka)
-
-
-async def events_until(
-    kafka: KafkaSettings, topic: str, last: Callable[[Event], bool]
-) -> list[Event]:
-    """Every event on the (single-partition) topic, up to and including the `last` one."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False, fetch_max_wait_ms=20
-    )
-    await consumer.start()
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    await consumer.seek_to_beginning(partition)
-    events: list[Event] = []
-    try:
-        # A guard against a hang when the event never arrives, not a timed assertion.
-        async with asyncio.timeout(30):
-            while True:
-                batch = await consumer.getmany(partition, timeout_ms=200)
-                for message in batch.get(partition, []):
-                    event = event_from_message(dict(message.headers), message.value or b"")
-                    events.append(event)
-                    if last(event):
-                        return events
-    finally:
-        await consumer.stop()
 
 
 pytestmark = pytest.mark.integration
@@ -500,7 +356,9 @@ async def test_sandbox_webhooks_reach_the_topics_through_the_gateway(
             timestamp_header=signature.timestamp_header,
         )
         secrets = ConnectionSecrets(
-            _loader([connection]), ConfiguredSecrets({}, {}), refresh=timedelta(minutes=1)
+            StaticConnectionSource([connection]).list,
+            ConfiguredSecrets({}, {}),
+            refresh=timedelta(minutes=1),
         )
         async with running_gateway(
             kafka_settings, database_url, basware_signature=scheme, secrets=secrets
@@ -566,161 +424,3 @@ async def test_sandbox_webhooks_reach_the_topics_through_the_gateway(
         "Updated",
         number,
     )
-
-
-def _loader(connections: list[Connection]) -> Callable[[], Awaitable[list[Connection]]]:
-    async def load() -> list[Connection]:
-        return connections
-
-    return load
-
-
-async def subscribe_gateway(connection: Connection, gateway: RunningGateway) -> None:
-    """Subscribes the gateway to every AccountingDocuments notification, as an operator
-    would; the ConnectionTest this triggers must be answered 200."""
-    async with connection.basware_client() as client:
-        await client.subscribe(
-            [
-                Subscription(
-                    task_type="AccountingDocuments",
-                    notification_webhook_url=f"{gateway.url}/webhooks/basware/{connection.tenant}",
-                    webhook_authentication_token=SecretStr(SANDBOX_BASWARE_SECRET),
-                )
-            ]
-        )
-
-
-# --- the invoice loop back ---
-
-
-async def first_visma_invoice(
-    connection: Connection, visma: RunningSandbox
-) -> VismaSupplierInvoice:
-    """A seeded supplier invoice, read through the Visma client like visma-reader reads it."""
-    table = visma.state.company(VISMA_COMPANY).table("supplierinvoice")
-    document_type, reference = table.spec.key_text(next(iter(table)).key).split("/")
-    async with connection.visma_client() as client:
-        return await client.get_supplier_invoice(document_type, reference)
-
-
-async def publish_visma_change(
-    kafka: KafkaSettings, topic: str, tenant: str, record: VismaSupplierInvoice
-) -> None:
-    """What visma-reader publishes when it polls a changed invoice."""
-    broker = make_broker(kafka, client_id="test-visma-reader")
-    async with broker:
-        await broker.start()
-        await publish_events(broker, topic, [change_from_record(tenant, record)])
-
-
-def inject_basware_document(
-    basware: BaswareSandbox, record: VismaSupplierInvoice, status: str
-) -> str:
-    """The accounting document Basware made of the uploaded invoice (the writer's upload)."""
-    identity = visma_identity(record)
-    invoice_id = uuid.uuid4().hex
-    sandbox_documents.inject(
-        basware.state,
-        basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid),
-        SandboxDocument(
-            invoice_id=invoice_id,
-            company_code="BW00",
-            supplier_code=identity.supplier_code,
-            invoice_number=identity.invoice_number,
-            invoice_date=datetime(2026, 10, 16, tzinfo=UTC),
-            currency_code="NOK",
-            gross_sum=record.amount,
-            processing_status=status,
-            last_updated=basware.state.clock.utcnow(),
-        ),
-    )
-    return invoice_id
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Waits for something another task does; the guard only stops a hang."""
-    async with asyncio.timeout(30):
-        while not condition():
-            await asyncio.sleep(0.02)
-
-
-def basware_status(basware: BaswareSandbox, invoice_id: str) -> str:
-    _, stored = basware.state.find_document(invoice_id)
-    return stored.document.processing_status
-
-
-async def invoice_statuses(gateway: RunningGateway, last: str) -> list[str]:
-    """The distinct InvoiceStatusChanged outcomes, in order, up to `last`."""
-    events = await events_until(
-        gateway.kafka,
-        gateway.settings.topics.invoice_status,
-        lambda e: isinstance(e, InvoiceStatusChanged) and e.basware_status == last,
-    )
-    unique = {e.event_id: e for e in events if isinstance(e, InvoiceStatusChanged)}
-    return [e.basware_status for e in unique.values()]
-
-
-async def test_approved_invoice_is_transferred_then_paid_and_written_back(
-    kafka_settings: KafkaSettings, database_url: str
-) -> None:
-    async with sandboxes() as (basware, visma):
-        connection = sandbox_connection(basware, visma, write_back=True)
-        record = await first_visma_invoice(connection, visma)
-        async with running_gateway(
-            kafka_settings, database_url, connections=_loader([connection])
-        ) as gateway:
-            await subscribe_gateway(connection, gateway)
-            topic = gateway.settings.topics.visma_changes
-            await publish_visma_change(kafka_settings, topic, connection.tenant, record)
-            # Basware approves: the webhook reaches the gateway, the loop acknowledges the
-            # invoice and posts a transferResponse with the Visma document number.
-            invoice_id = inject_basware_document(basware, record, "WaitingForTransfer")
-            await until(lambda: basware_status(basware, invoice_id) == "Transferred")
-
-            # Visma shows it paid: the loop posts a paymentResponse.
-            paid = record.model_copy(update={"status": "Closed", "balance": 0.0})
-            await publish_visma_change(kafka_settings, topic, connection.tenant, paid)
-            await until(lambda: basware_status(basware, invoice_id) == "Paid")
-            statuses = await invoice_statuses(gateway, "paid")
-
-    _, stored = basware.state.find_document(invoice_id)
-    (transfer,) = stored.document.transfer_responses or []
-    assert (transfer["success"], transfer["voucherNumber1"]) == (True, record.reference_number)
-    assert stored.document.voucher_number1 == record.reference_number
-    (payment,) = stored.document.payment_responses or []
-    assert (payment["success"], payment["paidTotal"]) == (True, record.amount)
-    assert statuses == ["approved", "transferred", "paid"]
-    # Write-back: the Visma invoice's note says where Basware is; nothing else changed.
-    after = visma.state.company(VISMA_COMPANY).get(
-        "supplierinvoice", f"{record.document_type}/{record.reference_number}"
-    )
-    assert after is not None
-    note = after.record.model_dump(by_alias=True)["note"]
-    assert note.splitlines()[-1].startswith("Basware: paid (")
-    assert after.record.model_dump(by_alias=True)["amount"] == record.amount
-
-
-async def test_periodic_check_finds_what_no_webhook_told(
-    kafka_settings: KafkaSettings, database_url: str
-) -> None:
-    """No subscription at all: the check lists invoices waiting for transfer, and asks the
-    status route about the ones under way."""
-    async with sandboxes() as (basware, visma):
-        connection = sandbox_connection(basware, visma)
-        record = await first_visma_invoice(connection, visma)
-        async with running_gateway(
-            kafka_settings,
-            database_url,
-            connections=_loader([connection]),
-            invoice_check_interval=timedelta(seconds=0.2),
-        ) as gateway:
-            topic = gateway.settings.topics.visma_changes
-            await publish_visma_change(kafka_settings, topic, connection.tenant, record)
-            invoice_id = inject_basware_document(basware, record, "WaitingForTransfer")
-            await until(lambda: basware_status(basware, invoice_id) == "Transferred")
-            # Paid in Basware itself (outside the connector): only the status route says so.
-            sandbox_documents.mark_paid(basware.state, invoice_id)
-            statuses = await invoice_statuses(gateway, "paid")
-
-    assert statuses == ["approved", "transferred", "paid"]
-    assert not basware.state.webhook_log  # nothing was pushed: the check did it all

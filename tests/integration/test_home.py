@@ -207,7 +207,14 @@ async def test_status_and_audit_status_find_the_running_stack_without_any_variab
         await until(lag_of_every_group, timeout=30, what="consumer lag of every group")
         assert status.code == 0, status.stderr
         assert f"using the stack of {stack_run.home.root}" in status.stderr
-        for service in ("audit-store", "basware-writer", "webhook-gateway", "visma-reader"):
+        services = (
+            "audit-store",
+            "basware-writer",
+            "webhook-gateway",
+            "invoice-follow-up",
+            "visma-reader",
+        )
+        for service in services:
             line = next(li for li in status.stdout.splitlines() if li.strip().startswith(service))
             assert " ready " in line, status.stdout
         assert f"demo ({DEMO_COMPANY})" in status.stdout

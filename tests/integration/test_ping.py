@@ -29,9 +29,10 @@ from mlconnector.basware import (
     BaswareVendor,
     VendorCompany,
 )
-from mlconnector.connection_checks import PingReport, Problem, ping
+from mlconnector.connection_checks import PingReport, ping
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.connections import Connection
+from mlconnector.problems import Problem
 from mlconnector.vault import Keyring, MasterKey, generate_key
 from mlconnector.visma import VismaCredentials, VismaEndpoints
 from mlconnector_cli.__main__ import app

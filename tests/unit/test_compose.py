@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("visma-reader", "basware-writer", "webhook-gateway", "audit-store")
+SERVICES = (
+    "visma-reader",
+    "basware-writer",
+    "webhook-gateway",
+    "invoice-follow-up",
+    "audit-store",
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,17 @@ import time
 import jwt
 import pytest
 
-from mlconnector.basware import BaswareAuthError, BaswareRegion, BaswareUnavailable
-from mlconnector.basware.auth import IssuedToken
-from mlconnector.basware.models import TokenClaims
-from mlconnector.connection_checks import (
-    Outcome,
-    Problem,
-    clock_check,
+from mlconnector.basware import (
+    BaswareAuthError,
+    BaswareRegion,
+    BaswareUnavailable,
+    IssuedToken,
+    TokenAnswer,
     region_verdict,
-    token_clock_offset,
 )
+from mlconnector.basware.models import TokenClaims
+from mlconnector.connection_checks import clock_check, token_clock_offset
+from mlconnector.problems import Problem
 from mlconnector.tokens import AccessToken
 
 EU, US, AU = BaswareRegion.EU, BaswareRegion.US, BaswareRegion.AU
@@ -59,7 +60,7 @@ def unreachable() -> BaswareUnavailable:
 )  # fmt: skip
 def test_region_verdict(
     configured: BaswareRegion | None,
-    outcomes: dict[BaswareRegion, Outcome],
+    outcomes: dict[BaswareRegion, TokenAnswer],
     region: BaswareRegion | None,
     problem: Problem | None,
 ) -> None:

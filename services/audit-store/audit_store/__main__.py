@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from audit_store import SERVICE_NAME
 from audit_store.app import create_app
 from mlconnector.service import run_service
 
 
 def main() -> None:
-    run_service(create_app(), name="audit-store")
+    run_service(create_app(), name=SERVICE_NAME)
 
 
 if __name__ == "__main__":

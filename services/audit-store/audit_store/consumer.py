@@ -1,6 +1,7 @@
 """Reads every topic in audit-store's consumer group and appends each batch to the log.
 
-Offsets are committed only after the batch is in PostgreSQL. A crash in between re-reads
+`run` is audit-store's one loop (its lifecycle runs it between `start` and `stop`). Offsets
+are committed only after the batch is in PostgreSQL. A crash in between re-reads
 the batch, and the log drops what it already holds (idempotent on event id), so every
 message lands exactly once.
 """
@@ -8,7 +9,6 @@ message lands exactly once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -68,11 +68,6 @@ class LogConsumer:
             max_poll_records=settings.batch_max_records,
             **consumer_tuning(kafka),
         )
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return [self._task] if self._task is not None else []
 
     @property
     def group_consumer(self) -> GroupConsumer:
@@ -80,16 +75,11 @@ class LogConsumer:
 
     async def start(self) -> None:
         await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name="audit-store:consume")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         await self._consumer.stop()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         failures = 0
         while True:
             try:

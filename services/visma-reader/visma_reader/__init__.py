@@ -1,1 +1,4 @@
-"""visma-reader: polls Visma.net by lastModifiedDateTime and publishes change events."""
+"""visma-reader: polls Visma by lastModifiedDateTime and publishes one change event per
+record version."""
+
+SERVICE_NAME = "visma-reader"

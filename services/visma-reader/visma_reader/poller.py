@@ -32,8 +32,8 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from mlconnector.visma.client import VismaPage
-from mlconnector.visma.models import (
+from mlconnector.visma import (
+    VismaPage,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,

@@ -14,8 +14,12 @@ from datetime import timedelta
 from typing import Protocol
 
 from mlconnector.contracts import ChangeEvent, Entity, change_from_record
-from mlconnector.visma.errors import VismaNotFoundError
-from mlconnector.visma.models import VismaPurchaseOrder, VismaPurchaseReceipt, VismaRecord
+from mlconnector.visma import (
+    VismaNotFoundError,
+    VismaPurchaseOrder,
+    VismaPurchaseReceipt,
+    VismaRecord,
+)
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import PagedSource, PollObserver, PollReport, Stream, poll_stream
 from visma_reader.receipt_index import ReceiptIndex

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 import asyncpg
 
 from mlconnector.contracts import content_hash
-from mlconnector.visma.models import VismaPurchaseReceipt
+from mlconnector.visma import VismaPurchaseReceipt
 
 
 def order_numbers(receipt: VismaPurchaseReceipt) -> set[str]:

@@ -114,18 +114,15 @@ class ConnectionPoller:
 
 
 class PollScheduler:
+    """The pollers, one per connection, found by tenant: a notification wakes its tenant's.
+    Each poller's `run` is one of visma-reader's loops (its lifecycle runs them)."""
+
     def __init__(self, pollers: Sequence[ConnectionPoller]) -> None:
         self._by_tenant = {p.tenant: p for p in pollers}
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(p.run(), name=f"poll:{p.name}") for p in self._by_tenant.values()
-        ]
 
     @property
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return list(self._tasks)
+    def pollers(self) -> list[ConnectionPoller]:
+        return list(self._by_tenant.values())
 
     def wake(self, tenant: str, entity: Entity | None) -> bool:
         poller = self._by_tenant.get(tenant)
@@ -133,8 +130,3 @@ class PollScheduler:
             return False
         poller.wake(entity)
         return True
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,1 +1,3 @@
 """webhook-gateway: verifies Basware and Visma webhooks and republishes them on Kafka."""
+
+SERVICE_NAME = "webhook-gateway"

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from mlconnector.service import run_service
-from mlconnector.settings import DatabaseSettings, KafkaSettings
-from webhook_gateway.app import SERVICE_NAME, build_app
-from webhook_gateway.settings import GatewaySettings
+from webhook_gateway import SERVICE_NAME
+from webhook_gateway.app import create_app
 
 
 def main() -> None:
-    app = build_app(settings=GatewaySettings(), kafka=KafkaSettings(), database=DatabaseSettings())
-    run_service(app, name=SERVICE_NAME)
+    run_service(create_app(), name=SERVICE_NAME)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ class Source(StrEnum):
     VISMA = "visma"
 
 
-class Outcome(StrEnum):
+class WebhookOutcome(StrEnum):
+    """How a webhook was taken (not what became of a record: that is contracts.Outcome)."""
+
     ACCEPTED = "accepted"  # verified and republished
     # Already republished: a sender's redelivery. Answered 2xx so the sender stops retrying
     # (docs/basware-api.md §8.3: answer 200 quickly, drop duplicates); never republished.
@@ -74,7 +76,7 @@ class Answer(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    outcome: Outcome
+    outcome: WebhookOutcome
     event_id: str | None = None
 
 

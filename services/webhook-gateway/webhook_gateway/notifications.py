@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mlconnector.basware import Notification
 from mlconnector.contracts import (
@@ -19,15 +19,13 @@ from mlconnector.contracts import (
     Entity,
     VismaNotification,
 )
+from mlconnector.visma import NOTIFICATION_ID_HEADER, TENANT_ID_HEADER, VismaWebhookBody
 from webhook_gateway.answers import Reason, Refused
 
 CONNECTION_TEST = "ConnectionTest"
 # Basware's own push-notification spec spells the type "AccoutingDocuments" in its example
 # (docs/basware-api.md §8.1): consumers see one spelling.
 _BASWARE_TASK_TYPE_SPELLINGS = {"AccoutingDocuments": "AccountingDocuments"}
-
-HEADER_VISMA_NOTIFICATION_ID = "x-vwd-notification-id"
-HEADER_VISMA_TENANT_ID = "x-vwd-tenant-id"
 
 # Visma's event table names entities "Supplier", "Purchase Order", "AP Invoice"; compared
 # with case, spaces and punctuation removed. Other entities (Account, Dimension, ...) are
@@ -41,17 +39,6 @@ _VISMA_ENTITIES: dict[str, Entity] = {
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class VismaWebhookBody(BaseModel):
-    """The thin body the Visma sandbox sends (the real ERP body is unpublished)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    entity: str = Field(min_length=1)
-    event: str = Field(min_length=1)
-    id: str | None = None
-    tenant_id: str | None = Field(default=None, alias="tenantId")
 
 
 def _parse(model: type[ModelT], body: bytes) -> ModelT:
@@ -91,7 +78,7 @@ def visma_entity(name: str) -> Entity | None:
 
 
 def visma_notification_id(headers: Mapping[str, str]) -> str:
-    notification_id = headers.get(HEADER_VISMA_NOTIFICATION_ID, "").strip()
+    notification_id = headers.get(NOTIFICATION_ID_HEADER, "").strip()
     if not notification_id or len(notification_id) > 200:
         raise Refused(Reason.MISSING_NOTIFICATION_ID)
     return notification_id
@@ -103,7 +90,7 @@ def parse_visma_body(body: bytes) -> VismaWebhookBody:
 
 def visma_tenant_id(headers: Mapping[str, str]) -> str:
     """The Visma tenant id: picks the secrets (and, through the connection, the tenant)."""
-    tenant_id = headers.get(HEADER_VISMA_TENANT_ID, "").strip()
+    tenant_id = headers.get(TENANT_ID_HEADER, "").strip()
     if not tenant_id:
         raise Refused(Reason.MISSING_TENANT_ID)
     return tenant_id

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from mlconnector.contracts import Event, utcnow
 from mlconnector.kafka import publish_events
-from webhook_gateway.answers import Answer, Outcome, Reason, Refusal, Refused, Source
+from webhook_gateway.answers import Answer, Reason, Refusal, Refused, Source, WebhookOutcome
 from webhook_gateway.dedupe import SeenStore
 from webhook_gateway.metrics import WEBHOOKS_ANSWERED, WEBHOOKS_REFUSED
 from webhook_gateway.notifications import (
@@ -108,7 +108,7 @@ class WebhookReceiver:
         task = parse_basware_task(body)
         if is_connection_test(task):
             log.info("basware ConnectionTest answered for tenant %s", found.tenant)
-            return Answer(outcome=Outcome.CONNECTION_TEST)
+            return Answer(outcome=WebhookOutcome.CONNECTION_TEST)
         event = basware_notification(found.tenant, task)
         return await self._republish(
             Source.BASWARE, task.task_id, event, self._settings.topics.basware_events
@@ -122,7 +122,7 @@ class WebhookReceiver:
         check_visma_tenant(tenant_id, parsed)
         event = visma_notification(found.tenant, notification_id, parsed)
         if event is None:
-            return Answer(outcome=Outcome.IGNORED)
+            return Answer(outcome=WebhookOutcome.IGNORED)
         return await self._republish(
             Source.VISMA, notification_id, event, self._settings.topics.visma_notifications
         )
@@ -141,7 +141,7 @@ class WebhookReceiver:
     async def _republish(self, source: Source, dedupe_id: str, event: Event, topic: str) -> Answer:
         seen = self._seen()
         if not await seen.claim(source, event.tenant, dedupe_id):
-            return Answer(outcome=Outcome.DUPLICATE, event_id=event.event_id)
+            return Answer(outcome=WebhookOutcome.DUPLICATE, event_id=event.event_id)
         try:
             async with asyncio.timeout(self._settings.publish_timeout.total_seconds()):
                 await publish_events(self._broker, topic, [event])
@@ -150,7 +150,7 @@ class WebhookReceiver:
             log.error("%s webhook not published: %s", source.value, type(error).__name__)
             await seen.release(source, event.tenant, dedupe_id)
             raise Refused(Reason.BROKER_UNAVAILABLE) from None
-        return Answer(outcome=Outcome.ACCEPTED, event_id=event.event_id)
+        return Answer(outcome=WebhookOutcome.ACCEPTED, event_id=event.event_id)
 
 
 def _json(payload: Answer | Refusal, status_code: int) -> Response:

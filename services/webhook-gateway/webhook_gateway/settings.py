@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlconnector.topics import Topic
+from mlconnector.visma import SIGNATURE_HEADER
 from webhook_gateway.secret_source import SecretsByTenant
 from webhook_gateway.verify import SignatureEncoding, SignatureScheme
 
@@ -17,7 +18,7 @@ BASWARE_DEFAULT_SCHEME = SignatureScheme(
     header="x-bwapi-signature-256", encoding=SignatureEncoding.HEX
 )
 # Visma's dispatcher: base64 HMAC-SHA256 of the raw body (docs/visma-api.md §10.2).
-VISMA_SCHEME = SignatureScheme(header="x-vwd-signature-v1", encoding=SignatureEncoding.BASE64)
+VISMA_SCHEME = SignatureScheme(header=SIGNATURE_HEADER, encoding=SignatureEncoding.BASE64)
 
 
 class GatewayTopics(BaseModel):
@@ -25,10 +26,6 @@ class GatewayTopics(BaseModel):
 
     basware_events: str = Topic.BASWARE_EVENTS.value
     visma_notifications: str = Topic.VISMA_NOTIFICATIONS.value
-    # The invoice loop reads supplier invoices from here...
-    visma_changes: str = Topic.VISMA_CHANGES.value
-    # ...and publishes InvoiceStatusChanged here: events that come from Basware.
-    invoice_status: str = Topic.BASWARE_EVENTS.value
 
 
 class GatewaySettings(BaseSettings):
@@ -52,9 +49,3 @@ class GatewaySettings(BaseSettings):
     # Visma does not retry, so a webhook waits at most this long for Kafka before a 503.
     publish_timeout: timedelta = timedelta(seconds=10)
     topics: GatewayTopics = Field(default_factory=GatewayTopics)
-    # The invoice loop back runs for the connections the gateway knows (none: it idles).
-    invoice_loop: bool = True
-    invoice_loop_group: str = "webhook-gateway.invoice-loop"
-    invoice_check_interval: timedelta = timedelta(minutes=5)
-    # A transfer or payment step claimed longer ago than this was abandoned by a crash.
-    invoice_claim_timeout: timedelta = timedelta(minutes=5)

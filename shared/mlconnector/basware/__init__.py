@@ -1,6 +1,16 @@
 """Basware's P2P, SmartPDF and push-notification APIs: typed async client, models, regions."""
 
-from mlconnector.basware.auth import BaswareCredentials, detect_region
+from mlconnector.basware.auth import (
+    BaswareCredentials,
+    IssuedToken,
+    RegionProbe,
+    RegionUnresolved,
+    RegionVerdict,
+    TokenAnswer,
+    locate_region,
+    probe_regions,
+    region_verdict,
+)
 from mlconnector.basware.batching import MAX_REQUEST_BYTES, split_batches
 from mlconnector.basware.client import DEFAULT_SCOPES, BaswareClient, BaswarePing
 from mlconnector.basware.errors import (
@@ -65,6 +75,7 @@ __all__ = [
     "InvoiceState",
     "InvoiceStatus",
     "InvoiceUpload",
+    "IssuedToken",
     "ItemState",
     "MatchingMode",
     "MatchingOrder",
@@ -73,12 +84,18 @@ __all__ = [
     "OrderLineCoding",
     "PaymentResponse",
     "PrebookResponse",
+    "RegionProbe",
+    "RegionUnresolved",
+    "RegionVerdict",
     "RequestState",
     "RequestStatus",
     "RequestStatusItem",
     "Subscription",
+    "TokenAnswer",
     "TransferResponse",
     "VendorCompany",
-    "detect_region",
+    "locate_region",
+    "probe_regions",
+    "region_verdict",
     "split_batches",
 ]

@@ -1,23 +1,32 @@
 """Basware OAuth2 client credentials: tokens, and which region a credential belongs to.
 
 A credential works only on the host that issued it, and nothing in it names the region. The
-region is found by asking every configured regional token endpoint; exactly one may accept,
-and the token it issues must carry that host's issuer (`iss`).
+region is found by asking the regional token endpoints for a token with the scopes the caller
+will use; exactly one may accept, and the token it issues must carry that host's issuer
+(`iss`). `locate_region` is the one detector: the client (`probe_regions`), `connections add`
+and `ping` all take its verdict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 import jwt
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
-from mlconnector.basware.errors import BaswareAuthError, BaswareError, error_for, transport_error
+from mlconnector.basware.errors import (
+    BaswareAuthError,
+    BaswareError,
+    BaswareUnavailable,
+    error_for,
+    transport_error,
+)
 from mlconnector.basware.models import TokenClaims, TokenResponse
 from mlconnector.basware.regions import BaswareHost, BaswareHosts, BaswareRegion
+from mlconnector.problems import Problem
 from mlconnector.tokens import AccessToken
 
 
@@ -87,6 +96,144 @@ async def fetch_token(
     )
 
 
+# What one regional token endpoint answered: a token, or why not.
+TokenAnswer = IssuedToken | BaswareError
+
+
+class RegionVerdict(BaseModel):
+    """Where the Basware credentials belong, or the problem that prevents knowing."""
+
+    region: BaswareRegion | None = None
+    issuer: str | None = None
+    tenant: str | None = None
+    problem: Problem | None = None
+    detail: str
+    # The token the region issued while it was asked: a client's token cache starts with it.
+    issued: IssuedToken | None = Field(default=None, exclude=True, repr=False)
+
+
+class RegionUnresolved(BaswareAuthError):
+    """No region can be settled for the credentials; `verdict` says why, in plain words."""
+
+    def __init__(self, verdict: RegionVerdict) -> None:
+        super().__init__(f"{verdict.problem}: {verdict.detail}", reason="no_region")
+        self.verdict = verdict
+
+
+def _reason(error: BaswareError) -> str | None:
+    return error.reason if isinstance(error, BaswareAuthError) else None
+
+
+def _found(region: BaswareRegion, token: IssuedToken, detail: str) -> RegionVerdict:
+    return RegionVerdict(
+        region=region,
+        issuer=token.claims.iss,
+        tenant=token.claims.bwcid,
+        issued=token,
+        detail=f"{detail} (issuer {token.claims.iss}, Basware tenant {token.claims.bwcid})",
+    )
+
+
+def region_verdict(
+    configured: BaswareRegion | None, answers: Mapping[BaswareRegion, TokenAnswer]
+) -> RegionVerdict:
+    """Judges what each asked region answered for one credential. A configured region pins
+    the answer: credentials valid only elsewhere are a wrong region, not that other region."""
+    accepted = {r: a for r, a in answers.items() if isinstance(a, IssuedToken)}
+    errors = {r: a for r, a in answers.items() if isinstance(a, BaswareError)}
+    refusals = "; ".join(f"{r.value}: {e}" for r, e in errors.items())
+    if configured is not None and configured in accepted:
+        return _found(
+            configured,
+            accepted[configured],
+            f"region {configured.value} accepts the credentials",
+        )
+    if configured is not None and accepted:
+        found = ", ".join(r.value for r in accepted)
+        return RegionVerdict(
+            problem=Problem.WRONG_REGION,
+            detail=f"the credentials are valid in {found}, not in the configured region "
+            f"{configured.value}",
+        )
+    if configured is not None:
+        error = errors[configured]
+        if isinstance(error, BaswareUnavailable):
+            problem = Problem.UNREACHABLE
+        elif _reason(error) == "issuer_mismatch":
+            problem = Problem.WRONG_REGION
+        elif _reason(error) == "invalid_client":
+            problem = Problem.WRONG_SECRET
+        else:
+            problem = Problem.REFUSED
+        return RegionVerdict(problem=problem, detail=f"{configured.value}: {error}")
+    if len(accepted) == 1:
+        region, token = next(iter(accepted.items()))
+        return _found(region, token, f"the credentials belong to region {region.value}")
+    if accepted:
+        found = ", ".join(r.value for r in accepted)
+        return RegionVerdict(
+            problem=Problem.REFUSED,
+            detail=f"several regions accept the credentials ({found}); configure the region",
+        )
+    if any(isinstance(e, BaswareUnavailable) for e in errors.values()):
+        return RegionVerdict(
+            problem=Problem.UNREACHABLE,
+            detail=f"no region accepted the credentials and some could not be asked: {refusals}",
+        )
+    if all(_reason(e) == "invalid_client" for e in errors.values()):
+        return RegionVerdict(
+            problem=Problem.WRONG_SECRET,
+            detail=f"no configured region accepts client id and secret ({refusals})",
+        )
+    return RegionVerdict(problem=Problem.REFUSED, detail=refusals)
+
+
+async def _ask(
+    http: httpx.AsyncClient,
+    credentials: BaswareCredentials,
+    hosts: BaswareHosts,
+    regions: Sequence[BaswareRegion],
+    scopes: Sequence[str],
+) -> dict[BaswareRegion, TokenAnswer]:
+    answers = await asyncio.gather(
+        *(fetch_token(http, hosts.host(r), credentials, scopes) for r in regions),
+        return_exceptions=True,
+    )
+    found: dict[BaswareRegion, TokenAnswer] = {}
+    for region, answer in zip(regions, answers, strict=True):
+        if isinstance(answer, IssuedToken | BaswareError):
+            found[region] = answer
+        else:
+            raise answer
+    return found
+
+
+async def locate_region(
+    credentials: BaswareCredentials,
+    hosts: BaswareHosts,
+    *,
+    http: httpx.AsyncClient,
+    scopes: Sequence[str],
+) -> RegionVerdict:
+    """Asks the configured region (or, when it refuses the client or none is configured,
+    every region) for a token with `scopes`, and judges the answers."""
+    configured = credentials.region
+    if configured is not None and configured not in hosts.hosts:
+        return RegionVerdict(
+            problem=Problem.WRONG_REGION,
+            detail=f"no Basware host is configured for region {configured.value}",
+        )
+    answers: dict[BaswareRegion, TokenAnswer] = {}
+    if configured is not None:
+        answers = await _ask(http, credentials, hosts, [configured], scopes)
+        answer = answers[configured]
+        if isinstance(answer, IssuedToken) or _reason(answer) != "invalid_client":
+            return region_verdict(configured, answers)
+    others = [r for r in hosts.hosts if r not in answers]
+    answers |= await _ask(http, credentials, hosts, others, scopes)
+    return region_verdict(configured, answers)
+
+
 class RegionProbe(BaseModel):
     region: BaswareRegion
     issued: IssuedToken
@@ -98,46 +245,8 @@ async def probe_regions(
     hosts: BaswareHosts,
     scopes: Sequence[str],
 ) -> RegionProbe:
-    """Asks every configured region for a token; exactly one must accept."""
-    regions = list(hosts.hosts)
-    outcomes = await asyncio.gather(
-        *(fetch_token(http, hosts.hosts[r], credentials, scopes) for r in regions),
-        return_exceptions=True,
-    )
-    accepted: list[RegionProbe] = []
-    refusals: list[str] = []
-    for region, outcome in zip(regions, outcomes, strict=True):
-        if isinstance(outcome, IssuedToken):
-            accepted.append(RegionProbe(region=region, issued=outcome))
-        elif isinstance(outcome, BaswareError):
-            refusals.append(f"{region.value}: {getattr(outcome, 'reason', None) or outcome}")
-        else:
-            raise outcome
-    if len(accepted) == 1:
-        return accepted[0]
-    if not accepted:
-        raise BaswareAuthError(
-            "no configured Basware region accepts these credentials ("
-            + "; ".join(refusals)
-            + "): wrong client id or secret, or credentials of another environment",
-            reason="no_region",
-        )
-    names = ", ".join(p.region.value for p in accepted)
-    raise BaswareAuthError(
-        f"credentials accepted by several Basware regions ({names}); configure the region",
-        reason="ambiguous_region",
-    )
-
-
-async def detect_region(
-    credentials: BaswareCredentials,
-    hosts: BaswareHosts,
-    *,
-    scopes: Sequence[str] = ("vendors.read",),
-    http: httpx.AsyncClient | None = None,
-) -> BaswareRegion:
-    """The region whose token endpoint accepts the credentials (cross-checked with `iss`)."""
-    if http is not None:
-        return (await probe_regions(http, credentials, hosts, scopes)).region
-    async with httpx.AsyncClient(timeout=30.0) as own:
-        return (await probe_regions(own, credentials, hosts, scopes)).region
+    """The credentials' region and the token it issued; RegionUnresolved saying why not."""
+    verdict = await locate_region(credentials, hosts, http=http, scopes=scopes)
+    if verdict.region is None or verdict.issued is None:
+        raise RegionUnresolved(verdict)
+    return RegionProbe(region=verdict.region, issued=verdict.issued)

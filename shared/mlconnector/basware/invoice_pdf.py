@@ -123,9 +123,3 @@ def embed_invoice(pdf: bytes, invoice: EmbeddedInvoice) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
-
-
-def read_embedded_invoice(pdf: bytes) -> EmbeddedInvoice | None:
-    """The invoice embedded in a PDF, if there is one."""
-    contents = PdfReader(io.BytesIO(pdf)).attachments.get(EMBEDDED_INVOICE_FILENAME)
-    return EmbeddedInvoice.model_validate_json(contents[0]) if contents else None

@@ -32,10 +32,19 @@ from mlconnector.visma.models import (
     VismaSupplier,
     VismaSupplierInvoice,
 )
+from mlconnector.visma.webhooks import (
+    NOTIFICATION_ID_HEADER,
+    SIGNATURE_HEADER,
+    TENANT_ID_HEADER,
+    VismaWebhookBody,
+)
 
 __all__ = [
     "CREATE_SCOPE",
+    "NOTIFICATION_ID_HEADER",
     "READ_SCOPE",
+    "SIGNATURE_HEADER",
+    "TENANT_ID_HEADER",
     "UPDATE_SCOPE",
     "SupplierRef",
     "VismaAttachment",
@@ -62,4 +71,5 @@ __all__ = [
     "VismaSupplierInvoice",
     "VismaUnauthorizedError",
     "VismaUnavailableError",
+    "VismaWebhookBody",
 ]

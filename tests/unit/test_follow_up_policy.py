@@ -1,4 +1,4 @@
-"""The invoice loop's policy: outcomes, the next step, the responses it posts."""
+"""The invoice follow-up's policy: outcomes, the next step, the responses it posts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlconnector.basware import AccountingDocument, InvoiceStatus
-from mlconnector.visma.models import VismaSupplierInvoice
-from webhook_gateway.invoice_policy import (
+from invoice_follow_up.policy import (
     FollowedInvoice,
     InvoiceIdentity,
     InvoiceOutcome,
@@ -25,6 +23,8 @@ from webhook_gateway.invoice_policy import (
     visma_note,
     visma_paid,
 )
+from mlconnector.basware import AccountingDocument, InvoiceStatus
+from mlconnector.visma.models import VismaSupplierInvoice
 
 NOW = datetime(2026, 11, 25, 12, 30, tzinfo=UTC)
 IDENTITY = InvoiceIdentity(supplier_code="50012", invoice_number="F-2026-10-0042")

@@ -1,4 +1,4 @@
-"""The invoice loop back, as pure policy: what an uploaded invoice's state in Basware and in
+"""The invoice follow-up as pure policy: what an uploaded invoice's state in Basware and in
 Visma means, and what the connector does next (docs/basware-api.md §10.3).
 
 - Basware approves: the invoice reaches WaitingForTransfer. The connector acknowledges it
@@ -25,7 +25,7 @@ from mlconnector.basware import (
     TransferResponse,
 )
 from mlconnector.contracts import EVENT_ID_NAMESPACE, InvoiceStatusChanged
-from mlconnector.visma.models import VismaSupplierInvoice
+from mlconnector.visma import VismaSupplierInvoice
 
 SOURCE_SYSTEM = "Visma.net"
 WAITING_FOR_TRANSFER = "WaitingForTransfer"
@@ -116,7 +116,7 @@ def status_outcome(status: InvoiceStatus) -> InvoiceOutcome:
 
 
 class FollowedInvoice(BaseModel):
-    """One uploaded invoice as the loop knows it: the Visma side, the Basware side, and
+    """One uploaded invoice as the follow-up knows it: the Visma side, the Basware side, and
     which of the connector's own steps are done."""
 
     model_config = ConfigDict(frozen=True)

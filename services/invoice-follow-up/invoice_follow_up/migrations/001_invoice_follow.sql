@@ -1,7 +1,10 @@
--- The invoice loop back: each uploaded invoice, its Visma side and its Basware side, and
--- which of the connector's own steps (transferResponse, paymentResponse) are claimed or done.
--- A claim is taken with a conditional UPDATE, so two gateway instances never post twice.
-CREATE TABLE invoice_follow (
+-- Each uploaded invoice, its Visma side and its Basware side, and which of the connector's
+-- own steps (transferResponse, paymentResponse) are claimed or done. A claim is taken with a
+-- conditional UPDATE, so two instances never post twice.
+-- webhook-gateway created this table (with these columns) before the follow-up became a
+-- service of its own, so it is created only where it does not exist: a database the gateway
+-- set up keeps its rows.
+CREATE TABLE IF NOT EXISTS invoice_follow (
     tenant                 text        NOT NULL,
     supplier_code          text        NOT NULL,
     invoice_number         text        NOT NULL,
@@ -23,6 +26,6 @@ CREATE TABLE invoice_follow (
     PRIMARY KEY (tenant, supplier_code, invoice_number)
 );
 -- The periodic check reads the invoices still under way.
-CREATE INDEX invoice_follow_open ON invoice_follow (tenant)
+CREATE INDEX IF NOT EXISTS invoice_follow_open ON invoice_follow (tenant)
     WHERE payment_posted_at IS NULL AND outcome IS DISTINCT FROM 'rejected'
       AND outcome IS DISTINCT FROM 'paid';

@@ -1,4 +1,5 @@
-"""The invoice loop's state in PostgreSQL: the only module of the loop that speaks SQL."""
+"""The follow-up's state in PostgreSQL (table invoice_follow): the only module of the service
+that speaks SQL."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from enum import StrEnum
 
 import asyncpg
 
-from mlconnector.basware import AccountingDocument
-from mlconnector.visma.models import VismaSupplierInvoice
-from webhook_gateway.invoice_policy import (
+from invoice_follow_up.policy import (
     FollowedInvoice,
     InvoiceIdentity,
     InvoiceOutcome,
     visma_paid,
 )
+from mlconnector.basware import AccountingDocument
+from mlconnector.visma import VismaSupplierInvoice
 
 
 class Step(StrEnum):
@@ -144,16 +145,6 @@ class InvoiceStore:
             document.processing_status,
         )
         return _one(row)
-
-    async def get(self, tenant: str, identity: InvoiceIdentity) -> FollowedInvoice | None:
-        row = await self._pool.fetchrow(
-            "SELECT * FROM invoice_follow"
-            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
-            tenant,
-            identity.supplier_code,
-            identity.invoice_number,
-        )
-        return _followed(row) if row else None
 
     async def under_way(self, tenant: str) -> list[FollowedInvoice]:
         """Invoices Basware knows that have not reached an end, for the periodic check."""

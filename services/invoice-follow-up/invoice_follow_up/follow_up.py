@@ -1,5 +1,5 @@
-"""The invoice loop back: follows each uploaded invoice from Basware's notifications, Visma's
-changes and a periodic check, and does the connector's part (invoice_policy decides what).
+"""Follows each uploaded invoice from Basware's notifications, Visma's changes and a periodic
+check, and does the connector's part (`policy` decides what, `store` remembers it).
 
 Fed by three sources, all idempotent:
 - basware.events: a task notification names an accounting document; it is re-fetched.
@@ -18,17 +18,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from mlconnector.basware import AccountingDocument, BaswareClient, BaswareError
-from mlconnector.contracts import (
-    BaswareNotification,
-    Event,
-    InvoiceStatusChanged,
-    SupplierInvoiceChanged,
-    utcnow,
-)
-from mlconnector.visma import VismaClient
-from mlconnector.visma.errors import VismaError
-from webhook_gateway.invoice_policy import (
+from invoice_follow_up.policy import (
     WAITING_FOR_TRANSFER,
     FollowedInvoice,
     InvoiceOutcome,
@@ -43,14 +33,23 @@ from webhook_gateway.invoice_policy import (
     visma_identity,
     visma_note,
 )
-from webhook_gateway.invoice_store import InvoiceStore, Step
+from invoice_follow_up.store import InvoiceStore, Step
+from mlconnector.basware import AccountingDocument, BaswareClient, BaswareError
+from mlconnector.contracts import (
+    BaswareNotification,
+    Event,
+    InvoiceStatusChanged,
+    SupplierInvoiceChanged,
+    utcnow,
+)
+from mlconnector.visma import VismaClient, VismaError
 
 log = logging.getLogger(__name__)
 
 ACCOUNTING_DOCUMENTS = "AccountingDocuments"
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 # What one failed step may raise: logged, and the periodic check tries again.
-LOOP_ERRORS = (BaswareError, VismaError, OSError)
+STEP_ERRORS = (BaswareError, VismaError, OSError)
 
 
 class TenantApis(BaseModel):
@@ -63,7 +62,7 @@ class TenantApis(BaseModel):
     write_back: bool = False
 
 
-class InvoiceLoop:
+class InvoiceFollowUp:
     def __init__(
         self,
         *,
@@ -200,12 +199,12 @@ def _document_detail(document: AccountingDocument, outcome: InvoiceOutcome) -> s
     return None
 
 
-async def check_periodically(loop: InvoiceLoop, interval: timedelta) -> None:
+async def check_periodically(follow_up: InvoiceFollowUp, interval: timedelta) -> None:
     """Runs until cancelled: every tenant's check, one failing tenant not stopping the rest."""
     while True:
-        for tenant in loop.tenants:
+        for tenant in follow_up.tenants:
             try:
-                await loop.check(tenant)
-            except LOOP_ERRORS as error:
+                await follow_up.check(tenant)
+            except STEP_ERRORS as error:
                 log.warning("invoice check of %s failed: %s", tenant, type(error).__name__)
         await asyncio.sleep(interval.total_seconds())

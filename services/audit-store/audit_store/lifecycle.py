@@ -1,0 +1,62 @@
+"""What audit-store holds while it runs: its pool, the recorder, and the log consumer whose
+loop appends every batch (its own aiokafka consumer, reported for lag)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from audit_store import SERVICE_NAME
+from audit_store.consumer import LogConsumer
+from audit_store.recorder import Recorder
+from audit_store.settings import AuditSettings
+from mlconnector.lag import GroupConsumer
+from mlconnector.lifecycle import ServiceLifecycle, opened
+from mlconnector.migrations import apply_migrations
+from mlconnector.settings import DatabaseSettings, KafkaSettings
+
+MIGRATIONS = "audit_store"
+
+
+async def migrate(database_url: str) -> None:
+    """The log's tables in a database, without the service (tests and the benchmark)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_migrations(conn, MIGRATIONS, owner=SERVICE_NAME)
+    finally:
+        await conn.close()
+
+
+class AuditLifecycle(ServiceLifecycle[AuditSettings]):
+    loops_name = "log consumer"
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        database: DatabaseSettings,
+        settings: AuditSettings,
+        topics: Sequence[str],
+    ) -> None:
+        super().__init__(SERVICE_NAME, database, settings, pool_size=2)
+        self._kafka = kafka
+        self._topics = topics
+        self._consumer: LogConsumer | None = None
+
+    @property
+    def consumer(self) -> LogConsumer:
+        return opened(self._consumer, "the log consumer")
+
+    async def open(self) -> None:
+        pool = await self.open_database(MIGRATIONS)
+        self._consumer = LogConsumer(self._kafka, self._topics, Recorder(pool), self.settings)
+
+    async def begin(self) -> None:
+        await super().begin()
+        consumer = self.consumer
+        await consumer.start()
+        self.on_close(consumer.stop)
+        self.run_loop("audit-store:consume", consumer.run())
+
+    def consumers(self) -> Sequence[GroupConsumer]:
+        return [self._consumer.group_consumer] if self._consumer is not None else []
