@@ -292,7 +292,7 @@ async def test_verify_reports_rows_changed_or_removed_behind_the_trigger(
     finally:
         await pool.close()
 
-    found: dict[tuple[int, int | None, str | None], list[str]] = {}
+    found: dict[tuple[int | None, int | None, str | None], list[str]] = {}
     for p in report.problems:
         found.setdefault((p.partition, p.position, p.event_id), []).append(p.problem)
     assert set(found) == {

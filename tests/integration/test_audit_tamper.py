@@ -16,7 +16,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from audit_support import fill_log, logged, supplier_change
+from aiokafka import AIOKafkaProducer
+from audit_support import fill_log, logged, running_audit_store, supplier_change
+from conftest import TopicNames
 from typer.testing import CliRunner
 
 from audit_store.checkpoint import (
@@ -27,7 +29,12 @@ from audit_store.checkpoint import (
     sign_checkpoint,
 )
 from audit_store.rows import chain_hash, derive
-from audit_store.stored import SELECT_ROW, stored_row
+from audit_store.stored import fetch_rows
+from audit_store.verify import verify_log
+from mlconnector.contracts import ChangeEvent
+from mlconnector.kafka import event_headers
+from mlconnector.settings import KafkaSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring, MasterKey, generate_key
 from mlconnector_cli.__main__ import app as cli
 
@@ -91,10 +98,7 @@ async def delete_a_chain_and_its_head(conn: asyncpg.Connection) -> None:
 
 async def rewrite_a_row_and_recompute_the_chain(conn: asyncpg.Connection) -> None:
     """Row 2 of chain 0 says another supplier name; every later hash and the head follow."""
-    rows = [
-        stored_row(r)
-        for r in await conn.fetch(f"{SELECT_ROW} WHERE kafka_partition = 0 ORDER BY chain_position")
-    ]
+    rows = await fetch_rows(conn, "WHERE kafka_partition = 0 ORDER BY chain_position")
     previous = rows[0].row_hash
     statements = []
     for row in rows[1:]:
@@ -196,3 +200,55 @@ async def test_a_checkpoint_written_without_the_key_is_itself_a_problem(
     assert verdict.checkpoint == file.checkpoints()[0]
     assert verdict.problem is not None
     assert "not signed by the master key" in verdict.problem
+
+
+async def test_audit_store_signs_its_heads_and_verify_holds_the_log_to_them(
+    kafka_settings: KafkaSettings,
+    database_url: str,
+    topics: TopicNames,
+    key_text: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLC_MASTER_KEY", key_text)
+    file = CheckpointFile(tmp_path / "checkpoints.jsonl")
+    keyring = Keyring(MasterKey.from_base64(key_text))
+    events = [supplier_change(f"C{i}") for i in range(8)]
+    async with running_audit_store(kafka_settings, database_url, topics, checkpoints=file.path):
+        await publish_events_to(kafka_settings, topics[Topic.VISMA_CHANGES], events)
+
+        async def signed_everything() -> bool:
+            verdict = latest_valid(file, keyring)
+            return verdict.checkpoint is not None and (
+                sum(h.position for h in verdict.checkpoint.heads) == len(events)
+            )
+
+        await until_true(signed_everything, "a signed checkpoint of all 8 rows")
+    conn = await asyncpg.connect(database_url)
+    try:
+        report = await verify_log(conn, checkpoint=latest_valid(file, keyring).checkpoint)
+    finally:
+        await conn.close()
+    assert report.ok, report.problems
+    assert report.checkpoint_taken_at is not None
+    assert file.path.stat().st_mode & 0o077 == 0
+
+
+async def publish_events_to(kafka: KafkaSettings, topic: str, events: list[ChangeEvent]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            headers = [(k, v.encode()) for k, v in event_headers(event).items()]
+            await producer.send_and_wait(
+                topic, event.model_dump_json().encode(), key=event.key.encode(), headers=headers
+            )
+    finally:
+        await producer.stop()
+
+
+async def until_true(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)

@@ -46,7 +46,7 @@ def chain(partition: int, count: int, seq: int = 1) -> tuple[list[StoredRow], He
     return rows, heads
 
 
-def problems(report: VerifyReport) -> list[tuple[int, int | None, str]]:
+def problems(report: VerifyReport) -> list[tuple[int | None, int | None, str]]:
     return [(p.partition, p.position, p.problem) for p in report.problems]
 
 

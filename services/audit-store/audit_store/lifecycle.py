@@ -3,11 +3,13 @@ loop appends every batch (its own aiokafka consumer, reported for lag)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
 from audit_store import SERVICE_NAME
+from audit_store.checkpoint import Checkpointer, CheckpointFile
 from audit_store.consumer import LogConsumer
 from audit_store.recorder import Recorder
 from audit_store.settings import AuditSettings
@@ -15,6 +17,9 @@ from mlconnector.lag import GroupConsumer
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.migrations import apply_migrations
 from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.vault import Keyring, VaultError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = "audit_store"
 
@@ -57,6 +62,31 @@ class AuditLifecycle(ServiceLifecycle[AuditSettings]):
         await consumer.start()
         self.on_close(consumer.stop)
         self.run_loop("audit-store:consume", consumer.run())
+        checkpointer = self._checkpointer()
+        if checkpointer is not None:
+            self.run_loop("audit-store:checkpoint", checkpointer.run())
+            # The last heads too, before the pool closes: a stop leaves nothing unsigned.
+            self.on_close(self._final(checkpointer))
+
+    def _checkpointer(self) -> Checkpointer | None:
+        try:
+            keyring = Keyring.from_env()
+        except VaultError as error:
+            log.warning("no signed audit checkpoints: %s", error)
+            return None
+        file = CheckpointFile(self.settings.checkpoints_path())
+        log.info("signed audit checkpoints go to %s", file.path)
+        return Checkpointer(self.pool, file, keyring, self.settings.checkpoint_interval_seconds)
+
+    @staticmethod
+    def _final(checkpointer: Checkpointer) -> Callable[[], Awaitable[None]]:
+        async def take() -> None:
+            try:
+                await checkpointer.take()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("the last audit checkpoint was not written: %s", error)
+
+        return take
 
     def consumers(self) -> Sequence[GroupConsumer]:
         return [self._consumer.group_consumer] if self._consumer is not None else []
