@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from audit_support import fill_log, logged, running_audit_store, supplier_change
+from audit_support import fill_log, logged, result_for, running_audit_store, supplier_change
 from conftest import TopicNames
 from typer.testing import CliRunner
 
@@ -29,9 +29,10 @@ from audit_store.checkpoint import (
     sign_checkpoint,
 )
 from audit_store.rows import chain_hash, derive
+from audit_store.status import StatusFilter, record_statuses
 from audit_store.stored import fetch_rows
 from audit_store.verify import verify_log
-from mlconnector.contracts import ChangeEvent
+from mlconnector.contracts import ChangeEvent, Outcome
 from mlconnector.kafka import event_headers
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
@@ -252,3 +253,35 @@ async def until_true(check: Callable[[], Awaitable[bool]], what: str, timeout: f
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, f"not within {timeout} s: {what}"
         await asyncio.sleep(0.05)
+
+
+async def test_a_result_that_answers_no_logged_change_moves_no_state(database_url: str) -> None:
+    """Anyone who can reach the broker can publish a DeliveryResult: one whose change is not
+    in the log, or is another version, is kept in the log but ignored by the status view."""
+    change = supplier_change("F-1")
+    rejected = result_for(change, Outcome.REJECTED, "name too long")
+    forged_change = result_for(supplier_change("F-1", name="Other name"), Outcome.DELIVERED)
+    other_version = result_for(change, Outcome.DELIVERED).model_copy(
+        update={"event_id": "forged-2", "content_hash": "0" * 64}
+    )
+    await fill_log(
+        database_url,
+        logged(
+            [
+                (change, TOPIC, 0, 0),
+                (rejected, "basware.results", 0, 0),
+                (forged_change, "basware.results", 0, 1),
+                (other_version, "basware.results", 0, 2),
+            ]
+        ),
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        statuses = await record_statuses(conn, StatusFilter(entity_id="F-1"))
+        logged_results = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE event_type = 'DeliveryResult'"
+        )
+    finally:
+        await conn.close()
+    assert [s.state for s in statuses] == ["rejected"]
+    assert logged_results == 3
