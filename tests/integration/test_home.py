@@ -6,6 +6,7 @@ environment variable to find it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections import Counter
@@ -224,3 +225,60 @@ async def test_status_and_audit_status_find_the_running_stack_without_any_variab
     finally:
         await stack_run.interrupt()
         await stack_run.kill()
+
+
+def broker_pid(port: str) -> int:
+    """The embedded broker's process, found by the address it listens on."""
+    wanted = f"tcp://127.0.0.1:{port}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"broker" in cmdline and wanted in cmdline:
+                return int(proc.name)
+    raise AssertionError(f"no broker listens on {port}")
+
+
+async def documents_per_invoice(basware_url: str) -> Counter[str]:
+    async with httpx.AsyncClient(base_url=basware_url) as http:
+        answer = await http.get("/_sandbox/documents")
+    answer.raise_for_status()
+    return Counter(str(d["document"]["invoiceNumber"]) for d in answer.json())
+
+
+async def test_a_broker_lost_mid_backfill_is_replaced_and_nothing_is_lost_without_a_command(
+    tmp_path: Path,
+) -> None:
+    ports = port_settings()
+    seeded = 40
+    run = RunningStack(
+        tmp_path,
+        ports,
+        *("--suppliers", str(seeded), "--purchase-orders", str(seeded)),
+        *("--invoices", str(seeded)),
+    )
+    try:
+        stack = await run.start()
+        basware = next(s.url for s in stack.sandboxes if s.name == "basware-sandbox")
+        async with httpx.AsyncClient(base_url=basware) as http:
+            # Slow answers stretch the backfill, so the broker dies in the middle of it.
+            slowed = await http.put("/_sandbox/latency", json={"ms": 150})
+            assert slowed.status_code == 204
+
+        async def under_way() -> bool:
+            return await delivered(stack, "supplier") > 0
+
+        await until(under_way, timeout=90, what="the backfill under way")
+        assert await delivered(stack, "supplier_invoice") < seeded
+        os.kill(broker_pid(ports["MLC_PORT_BROKER"]), signal.SIGKILL)
+        await all_delivered(stack, seeded)
+        documents = await documents_per_invoice(basware)
+        assert len(documents) == seeded
+        assert set(documents.values()) == {1}, documents  # no invoice became two documents
+        assert await run.interrupt() == 0
+    finally:
+        await run.kill()
+    assert "is gone: starting a new one" in run.output
+    assert "recovered from the database" in run.output
