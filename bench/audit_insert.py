@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from audit_store.app import create_app, migrate
 from audit_store.recorder import Recorder
-from audit_store.rows import ReceivedMessage, log_entry
 from audit_store.settings import AuditSettings
+from mlconnector.audit.rows import ReceivedMessage, log_entry
 from mlconnector.contracts import (
     ChangeEvent,
     DeliveryResult,

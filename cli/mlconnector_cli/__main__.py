@@ -98,14 +98,16 @@ def status(
 
     Reads the running stack's stack.json (services) and PostgreSQL (records, cursors)."""
     from mlconnector.home import HomeFolder, StackFileUnreadable, read_stack_file
+    from mlconnector.sync_status import gather_status
     from mlconnector_cli.audit import run_audit
-    from mlconnector_cli.status import gather_status, render_status
+    from mlconnector_cli.status import render_status
 
     try:
         stack = read_stack_file(HomeFolder.from_env())
     except StackFileUnreadable:
         stack = None  # already said by the callback
-    report = run_audit(database_url, lambda: gather_status(database_url, stack))
+    services = stack.services if stack else []
+    report = run_audit(database_url, lambda: gather_status(database_url, services))
     typer.echo(render_status(report))
 
 

@@ -25,11 +25,11 @@ from mlconnector_cli.connections import (
 )
 
 if TYPE_CHECKING:
-    from audit_store.lineage import LineageStep
-    from audit_store.replay import ReplayReport, ReplaySelection
-    from audit_store.status import RecordStatus
-    from audit_store.stored import Connection
-    from audit_store.verify import VerifyReport
+    from mlconnector.audit.lineage import LineageStep
+    from mlconnector.audit.replay import ReplayReport, ReplaySelection
+    from mlconnector.audit.status import RecordStatus
+    from mlconnector.audit.stored import Connection
+    from mlconnector.audit.verify import VerifyReport
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ def run_audit(database_url: str, work: Callable[[], Coroutine[Any, Any, T]]) -> 
     """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
     import asyncpg
 
-    from audit_store.replay import ReplayNotPossible
+    from mlconnector.audit.replay import ReplayNotPossible
 
     # The error line says it all; the clients' own logging would repeat it, worse.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -150,7 +150,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def render_replay(report: ReplayReport) -> str:
-    from audit_store.replay import ReplayAction
+    from mlconnector.audit.replay import ReplayAction
 
     if not report.items:
         return "Nothing to replay."
@@ -184,7 +184,7 @@ def render_replay(report: ReplayReport) -> str:
 def _replay(
     database_url: str, selection: ReplaySelection, to_topic: str, dry_run: bool, force: bool
 ) -> None:
-    from audit_store.replay import ReplayAction, kafka_replay_publisher, replay
+    from mlconnector.audit.replay import ReplayAction, kafka_replay_publisher, replay
 
     async def work() -> ReplayReport:
         async with _connect(database_url) as conn:
@@ -216,7 +216,7 @@ def replay_failed(
     Each record's latest change is re-published: vendors first, then purchase orders, then
     invoices. List them first with --dry-run (or `mlconnector audit status --state failed`).
     """
-    from audit_store.replay import FailedRecords
+    from mlconnector.audit.replay import FailedRecords
 
     selection = FailedRecords(
         tenant=tenant,
@@ -255,7 +255,7 @@ def replay_record(
 
     A record delivered since is not replayed (a no-op that says so), unless --force.
     """
-    from audit_store.replay import OneEvent, OneRecord
+    from mlconnector.audit.replay import OneEvent, OneRecord
 
     selection: ReplaySelection
     if event_id is not None and entity is None and record_id is None:
@@ -285,7 +285,7 @@ def replay_offsets(
     Records delivered since are listed as skipped; messages that are no change event as not
     replayable.
     """
-    from audit_store.replay import OffsetRange
+    from mlconnector.audit.replay import OffsetRange
 
     if last < first:
         fail(f"--to {last} is before --from {first}")
@@ -331,7 +331,7 @@ def lineage(
     Visma changes and replays, Basware results with their reasons, and the webhooks that
     name the record. Exits 1 when the log holds nothing about it.
     """
-    from audit_store.lineage import record_lineage
+    from mlconnector.audit.lineage import record_lineage
 
     async def work() -> list[LineageStep]:
         async with _connect(database_url) as conn:
@@ -406,7 +406,7 @@ def status(
 
     Derived from the log on every call. List what failed with --state failed --state rejected.
     """
-    from audit_store.status import RecordState, StatusFilter, record_statuses
+    from mlconnector.audit.status import RecordState, StatusFilter, record_statuses
 
     known = [s.value for s in RecordState]
     unknown = [s for s in state or () if s not in known]
@@ -472,7 +472,7 @@ def verify(
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
     """Check every row of the log against its hash chain; exit 1 if any was changed or removed."""
-    from audit_store.verify import verify_log
+    from mlconnector.audit.verify import verify_log
 
     async def work() -> VerifyReport:
         async with _connect(database_url) as conn:

@@ -276,7 +276,9 @@ async def _assemble(
     ]
 
 
-async def connection_names(conn: asyncpg.Connection) -> dict[str, str]:
+async def connection_names(
+    conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
+) -> dict[str, str]:
     """Connection name per tenant, read without opening a secret (no master key needed)."""
     if await conn.fetchval("SELECT to_regclass('connections') IS NULL"):
         return {}

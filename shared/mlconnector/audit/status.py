@@ -8,7 +8,7 @@ from enum import StrEnum
 from asyncpg.exceptions import UndefinedTableError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from audit_store.stored import Connection
+from mlconnector.audit.stored import Connection
 from mlconnector.contracts import BaswareReason, Entity
 
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
-from audit_store.stored import Connection, StoredRow, fetch_rows
+from mlconnector.audit.stored import Connection, StoredRow, fetch_rows
 from mlconnector.contracts import (
     BaswareNotification,
     ChangeEvent,

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from audit_store.rows import GENESIS_HASH, DerivedFields, chain_hash, derive
-from audit_store.stored import SELECT_ROW, Connection, StoredRow, stored_row
+from mlconnector.audit.rows import GENESIS_HASH, DerivedFields, chain_hash, derive
+from mlconnector.audit.stored import SELECT_ROW, Connection, StoredRow, stored_row
 
 _COMPARED_FIELDS = (
     "event_id",
