@@ -4,9 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := shared services/visma-reader services/basware-writer services/webhook-gateway \
-            services/audit-store sandboxes cli
+            services/audit-store services/console sandboxes cli
 SERVICE_PACKAGES := services/visma-reader/visma_reader services/basware-writer/basware_writer \
-                    services/webhook-gateway/webhook_gateway services/audit-store/audit_store
+                    services/webhook-gateway/webhook_gateway services/audit-store/audit_store \
+                    services/console/console
 PKG_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 SIZE ?= full
@@ -29,7 +30,7 @@ $(STAMP): $(PKG_FILES) requirements-dev.txt constraints.txt
 
 run: install
 	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once) $(if $(RESET),--reset) \
-		$(if $(WRITERS),--writers $(WRITERS))
+		$(if $(WRITERS),--writers $(WRITERS)) $(if $(NO_DEMO),--no-demo-connection)
 
 lint: install
 	$(BIN)/ruff check .

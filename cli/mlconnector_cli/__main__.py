@@ -9,6 +9,7 @@ from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl, run_a
 from mlconnector_cli.connections import app as connections_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
+from mlconnector_cli.users import app as users_app
 
 app = typer.Typer(
     name="mlconnector",
@@ -51,6 +52,9 @@ def run(
     reset: bool = typer.Option(
         False, "--reset", help="Start from nothing: delete the home folder and its database."
     ),
+    demo_connection: bool = typer.Option(
+        True, help="Store the demo connection in a new home; without it, add one in the console."
+    ),
 ) -> None:
     """Run the whole pipeline on embedded defaults and show records flowing.
 
@@ -71,6 +75,7 @@ def run(
         purchase_orders=purchase_orders,
         invoices=invoices,
         writers=writers,
+        demo_connection=demo_connection,
     )
     home = HomeFolder.from_env()
     try:
@@ -113,6 +118,7 @@ def status(
 
 app.add_typer(connections_app)
 app.add_typer(keys_app)
+app.add_typer(users_app)
 app.command()(ping)
 register_audit_commands(app)
 

@@ -34,6 +34,7 @@ def port_settings() -> dict[str, str]:
         "MLC_PORT_BASWARE_WRITER": str(block + 2),
         "MLC_PORT_AUDIT_STORE": str(block + 3),
         "MLC_PORT_BROKER": str(block + 4),
+        "MLC_PORT_CONSOLE": str(block + 5),
         "MLC_PORT_MORE_WRITERS": str(block + 10),
         "MLC_PORT_VISMA_SANDBOX": str(block + 20),
         "MLC_PORT_BASWARE_SANDBOX": str(block + 30),

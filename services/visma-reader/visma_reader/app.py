@@ -107,13 +107,13 @@ def create_app(
         if source is None:
             source = await exits.enter_async_context(open_connection_source(database.database_url))
         default = IntervalSchedule(seconds=reader_settings.poll_interval_seconds)
-        scheduler = PollScheduler(
-            [
-                ConnectionPoller(c.name, c.tenant, source, poll, default=default)
-                for c in await source.list()
-            ]
-        )
+
+        def poller(c: Connection) -> ConnectionPoller:
+            return ConnectionPoller(c.name, c.tenant, source, poll, default=default)
+
+        scheduler = PollScheduler([poller(c) for c in await source.list()])
         scheduler.start()
+        scheduler.follow(source, poller)
         state["scheduler"] = scheduler
 
     async def stop() -> None:

@@ -116,16 +116,54 @@ class ConnectionPoller:
 class PollScheduler:
     def __init__(self, pollers: Sequence[ConnectionPoller]) -> None:
         self._by_tenant = {p.tenant: p for p in pollers}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._following: asyncio.Task[None] | None = None
+
+    def _start(self, poller: ConnectionPoller) -> None:
+        self._tasks[poller.tenant] = asyncio.create_task(poller.run(), name=f"poll:{poller.name}")
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(p.run(), name=f"poll:{p.name}") for p in self._by_tenant.values()
-        ]
+        for poller in self._by_tenant.values():
+            self._start(poller)
+
+    def follow(
+        self,
+        source: ConnectionSource,
+        make_poller: Callable[[Connection], ConnectionPoller],
+        every: float = SCHEDULE_REFRESH_SECONDS,
+    ) -> None:
+        """Polls connections added to the source later too (the console adds them while
+        the reader runs), and stops polling those removed."""
+        self._following = asyncio.create_task(
+            self._follow(source, make_poller, every), name="connections"
+        )
+
+    async def _follow(
+        self,
+        source: ConnectionSource,
+        make_poller: Callable[[Connection], ConnectionPoller],
+        every: float,
+    ) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                listed = {c.tenant: c for c in await source.list()}
+            except Exception:
+                log.exception("the connections could not be listed; next try in %.0f s", every)
+                continue
+            for tenant, connection in listed.items():
+                if tenant not in self._by_tenant:
+                    log.info("polling new connection %s", connection.name)
+                    self._by_tenant[tenant] = make_poller(connection)
+                    self._start(self._by_tenant[tenant])
+            for tenant in set(self._by_tenant) - set(listed):
+                log.info("connection %s removed: not polled", self._by_tenant.pop(tenant).name)
+                self._tasks.pop(tenant).cancel()
 
     @property
     def tasks(self) -> list[asyncio.Task[None]]:
-        return list(self._tasks)
+        following = [self._following] if self._following else []
+        return [*self._tasks.values(), *following]
 
     def wake(self, tenant: str, entity: Entity | None) -> bool:
         poller = self._by_tenant.get(tenant)
@@ -135,6 +173,7 @@ class PollScheduler:
         return True
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        running = self.tasks
+        for task in running:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)

@@ -1,8 +1,8 @@
 """Lineage: one record's whole story from the log, in order.
 
 Visma changes (and replays of them), Basware results, the operators' actions on it, and
-the webhooks that name the record: Visma notifications (by record key), Basware task notifications (by document id)
-and invoice status changes (by the Visma invoice id).
+the webhooks that name the record: Visma notifications (by record key), Basware task
+notifications (by document id) and invoice status changes (by the Visma invoice id).
 """
 
 from __future__ import annotations

@@ -59,6 +59,8 @@ class StatusFilter(BaseModel):
     # On the latest result's time: "what failed since Monday".
     since: datetime | None = None
     until: datetime | None = None
+    # The Basware category of the latest result's first reason (Preflight, Validation, ...).
+    category: str | None = None
     limit: int | None = None
 
 
@@ -72,8 +74,9 @@ async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordS
           AND (cardinality($4::text[]) = 0 OR state = ANY($4::text[]))
           AND ($5::timestamptz IS NULL OR latest_result_at >= $5)
           AND ($6::timestamptz IS NULL OR latest_result_at < $6)
+          AND ($7::text IS NULL OR reasons -> 0 ->> 'category' = $7)
         ORDER BY coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id
-        LIMIT $7
+        LIMIT $8
         """,
         query.tenant,
         query.entity.value if query.entity else None,
@@ -81,6 +84,7 @@ async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordS
         [s.value for s in query.states],
         query.since,
         query.until,
+        query.category,
         query.limit,
     )
     return [
