@@ -31,6 +31,8 @@ API_DESCRIPTION = (
     "X-CSRF-Token header. Roles: viewer reads; operator also pings, replays, changes "
     "schedules and verifies the log; admin also manages connections and users."
 )
+# Every page module, each with its router of HTML and API routes.
+PAGES = (login, overview, connections, ping, records, replay, audit, users)
 # No script, style or frame from anywhere but the console itself.
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -94,12 +96,19 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.mount("/metrics", make_asgi_app())
-    for module in (login, overview, connections, ping, records, replay, audit, users):
+    for module in PAGES:
         app.include_router(module.router)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, refusal: Refused) -> Response:
         return answer_refusal(request, refusal)
+
+    @app.exception_handler(asyncpg.UndefinedTableError)
+    async def no_log_yet(request: Request, error: asyncpg.UndefinedTableError) -> Response:
+        return answer_refusal(
+            request,
+            Refused(503, "there is no audit log yet: audit-store has not run against this database"),
+        )
 
     @app.middleware("http")
     async def guard(

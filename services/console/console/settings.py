@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, Json
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlconnector.home import StackEndpoint
@@ -19,9 +19,10 @@ class ConsoleSettings(BaseSettings):
     # Cookies only over HTTPS (browsers treat http://localhost as secure too). Off only
     # behind a proxy that terminates TLS and talks plain HTTP to a non-local console.
     secure_cookies: bool = True
-    # The services whose /readyz and /metrics the Overview shows. Unset: those of the
-    # local stack's stack.json (MLC_HOME).
-    services: Json[list[StackEndpoint]] | None = None
+    # The services whose /readyz and /metrics the Overview shows, as JSON:
+    # [{"name": ..., "url": ..., "setting": ...}]. Unset: those of the local stack's
+    # stack.json (MLC_HOME).
+    services: list[StackEndpoint] | None = None
     # How often the Overview page reloads itself, and the least time between two samples of
     # the sync's state (a sample over a large log waits ten times its own duration).
     refresh_seconds: int = Field(default=5, ge=1)
