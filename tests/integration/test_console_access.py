@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from console_support import PASSWORD, USERS, ConsoleClient, running_console, console_keyring
+from console_support import PASSWORD, USERS, ConsoleClient, console_keyring, running_console
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
 

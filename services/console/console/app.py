@@ -107,7 +107,7 @@ def create_app(
     async def no_log_yet(request: Request, error: asyncpg.UndefinedTableError) -> Response:
         return answer_refusal(
             request,
-            Refused(503, "there is no audit log yet: audit-store has not run against this database"),
+            Refused(503, "no audit log yet: audit-store has not run against this database"),
         )
 
     @app.middleware("http")

@@ -107,8 +107,9 @@ class ConnectionPoller:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             early = None
             if self._wake.is_set():
-                connection_entities = (await self._source.get(self.name)).entities
-                early = entities_up_to(self._early, connection_entities)
+                woken = await self._source.get(self.name)
+                # A disabled connection is not polled, however it is woken.
+                early = entities_up_to(self._early, woken.entities) if woken.enabled else []
                 self._wake.clear()
                 self._early = None
 
