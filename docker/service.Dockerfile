@@ -13,7 +13,8 @@ COPY sandboxes/ sandboxes/
 COPY cli/ cli/
 RUN pip install --no-cache-dir -c constraints.txt \
         -e shared -e services/visma-reader -e services/basware-writer \
-        -e services/webhook-gateway -e services/audit-store -e sandboxes -e cli
+        -e services/webhook-gateway -e services/audit-store -e services/console \
+        -e sandboxes -e cli
 
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
