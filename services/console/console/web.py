@@ -12,7 +12,7 @@ import asyncpg
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from console.access import Role, allows, cross_site, tokens_match
 from console.actions import Db, OutboxPublisher, record_action
@@ -125,6 +125,16 @@ class BadInput(Refused):
 
     def __init__(self, detail: str) -> None:
         super().__init__(400, detail)
+
+
+def bad_input(what: str, error: ValidationError) -> BadInput:
+    """pydantic's complaints about a form or query, in a line, without repeating the input
+    (which may be a secret)."""
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+        for e in error.errors(include_input=False, include_url=False, include_context=False)
+    )
+    return BadInput(f"{what}: {problems}")
 
 
 class NotLoggedIn(Refused):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from console.access import Role
 from console.users import Session
-from console.web import Access, BadInput, page, state_of
+from console.web import Access, BadInput, bad_input, page, state_of
 from mlconnector.audit.lineage import LineageStep, record_lineage
 from mlconnector.audit.status import RecordState, RecordStatus, StatusFilter, record_statuses
 from mlconnector.connection_store.store import connection_names
@@ -89,11 +89,7 @@ def query_of(request: Request) -> RecordQuery:
     try:
         return RecordQuery.model_validate(values)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in error.errors(include_input=False, include_url=False)
-        )
-        raise BadInput(f"the filters are wrong: {problems}") from None
+        raise bad_input("the filters are wrong", error) from None
 
 
 @router.get("/records", include_in_schema=False)

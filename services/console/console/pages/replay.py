@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from console.access import Role
 from console.actions import operator_action
 from console.users import Session
-from console.web import Access, BadInput, page, state_of
+from console.web import Access, BadInput, bad_input, page, state_of
 from mlconnector.audit.replay import (
     FailedRecords,
     OneRecord,
@@ -198,11 +198,7 @@ def request_of(form: FormData, *, dry_run: bool) -> ReplayRequest:
             }
         )
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'][1:] or e['loc']))}: {e['msg']}"
-            for e in error.errors(include_input=False, include_url=False)
-        )
-        raise BadInput(f"the selection is wrong: {problems}") from None
+        raise bad_input("the selection is wrong", error) from None
 
 
 @router.get("/replay", include_in_schema=False)

@@ -22,7 +22,7 @@ from console.users import (
     list_users,
     remove_user,
 )
-from console.web import Access, BadInput, Notice, Refused, page, state_of
+from console.web import Access, BadInput, Notice, Refused, bad_input, page, state_of
 
 router = APIRouter()
 Admin = Annotated[Session, Depends(Access(Role.ADMIN))]
@@ -71,6 +71,12 @@ async def delete_user(request: Request, session: Session, name: str) -> None:
         )
 
 
+async def _with_error(request: Request, error: BadInput) -> Response:
+    users = await list_users(state_of(request).pool)
+    context = {"users": users, "error": error.detail, "notice": None}
+    return page(request, "users.html", context, status=400)
+
+
 @router.get("/users", include_in_schema=False)
 async def users_page(request: Request, session: Admin) -> Response:
     users = await list_users(state_of(request).pool)
@@ -88,20 +94,10 @@ async def add_user_form(request: Request, session: Admin) -> Response:
         try:
             parsed = UserForm.model_validate(dict(form.items()))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                for e in error.errors(include_input=False, include_url=False)
-            )
-            raise BadInput(problems) from None
+            raise bad_input("the new user", error) from None
         user = await create_user(request, session, parsed)
     except BadInput as error:
-        users = await list_users(state_of(request).pool)
-        return page(
-            request,
-            "users.html",
-            {"users": users, "error": error.detail, "notice": None},
-            status=400,
-        )
+        return await _with_error(request, error)
     return RedirectResponse(f"/users?notice=Added {user.name} ({user.role.value})", 303)
 
 
@@ -110,13 +106,7 @@ async def remove_user_form(request: Request, name: str, session: Admin) -> Respo
     try:
         await delete_user(request, session, name)
     except BadInput as error:
-        users = await list_users(state_of(request).pool)
-        return page(
-            request,
-            "users.html",
-            {"users": users, "error": error.detail, "notice": None},
-            status=400,
-        )
+        return await _with_error(request, error)
     return RedirectResponse(f"/users?notice=Removed {name}", 303)
 
 
