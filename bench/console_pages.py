@@ -42,6 +42,9 @@ TENANT = "1000001"
 PARTITIONS = 12
 BATCH = 5000
 REQUESTS = 20
+# A page slower than this is timed fewer times: its p95 is then the slowest of those few.
+SLOW_SECONDS = 5.0
+SLOW_REQUESTS = 3
 ADMIN, PASSWORD = "bench", "bench-password"
 TARGET_P95_MS = 300.0
 PAGES = {
@@ -146,7 +149,7 @@ async def time_pages(database_url: str, kafka: KafkaSettings) -> list[PageTimes]
         DatabaseSettings(database_url=database_url),
         Keyring(MasterKey.from_bytes(bytes(32))),
     )
-    async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url, timeout=120) as http:
+    async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url, timeout=900) as http:
         login = await http.post("/api/session", json={"name": ADMIN, "password": PASSWORD})
         login.raise_for_status()
         # The Overview answers from the sampler's latest sample: wait for the first.
@@ -158,12 +161,14 @@ async def time_pages(database_url: str, kafka: KafkaSettings) -> list[PageTimes]
         times: list[PageTimes] = []
         for name, path in PAGES.items():
             seconds: list[float] = []
-            for _ in range(REQUESTS):
+            while len(seconds) < (
+                SLOW_REQUESTS if max(seconds, default=0) > SLOW_SECONDS else REQUESTS
+            ):
                 started = time.perf_counter()
                 answer = await http.get(path)
                 seconds.append(time.perf_counter() - started)
                 answer.raise_for_status()
-            cuts = statistics.quantiles(seconds, n=20)
+            cuts = statistics.quantiles(seconds, n=20, method="inclusive")
             times.append(
                 PageTimes(
                     name=name, p50_ms=statistics.median(seconds) * 1000, p95_ms=cuts[18] * 1000
