@@ -42,7 +42,7 @@ def guarded_routes() -> list[tuple[str, str, Role]]:
         if not isinstance(route, APIRoute):
             continue
         needed = [d.call.needed for d in route.dependant.dependencies if isinstance(d.call, Access)]
-        for method in route.methods:
+        for method in route.methods or ():
             if (method, route.path) in OPEN_ROUTES:
                 assert not needed
                 continue

@@ -159,11 +159,12 @@ async def test_an_operator_adds_pings_watches_and_fixes_in_the_browser(tmp_path:
             # Two cycles that began after the change: no poll of the old schedule is left.
             for _ in range(2):
                 seen = await reader_polls(stack_file, "supplier_invoice")
-                await until(
-                    lambda seen=seen: _later(stack_file, seen, changed_at),
-                    timeout=60,
-                    what="visma-reader ran a cycle on the new schedule",
-                )
+
+                async def cycled(seen: float = seen) -> bool:
+                    last = await reader_polls(stack_file, "supplier_invoice")
+                    return last > seen and last > changed_at
+
+                await until(cycled, timeout=60, what="visma-reader ran a cycle on the new schedule")
             switched = await visma.put(
                 f"/_sandbox/companies/{COMPANY}/webhooks", json={"enabled": False}
             )
@@ -218,8 +219,3 @@ async def test_an_operator_adds_pings_watches_and_fixes_in_the_browser(tmp_path:
                 assert secret not in body, f"a secret in {url}"
     finally:
         await stack.interrupt()
-
-
-async def _later(stack: StackFile, seen: float, after: float) -> bool:
-    last = await reader_polls(stack, "supplier_invoice")
-    return last > seen and last > after

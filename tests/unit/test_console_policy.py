@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
-from test_writer_mapping import supplier
 
 from console.access import Role, allows, cross_site, locked_out, lockout_after, tokens_match
 from console.charts import Chart, ChartPoint, ChartSeries, per_minute, svg
@@ -25,8 +24,21 @@ from mlconnector.basware import BaswareRegion
 from mlconnector.connections import ConnectionInvalid
 from mlconnector.contracts import Entity
 from mlconnector.schedule import CronSchedule, IntervalSchedule
+from mlconnector.visma.models import VismaSupplier
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def supplier(name: str = "Nordlys Elektro AS") -> VismaSupplier:
+    return VismaSupplier.model_validate(
+        {
+            "number": "70001",
+            "name": name,
+            "status": "Active",
+            "currencyId": "NOK",
+            "lastModifiedDateTime": "2026-10-14T09:21:07.31",
+        }
+    )
 
 
 def test_roles_are_ordered() -> None:
