@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from asyncpg.exceptions import UndefinedTableError
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -65,7 +66,19 @@ class StatusFilter(BaseModel):
 
 
 async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordStatus]:
-    records = await conn.fetch(
+    # The view joins its per-record parts, which the planner cannot estimate; left to
+    # itself it picks nested loops, whose cost grows with the square of the records (minutes
+    # for 70,000 records). Hash joins take it in one pass.
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_nestloop = off")
+        records = await _select_statuses(conn, query)
+    return [
+        RecordStatus.model_validate({**dict(r), "reasons": _reasons(r["reasons"])}) for r in records
+    ]
+
+
+async def _select_statuses(conn: Connection, query: StatusFilter) -> list[Any]:
+    return await conn.fetch(
         """
         SELECT * FROM audit_record_status
         WHERE ($1::text IS NULL OR tenant = $1)
@@ -87,9 +100,6 @@ async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordS
         query.category,
         query.limit,
     )
-    return [
-        RecordStatus.model_validate({**dict(r), "reasons": _reasons(r["reasons"])}) for r in records
-    ]
 
 
 _REASONS = TypeAdapter(tuple[BaswareReason, ...])
