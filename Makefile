@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := shared services/visma-reader services/basware-writer services/webhook-gateway \
-            services/invoice-follow-up services/audit-store sandboxes cli
+            services/invoice-follow-up services/audit-store services/console sandboxes cli
 SERVICE_PACKAGES := services/visma-reader/visma_reader services/basware-writer/basware_writer \
                     services/webhook-gateway/webhook_gateway \
-                    services/invoice-follow-up/invoice_follow_up services/audit-store/audit_store
+                    services/invoice-follow-up/invoice_follow_up services/audit-store/audit_store \
+                    services/console/console
 PKG_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 SIZE ?= full
@@ -15,7 +16,9 @@ SYNC_ONCE ?=
 RESET ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint unit integration bench asyncapi clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install run test lint unit integration bench asyncapi clean browser
 
 install: $(STAMP)
 
@@ -30,7 +33,7 @@ $(STAMP): $(PKG_FILES) requirements-dev.txt constraints.txt
 
 run: install
 	$(BIN)/mlconnector run $(if $(SYNC_ONCE),--sync-once) $(if $(RESET),--reset) \
-		$(if $(WRITERS),--writers $(WRITERS))
+		$(if $(WRITERS),--writers $(WRITERS)) $(if $(NO_DEMO),--no-demo-connection)
 
 lint: install
 	$(BIN)/ruff check .
@@ -43,7 +46,18 @@ unit: install
 integration: install
 	$(BIN)/pytest tests -m integration $(PYTEST_ARGS)
 
-test: lint
+# The console's browser tests drive Debian's Chromium: installed here when missing and
+# root may; otherwise those tests are skipped, saying why.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "no $(CHROMIUM) and not root: the console's browser tests will be skipped"; \
+		fi; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 bench: install
@@ -54,4 +68,4 @@ asyncapi: install
 	$(BIN)/python -m mlconnector_cli.asyncapi docs/asyncapi.yaml
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache bench-results test-artifacts

@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from audit_store.app import create_app
 from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
-from audit_store.rows import ReceivedMessage, log_entry
 from audit_store.settings import AuditSettings
+from mlconnector.audit.rows import ReceivedMessage, log_entry
 from mlconnector.contracts import (
     ChangeEvent,
     DeliveryResult,

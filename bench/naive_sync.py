@@ -12,12 +12,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 
-from basware_writer.mapping import (
-    Unmappable,
-    invoice_from_supplier_invoice,
-    order_from_purchase_order,
-    vendor_from_supplier,
-)
 from basware_writer.outcomes import verdicts_from_status
 from mlconnector.basware.client import BaswareClient
 from mlconnector.basware.errors import BaswareError, BaswareRejected
@@ -25,6 +19,12 @@ from mlconnector.basware.invoice_pdf import embed_invoice, render_invoice_pdf
 from mlconnector.basware.models import AcceptedRequest
 from mlconnector.connections import Connection
 from mlconnector.contracts import Outcome
+from mlconnector.mapping import (
+    Unmappable,
+    invoice_from_supplier_invoice,
+    order_from_purchase_order,
+    vendor_from_supplier,
+)
 from mlconnector.visma.client import VismaClient
 from mlconnector.visma.models import (
     VismaPurchaseOrder,

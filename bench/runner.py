@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.baseline import baseline
+from bench.console_pages import console_pages
 from bench.gateway import gateway_rate
 from bench.lifecycle import PHASES, tenant_lifecycle
 from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
@@ -27,6 +28,7 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "tenant": (PHASES, tenant_lifecycle),
     "baseline": (("baseline",), baseline),
     "gateway": (("gateway",), gateway_rate),
+    "console": (("console",), console_pages),
 }
 
 

@@ -42,6 +42,8 @@ class BenchSize(BaseModel):
     # The naive sync is slow by design: its ledger is smaller than the backfill's.
     baseline: Dataset
     gateway_webhooks: int
+    # Audit log rows under the console's Records and Overview timings.
+    console_audit_rows: int = 1_000_000
     # What `python -m bench --size <name>` runs unless told otherwise.
     runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
 
@@ -55,8 +57,9 @@ SIZES: dict[str, BenchSize] = {
         latency_change_interval=0.2,
         baseline=Dataset(suppliers=3, purchase_orders=6, invoices=6),
         gateway_webhooks=500,
+        console_audit_rows=20_000,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
-        runs=("tenant", "baseline"),
+        runs=("tenant", "baseline", "console"),
     ),
     "full": BenchSize(
         name="full",
@@ -66,6 +69,7 @@ SIZES: dict[str, BenchSize] = {
         latency_change_interval=0.5,
         baseline=Dataset(suppliers=200, purchase_orders=400, invoices=400),
         gateway_webhooks=5_000,
+        runs=("tenant", "baseline", "gateway", "console"),
     ),
 }
 

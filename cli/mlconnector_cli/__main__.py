@@ -9,6 +9,7 @@ from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl, run_a
 from mlconnector_cli.connections import app as connections_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
+from mlconnector_cli.users import app as users_app
 
 app = typer.Typer(
     name="mlconnector",
@@ -51,6 +52,9 @@ def run(
     reset: bool = typer.Option(
         False, "--reset", help="Start from nothing: delete the home folder and its database."
     ),
+    demo_connection: bool = typer.Option(
+        True, help="Store the demo connection in a new home; without it, add one in the console."
+    ),
 ) -> None:
     """Run the whole pipeline on embedded defaults and show records flowing.
 
@@ -71,6 +75,7 @@ def run(
         purchase_orders=purchase_orders,
         invoices=invoices,
         writers=writers,
+        demo_connection=demo_connection,
     )
     home = HomeFolder.from_env()
     try:
@@ -98,19 +103,22 @@ def status(
 
     Reads the running stack's stack.json (services) and PostgreSQL (records, cursors)."""
     from mlconnector.home import HomeFolder, StackFileUnreadable, read_stack_file
+    from mlconnector.sync_status import gather_status
     from mlconnector_cli.audit import run_audit
-    from mlconnector_cli.status import gather_status, render_status
+    from mlconnector_cli.status import render_status
 
     try:
         stack = read_stack_file(HomeFolder.from_env())
     except StackFileUnreadable:
         stack = None  # already said by the callback
-    report = run_audit(database_url, lambda: gather_status(database_url, stack))
+    services = stack.services if stack else []
+    report = run_audit(database_url, lambda: gather_status(database_url, services))
     typer.echo(render_status(report))
 
 
 app.add_typer(connections_app)
 app.add_typer(keys_app)
+app.add_typer(users_app)
 app.command()(ping)
 register_audit_commands(app)
 

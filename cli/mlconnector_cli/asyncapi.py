@@ -45,6 +45,7 @@ from mlconnector.contracts import (
     BaswareNotification,
     DeliveryResult,
     InvoiceStatusChanged,
+    OperatorAction,
     VismaNotification,
 )
 from mlconnector.kafka import (
@@ -160,7 +161,23 @@ def documented_brokers() -> list[KafkaBroker]:
         ChangeEvents,
         "Change events replayed from the log (`mlconnector replay`), with a replay-of header.",
     )
-    return [reader_broker, writer_broker, gateway_broker, follow_up_broker, audit_broker]
+    # The console publishes with its own producer (its outbox); a broker only to declare it.
+    console_broker = KafkaBroker()
+    sends(
+        console_broker,
+        Topic.OPERATOR_ACTIONS,
+        "Console",
+        OperatorAction,
+        "What a person did (login, connection added, schedule changed, replay), and who.",
+    )
+    return [
+        reader_broker,
+        writer_broker,
+        gateway_broker,
+        follow_up_broker,
+        audit_broker,
+        console_broker,
+    ]
 
 
 def _target(reference: Reference | Channel | Message | str) -> str:

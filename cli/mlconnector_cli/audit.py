@@ -26,12 +26,12 @@ from mlconnector_cli.connections import (
 )
 
 if TYPE_CHECKING:
-    from audit_store.checkpoint import CheckpointVerdict
-    from audit_store.lineage import LineageStep
-    from audit_store.replay import ReplayReport, ReplaySelection
-    from audit_store.status import RecordStatus
-    from audit_store.stored import Connection
-    from audit_store.verify import VerifyReport
+    from mlconnector.audit.checkpoint import CheckpointVerdict
+    from mlconnector.audit.lineage import LineageStep
+    from mlconnector.audit.replay import ReplayReport, ReplaySelection
+    from mlconnector.audit.status import RecordStatus
+    from mlconnector.audit.stored import Connection
+    from mlconnector.audit.verify import VerifyReport
 
 T = TypeVar("T")
 
@@ -93,7 +93,7 @@ def run_audit(database_url: str, work: Callable[[], Coroutine[Any, Any, T]]) -> 
     """Runs the coroutine; a known failure becomes one plain line on stderr and exit code 1."""
     import asyncpg
 
-    from audit_store.replay import ReplayNotPossible
+    from mlconnector.audit.replay import ReplayNotPossible
 
     # The error line says it all; the clients' own logging would repeat it, worse.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -152,7 +152,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def render_replay(report: ReplayReport) -> str:
-    from audit_store.replay import ReplayAction
+    from mlconnector.audit.replay import ReplayAction
 
     if not report.items:
         return "Nothing to replay."
@@ -186,7 +186,7 @@ def render_replay(report: ReplayReport) -> str:
 def _replay(
     database_url: str, selection: ReplaySelection, to_topic: str, dry_run: bool, force: bool
 ) -> None:
-    from audit_store.replay import ReplayAction, kafka_replay_publisher, replay
+    from mlconnector.audit.replay import ReplayAction, kafka_replay_publisher, replay
 
     async def work() -> ReplayReport:
         async with _connect(database_url) as conn:
@@ -218,7 +218,7 @@ def replay_failed(
     Each record's latest change is re-published: vendors first, then purchase orders, then
     invoices. List them first with --dry-run (or `mlconnector audit status --state failed`).
     """
-    from audit_store.replay import FailedRecords
+    from mlconnector.audit.replay import FailedRecords
 
     selection = FailedRecords(
         tenant=tenant,
@@ -257,7 +257,7 @@ def replay_record(
 
     A record delivered since is not replayed (a no-op that says so), unless --force.
     """
-    from audit_store.replay import OneEvent, OneRecord
+    from mlconnector.audit.replay import OneEvent, OneRecord
 
     selection: ReplaySelection
     if event_id is not None and entity is None and record_id is None:
@@ -287,7 +287,7 @@ def replay_offsets(
     Records delivered since are listed as skipped; messages that are no change event as not
     replayable.
     """
-    from audit_store.replay import OffsetRange
+    from mlconnector.audit.replay import OffsetRange
 
     if last < first:
         fail(f"--to {last} is before --from {first}")
@@ -333,7 +333,7 @@ def lineage(
     Visma changes and replays, Basware results with their reasons, and the webhooks that
     name the record. Exits 1 when the log holds nothing about it.
     """
-    from audit_store.lineage import record_lineage
+    from mlconnector.audit.lineage import record_lineage
 
     async def work() -> list[LineageStep]:
         async with _connect(database_url) as conn:
@@ -408,7 +408,7 @@ def status(
 
     Derived from the log on every call. List what failed with --state failed --state rejected.
     """
-    from audit_store.status import RecordState, StatusFilter, record_statuses
+    from mlconnector.audit.status import RecordState, StatusFilter, record_statuses
 
     known = [s.value for s in RecordState]
     unknown = [s for s in state or () if s not in known]
@@ -491,12 +491,16 @@ def verify(
 ) -> None:
     """Check every row of the log against its hash chain and the latest signed checkpoint,
     and the log's triggers and status view against the migrations; exit 1 on any problem."""
-    from audit_store.checkpoint import CheckpointFile, CheckpointVerdict, latest_valid
-    from audit_store.settings import AuditSettings
-    from audit_store.verify import Problem, verify_log
+    from mlconnector.audit.checkpoint import (
+        CheckpointFile,
+        CheckpointSettings,
+        CheckpointVerdict,
+        latest_valid,
+    )
+    from mlconnector.audit.verify import Problem, verify_log
     from mlconnector.vault import Keyring, VaultError
 
-    file = CheckpointFile(checkpoints or AuditSettings().checkpoints_path())
+    file = CheckpointFile(checkpoints or CheckpointSettings().checkpoints_path())
     try:
         verdict = latest_valid(file, Keyring.from_env())
     except VaultError as error:

@@ -21,6 +21,7 @@ VISMA_SANDBOX_PORTS = 2
 class StackPorts(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLC_PORT_", extra="ignore")
 
+    console: int = Field(default=8700, ge=1, le=65535)
     gateway: int = Field(default=8701, ge=1, le=65535)
     visma_reader: int = Field(default=8702, ge=1, le=65535)
     basware_writer: int = Field(default=8703, ge=1, le=65535)
@@ -42,6 +43,7 @@ class StackPorts(BaseSettings):
             "basware-writer": self.basware_writer,
             "audit-store": self.audit_store,
             "invoice-follow-up": self.invoice_follow_up,
+            "console": self.console,
         }[name]
 
 

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 import asyncpg
 from pydantic import BaseModel
 
-from audit_store.status import RecordState, StateSummary, state_summaries
+from mlconnector.audit.status import RecordState, StateSummary, state_summaries
 from mlconnector.contracts import Entity
+from mlconnector.sync_status import EntityProgress, eta_text
 
 RATE_WINDOW_SECONDS = 30.0
 LINE_WIDTH = 80
@@ -25,20 +26,6 @@ SHORT_NAMES = {
     Entity.PURCHASE_ORDER: "po",
     Entity.SUPPLIER_INVOICE: "inv",
 }
-
-
-class EntityProgress(BaseModel):
-    total: int = 0
-    pending: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    failed: int = 0
-    parked: int = 0
-
-    @property
-    def settled(self) -> int:
-        """Records with a final answer from Basware (parked ones still wait for theirs)."""
-        return self.delivered + self.rejected + self.failed
 
 
 class ProgressSnapshot(BaseModel):
@@ -96,19 +83,6 @@ class RateMeter:
             return None
         (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else None
-
-
-def eta_text(remaining: int, rate: float | None) -> str:
-    if remaining <= 0:
-        return "0s"
-    if not rate:
-        return "?"
-    seconds = remaining / rate
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}min"
-    return f"{seconds / 3600:.1f}h"
 
 
 def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncpg
 from pydantic import BaseModel
 
-from audit_store.replay import PendingRecords, ReplayAction, kafka_replay_publisher, replay
+from mlconnector.audit.replay import PendingRecords, ReplayAction, kafka_replay_publisher, replay
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
 from visma_reader.cursor_store import forget_unlogged

@@ -54,6 +54,8 @@ from mlconnector_cli.stack import (
 WRITER = "basware-writer"
 SANDBOXES = ("visma-sandbox", "basware-sandbox")
 SERVICES = ("audit-store", WRITER, "webhook-gateway", "invoice-follow-up", "visma-reader")
+# The operator console: started by `mlconnector run` beside the pipeline, not by benchmarks.
+CONSOLE = "console"
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
 DEMO_CONNECTION = "demo"
 DEMO_VISMA_COMPANY_ID = "1000001"
@@ -83,6 +85,8 @@ class RunOptions(BaseModel):
     log_dir: Path = Path(".mlconnector/logs")
     # Where the sandboxes keep their state across restarts; None keeps nothing.
     sandbox_state_dir: Path | None = None
+    # Off: a new home gets no connection; one is added in the console.
+    demo_connection: bool = True
 
 
 class Endpoints(BaseModel):
@@ -150,6 +154,7 @@ class Endpoints(BaseModel):
                         setting=setting,
                     )
                 )
+        claims.append(PortClaim(port=self.ports.console, owner=CONSOLE, setting="MLC_PORT_CONSOLE"))
         if broker:
             claims.append(
                 PortClaim(port=self.ports.broker, owner="broker", setting="MLC_PORT_BROKER")
@@ -173,6 +178,7 @@ def random_endpoints() -> Endpoints:
             audit_store=block + 3,
             broker=block + 4,
             invoice_follow_up=block + 5,
+            console=block + 6,
             more_writers=block + 10,
             visma_sandbox=block + 20,
             basware_sandbox=block + 30,
@@ -330,6 +336,18 @@ def service_processes(
     ]
 
 
+def console_process(
+    options: RunOptions, stack: Stack, endpoints: Endpoints, env: Mapping[str, str]
+) -> ManagedProcess:
+    port = str(endpoints.ports.console)
+    return ManagedProcess(
+        CONSOLE,
+        [str(Path(sys.executable).parent / CONSOLE)],
+        env={**stack.environment(), **env, "MLC_HTTP_PORT": port},
+        log_dir=options.log_dir,
+    )
+
+
 def instance_names(service: str, count: int) -> list[str]:
     """basware-writer, basware-writer-2, ...: one name per process, for its log and metrics."""
     return [service, *(f"{service}-{n}" for n in range(2, count + 1))]
@@ -353,6 +371,11 @@ def stack_file_of(
             instance_names(name, options.writers if name == WRITER else 1), start=1
         )
     ]
+    services.append(
+        StackEndpoint(
+            name=CONSOLE, url=endpoints.service_url(CONSOLE), setting=_setting_of(CONSOLE)
+        )
+    )
     sandboxes = [
         StackEndpoint(
             name="visma-sandbox", url=endpoints.visma_url, setting="MLC_PORT_VISMA_SANDBOX"
@@ -389,6 +412,13 @@ def render_stack_table(stack_file: StackFile) -> str:
     lines += [f"  {name:<{width}}  {url:<{url_width}}  {note}" for name, url, note in rows]
     lines.append(f"  {'logs':<{width}}  {stack_file.home / 'logs'}/<process>.log")
     return "\n".join(lines)
+
+
+def console_hint(stack_file: StackFile) -> str:
+    return (
+        f"console: {stack_file.service_url('console')} (log in; the first admin comes from "
+        "`mlconnector users add NAME --role admin`)"
+    )
 
 
 STOP_HINT = (
@@ -437,10 +467,13 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
         recovered = await recover_from_database(stack.database_url, stack.kafka_settings())
         if recovered.republished or recovered.reread:
             print(recovered.describe(), flush=True)
-        await store_demo_connection(stack.database_url, keyring, endpoints)
-        key_env = {"MLC_MASTER_KEY_FILE": str(home.master_key_file)}
+        if options.demo_connection:
+            await store_demo_connection(stack.database_url, keyring, endpoints)
+        # The console finds the stack (its services, the sandboxes' URLs) in the home.
+        key_env = {"MLC_MASTER_KEY_FILE": str(home.master_key_file), "MLC_HOME": str(home.root)}
         processes = sandbox_processes(options, endpoints)
         processes += service_processes(options, stack, endpoints, key_env)
+        processes.append(console_process(options, stack, endpoints, key_env))
         stack_file = stack_file_of(home, stack, endpoints, options)
         try:
             for process in processes:
@@ -451,6 +484,7 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
                 await wait_until_up(f"{service.url}/healthz", processes)
             write_stack_file(home, stack_file)
             print(render_stack_table(stack_file), flush=True)
+            print(console_hint(stack_file), flush=True)
             return await _watch(options, stack, endpoints, processes, stop, started)
         finally:
             home.stack_file.unlink(missing_ok=True)

@@ -94,6 +94,8 @@ class Connection(BaseModel):
     basware_receiving_email: str | None = None
     entities: tuple[Entity, ...] = ALL_ENTITIES
     write_back: bool = False
+    # A disabled connection is kept, secrets and all, but not polled.
+    enabled: bool = True
     # Entities without a schedule use the reader's default interval.
     schedules: dict[Entity, Schedule] = Field(default_factory=dict)
 
@@ -289,7 +291,9 @@ def due_entities(
     now: datetime,
     default: IntervalSchedule | CronSchedule,
 ) -> list[Entity]:
-    """The connection's entities due at `now`, in dependency order."""
+    """The connection's entities due at `now`, in dependency order; none while disabled."""
+    if not connection.enabled:
+        return []
     return [
         entity
         for entity in ALL_ENTITIES

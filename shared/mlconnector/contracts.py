@@ -231,6 +231,28 @@ class InvoiceStatusChanged(Event):
         return message_key(self.tenant, self.supplier_number)
 
 
+class OperatorAction(Event):
+    """Something a person did to the connector, in the console or with the CLI: who did
+    what to what, and why. Never carries a secret. `tenant` is the connection's Visma
+    company id when the action concerns one, else empty."""
+
+    event_type: ClassVar[str] = "OperatorAction"
+    actor: str
+    role: str | None = None
+    action: str
+    target: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    succeeded: bool = True
+    # The record an action concerns (a replay of one record), so it shows in its lineage.
+    entity: Entity | None = None
+    entity_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant}:{self.actor}"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -241,6 +263,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         VismaNotification,
         BaswareNotification,
         InvoiceStatusChanged,
+        OperatorAction,
     )
 }
 

@@ -10,6 +10,8 @@ class Topic(StrEnum):
     VISMA_NOTIFICATIONS = "visma.notifications"
     BASWARE_RESULTS = "basware.results"
     BASWARE_EVENTS = "basware.events"
+    # What operators did (console and CLI), so that the audit log names who did it.
+    OPERATOR_ACTIONS = "operator.actions"
 
 
 ALL_TOPICS: tuple[Topic, ...] = tuple(Topic)

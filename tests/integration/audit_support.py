@@ -15,8 +15,8 @@ from conftest import TopicNames
 from audit_store.app import create_app
 from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
-from audit_store.rows import LogEntry, ReceivedMessage, log_entry
 from audit_store.settings import AuditSettings
+from mlconnector.audit.rows import LogEntry, ReceivedMessage, log_entry
 from mlconnector.contracts import (
     BaswareReason,
     ChangeEvent,

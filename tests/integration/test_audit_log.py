@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
-from audit_store.rows import LogEntry
-from audit_store.verify import verify_log
+from mlconnector.audit.rows import LogEntry
+from mlconnector.audit.verify import verify_log
 from mlconnector.contracts import (
     BaswareNotification,
     Entity,

@@ -27,8 +27,9 @@ from pydantic import SecretStr
 from sandbox_support import BASWARE_CLIENT, VISMA_COMPANY, sandbox_connection, sandboxes
 from typer.testing import CliRunner, Result
 
-from audit_store.lineage import Stage, record_lineage
-from audit_store.replay import (
+from basware_sandbox import Region
+from mlconnector.audit.lineage import Stage, record_lineage
+from mlconnector.audit.replay import (
     FailedRecords,
     OneEvent,
     OneRecord,
@@ -39,10 +40,9 @@ from audit_store.replay import (
     replay,
     replay_event_id,
 )
-from audit_store.rows import ReceivedMessage, log_entry
-from audit_store.status import RecordState, RecordStatus, StatusFilter, record_statuses
-from audit_store.verify import verify_log
-from basware_sandbox import Region
+from mlconnector.audit.rows import ReceivedMessage, log_entry
+from mlconnector.audit.status import RecordState, RecordStatus, StatusFilter, record_statuses
+from mlconnector.audit.verify import verify_log
 from mlconnector.contracts import (
     ChangeEvent,
     Entity,

@@ -21,17 +21,17 @@ from audit_support import fill_log, logged, result_for, running_audit_store, sup
 from conftest import TopicNames
 from typer.testing import CliRunner
 
-from audit_store.checkpoint import (
+from mlconnector.audit.checkpoint import (
     CheckpointFile,
     CheckpointHead,
     current_heads,
     latest_valid,
     sign_checkpoint,
 )
-from audit_store.rows import chain_hash, derive
-from audit_store.status import StatusFilter, record_statuses
-from audit_store.stored import fetch_rows
-from audit_store.verify import verify_log
+from mlconnector.audit.rows import chain_hash, derive
+from mlconnector.audit.status import StatusFilter, record_statuses
+from mlconnector.audit.stored import fetch_rows
+from mlconnector.audit.verify import verify_log
 from mlconnector.contracts import ChangeEvent, Outcome
 from mlconnector.kafka import event_headers
 from mlconnector.settings import KafkaSettings

@@ -24,8 +24,8 @@ from home_support import (
     until,
 )
 
-from audit_store.status import RecordState, state_summaries
 from mlconnector.asgi import listening_ports
+from mlconnector.audit.status import RecordState, state_summaries
 from mlconnector.home import StackFile
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,8 @@ from sandbox_support import (
     vendors,
 )
 
-from audit_store.lineage import Stage, record_lineage
 from basware_sandbox import Region
+from mlconnector.audit.lineage import Stage, record_lineage
 from mlconnector.contracts import (
     ChangeEvent,
     Entity,

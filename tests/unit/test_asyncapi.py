@@ -18,6 +18,7 @@ from mlconnector.contracts import (
     DeliveryResult,
     Event,
     InvoiceStatusChanged,
+    OperatorAction,
     PurchaseOrderChanged,
     SupplierChanged,
     SupplierInvoiceChanged,
@@ -43,6 +44,7 @@ CARRIED: dict[Topic, frozenset[type[Event]]] = {
     Topic.VISMA_NOTIFICATIONS: frozenset({VismaNotification}),
     Topic.BASWARE_RESULTS: frozenset({DeliveryResult}),
     Topic.BASWARE_EVENTS: frozenset({BaswareNotification, InvoiceStatusChanged}),
+    Topic.OPERATOR_ACTIONS: frozenset({OperatorAction}),
 }
 
 Document = dict[str, Any]

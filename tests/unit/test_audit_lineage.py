@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit_store.lineage import Stage, lineage_step
-from audit_store.rows import ReceivedMessage, log_entry
-from audit_store.stored import StoredRow
+from mlconnector.audit.lineage import Stage, lineage_step
+from mlconnector.audit.rows import ReceivedMessage, log_entry
+from mlconnector.audit.stored import StoredRow
 from mlconnector.contracts import (
     BaswareNotification,
     BaswareReason,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit_store.replay import parse_change, replay_event_id, replay_message, skip_reason
-from audit_store.rows import ReceivedMessage, log_entry
-from audit_store.status import RecordStatus
-from audit_store.stored import StoredRow
+from mlconnector.audit.replay import parse_change, replay_event_id, replay_message, skip_reason
+from mlconnector.audit.rows import ReceivedMessage, log_entry
+from mlconnector.audit.status import RecordStatus
+from mlconnector.audit.stored import StoredRow
 from mlconnector.contracts import ChangeEvent, Event, change_from_record, parse_event
 from mlconnector.kafka import event_headers
 from mlconnector.visma.models import VismaSupplier

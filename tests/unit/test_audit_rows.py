@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_store.recorder import chained_records, first_of_each_event
-from audit_store.rows import (
+from mlconnector.audit.rows import (
     GENESIS_HASH,
     ReceivedMessage,
     chain_hash,
@@ -19,7 +19,7 @@ from audit_store.rows import (
     kafka_timestamp,
     log_entry,
 )
-from audit_store.stored import LOG_COLUMNS
+from mlconnector.audit.stored import LOG_COLUMNS
 from mlconnector.contracts import (
     BaswareNotification,
     Entity,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from audit_store.recorder import chained_records
-from audit_store.rows import GENESIS_HASH, ReceivedMessage, log_entry
-from audit_store.stored import LOG_COLUMNS, StoredRow
-from audit_store.verify import VerifyReport, check_rows
+from mlconnector.audit.rows import GENESIS_HASH, ReceivedMessage, log_entry
+from mlconnector.audit.stored import LOG_COLUMNS, StoredRow
+from mlconnector.audit.verify import VerifyReport, check_rows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 VALUE = b'{"tenant": "t", "entity": "supplier", "entity_id": "S1", "n": 1.0}'

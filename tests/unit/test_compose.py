@@ -15,6 +15,7 @@ SERVICES = (
     "webhook-gateway",
     "invoice-follow-up",
     "audit-store",
+    "console",
 )
 
 
@@ -33,7 +34,13 @@ def test_kafka_runs_in_kraft_mode_from_the_official_image(compose: dict[str, Any
 
 def test_topics_are_created_with_twelve_partitions(compose: dict[str, Any]) -> None:
     script = "\n".join(compose["services"]["kafka-topics"]["command"])
-    for topic in ("visma.changes", "visma.notifications", "basware.results", "basware.events"):
+    for topic in (
+        "visma.changes",
+        "visma.notifications",
+        "basware.results",
+        "basware.events",
+        "operator.actions",
+    ):
         assert topic in script
     assert "--partitions 12" in script
 

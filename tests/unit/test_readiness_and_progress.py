@@ -7,10 +7,11 @@ import asyncio
 import pytest
 from faststream.kafka import KafkaBroker
 
-from audit_store.status import RecordState, StateSummary
+from mlconnector.audit.status import RecordState, StateSummary
 from mlconnector.contracts import Entity
 from mlconnector.readiness import NotReady, Readiness, tasks_probe
-from mlconnector_cli.progress import LINE_WIDTH, RateMeter, eta_text, render_line, snapshot_of
+from mlconnector.sync_status import eta_text
+from mlconnector_cli.progress import LINE_WIDTH, RateMeter, render_line, snapshot_of
 
 
 def readiness_without_broker() -> Readiness:

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from basware_writer.changes import dump_changes, load_changes, per_record
 from basware_writer.gating import parking_reason
-from basware_writer.mapping import order_from_purchase_order
 from basware_writer.pending import Stage
 from basware_writer.prepared import codes_at, pack
 from mlconnector.contracts import PurchaseOrderChanged, SupplierChanged, change_from_record
+from mlconnector.mapping import order_from_purchase_order
 from mlconnector.visma.models import VismaPurchaseOrder, VismaSupplier
 
 

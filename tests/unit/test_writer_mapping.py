@@ -8,15 +8,15 @@ from typing import Any
 import pytest
 
 from basware_writer.changes import per_record
-from basware_writer.mapping import (
+from mlconnector.basware.models import AddressType
+from mlconnector.contracts import Entity, change_from_record
+from mlconnector.mapping import (
     Unmappable,
     invoice_from_supplier_invoice,
     order_from_purchase_order,
     payload_hash,
     vendor_from_supplier,
 )
-from mlconnector.basware.models import AddressType
-from mlconnector.contracts import Entity, change_from_record
 from mlconnector.visma.models import (
     VismaPurchaseOrder,
     VismaPurchaseReceipt,

@@ -18,8 +18,8 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from audit_store.recorder import AppendReport, Recorder
-from audit_store.rows import ReceivedMessage, kafka_timestamp, log_entry
 from audit_store.settings import AuditSettings
+from mlconnector.audit.rows import ReceivedMessage, kafka_timestamp, log_entry
 from mlconnector.kafka import consumer_tuning
 from mlconnector.lag import GroupConsumer
 from mlconnector.retry import Backoff

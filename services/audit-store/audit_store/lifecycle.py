@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from audit_store import SERVICE_NAME
-from audit_store.checkpoint import Checkpointer, CheckpointFile
 from audit_store.consumer import LogConsumer
 from audit_store.recorder import Recorder
 from audit_store.settings import AuditSettings
+from mlconnector.audit.checkpoint import Checkpointer, CheckpointFile
 from mlconnector.lag import GroupConsumer
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.migrations import apply_migrations

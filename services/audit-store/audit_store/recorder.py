@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from audit_store.rows import GENESIS_HASH, LogEntry, chain_hash, headers_json
-from audit_store.stored import LOG_COLUMNS
+from mlconnector.audit.rows import GENESIS_HASH, LogEntry, chain_hash, headers_json
+from mlconnector.audit.stored import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from basware_writer.budget import RateBudget
 from basware_writer.changes import RecordRef, per_record
 from basware_writer.gate import BaswareGate, RetriesExhausted
 from basware_writer.gating import parking_reason
-from basware_writer.mapping import InvoicePayload, OrderPayload, Unmappable, VendorPayload
 from basware_writer.outcomes import (
     StatusIndex,
     Verdict,
@@ -73,6 +72,7 @@ from mlconnector.basware.models import (
 )
 from mlconnector.connections import Connection
 from mlconnector.contracts import ChangeEvent, Entity, Outcome
+from mlconnector.mapping import InvoicePayload, OrderPayload, Unmappable, VendorPayload
 from mlconnector.visma.client import VismaClient
 from mlconnector.visma.errors import VismaError
 

@@ -8,16 +8,6 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from basware_writer.changes import RecordRef, ref_of
-from basware_writer.mapping import (
-    InvoicePayload,
-    OrderPayload,
-    Payload,
-    VendorPayload,
-    invoice_from_supplier_invoice,
-    order_from_purchase_order,
-    payload_hash,
-    vendor_from_supplier,
-)
 from basware_writer.outcomes import Verdict
 from basware_writer.pending import Stage
 from mlconnector.basware.models import BaswareModel
@@ -30,6 +20,16 @@ from mlconnector.contracts import (
     SupplierChanged,
     SupplierInvoiceChanged,
     result_event_id,
+)
+from mlconnector.mapping import (
+    InvoicePayload,
+    OrderPayload,
+    Payload,
+    VendorPayload,
+    invoice_from_supplier_invoice,
+    order_from_purchase_order,
+    payload_hash,
+    vendor_from_supplier,
 )
 
 T = TypeVar("T")

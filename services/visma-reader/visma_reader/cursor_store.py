@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
-from pydantic import BaseModel
 
 from mlconnector.contracts import ChangeEvent
 from visma_reader.poller import PollCursor
@@ -118,23 +117,3 @@ async def forget_unlogged(conn: asyncpg.Connection) -> int:
         """
     )
     return dropped
-
-
-class CursorState(BaseModel):
-    tenant: str
-    stream: str
-    high_water: datetime
-    # When the cursor last moved: the last poll that found something new.
-    moved_at: datetime
-    full_scan_at: datetime | None
-
-
-async def cursor_states(conn: asyncpg.Connection) -> list[CursorState]:
-    """Every poll cursor; an empty list before the reader first ran."""
-    if await conn.fetchval("SELECT to_regclass('visma_poll_cursor') IS NULL"):
-        return []
-    rows = await conn.fetch(
-        "SELECT tenant, entity AS stream, high_water, updated_at AS moved_at, full_scan_at"
-        " FROM visma_poll_cursor ORDER BY tenant, entity"
-    )
-    return [CursorState.model_validate(dict(r)) for r in rows]

@@ -107,8 +107,9 @@ class ConnectionPoller:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             early = None
             if self._wake.is_set():
-                connection_entities = (await self._source.get(self.name)).entities
-                early = entities_up_to(self._early, connection_entities)
+                woken = await self._source.get(self.name)
+                # A disabled connection is not polled, however it is woken.
+                early = entities_up_to(self._early, woken.entities) if woken.enabled else []
                 self._wake.clear()
                 self._early = None
 
@@ -123,6 +124,15 @@ class PollScheduler:
     @property
     def pollers(self) -> list[ConnectionPoller]:
         return list(self._by_tenant.values())
+
+    def add(self, poller: ConnectionPoller) -> None:
+        self._by_tenant[poller.tenant] = poller
+
+    def remove(self, tenant: str) -> ConnectionPoller | None:
+        return self._by_tenant.pop(tenant, None)
+
+    def tenants(self) -> set[str]:
+        return set(self._by_tenant)
 
     def wake(self, tenant: str, entity: Entity | None) -> bool:
         poller = self._by_tenant.get(tenant)

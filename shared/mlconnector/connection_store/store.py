@@ -110,7 +110,7 @@ class ConnectionStore:
         return f"ConnectionStore(keyring={self._keyring!r})"
 
     @staticmethod
-    async def migrate(conn: asyncpg.Connection) -> list[str]:
+    async def migrate(conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> list[str]:
         return await apply_migrations(conn, MIGRATIONS_PACKAGE, owner=MIGRATIONS_OWNER)
 
     @classmethod
@@ -179,6 +179,20 @@ class ConnectionStore:
             status = await conn.execute("DELETE FROM connections WHERE name = $1", name)
         if status == "DELETE 0":
             raise ConnectionNotFound(name)
+
+    async def set_enabled(self, name: str, enabled: bool) -> Connection:
+        """Enables or disables polling of a connection; nothing else changes."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE connections SET updated_at = now(),"
+                " settings = jsonb_set(settings, '{enabled}', to_jsonb($2::boolean))"
+                " WHERE name = $1",
+                name,
+                enabled,
+            )
+        if status == "UPDATE 0":
+            raise ConnectionNotFound(name)
+        return await self.get(name)
 
     async def update_schedule(
         self, name: str, entity: Entity, schedule: IntervalSchedule | CronSchedule | None
@@ -276,7 +290,9 @@ async def _assemble(
     ]
 
 
-async def connection_names(conn: asyncpg.Connection) -> dict[str, str]:
+async def connection_names(
+    conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
+) -> dict[str, str]:
     """Connection name per tenant, read without opening a secret (no master key needed)."""
     if await conn.fetchval("SELECT to_regclass('connections') IS NULL"):
         return {}

@@ -1,8 +1,8 @@
 """Lineage: one record's whole story from the log, in order.
 
-Visma changes (and replays of them), Basware results, and the webhooks that name the
-record: Visma notifications (by record key), Basware task notifications (by document id)
-and invoice status changes (by the Visma invoice id).
+Visma changes (and replays of them), Basware results, the operators' actions on it, and
+the webhooks that name the record: Visma notifications (by record key), Basware task
+notifications (by document id) and invoice status changes (by the Visma invoice id).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
-from audit_store.stored import Connection, StoredRow, fetch_rows
+from mlconnector.audit.stored import Connection, StoredRow, fetch_rows
 from mlconnector.contracts import (
     BaswareNotification,
     ChangeEvent,
@@ -20,6 +20,7 @@ from mlconnector.contracts import (
     Entity,
     Event,
     InvoiceStatusChanged,
+    OperatorAction,
     VismaNotification,
     parse_event,
 )
@@ -32,6 +33,7 @@ class Stage(StrEnum):
     VISMA_WEBHOOK = "Visma webhook"
     BASWARE_WEBHOOK = "Basware webhook"
     INVOICE_STATUS = "invoice status"
+    OPERATOR = "operator"
     OTHER = "other"
 
 
@@ -80,6 +82,10 @@ def _describe(event: Event, row: StoredRow) -> tuple[Stage, str]:
     if isinstance(event, InvoiceStatusChanged):
         detail = f": {event.detail}" if event.detail else ""
         return Stage.INVOICE_STATUS, f"{event.basware_status}{detail}"
+    if isinstance(event, OperatorAction):
+        reason = f" because: {event.reason}" if event.reason else ""
+        detail = f" ({event.detail})" if event.detail else ""
+        return Stage.OPERATOR, f"{event.action} by {event.actor}{reason}{detail}"
     return Stage.OTHER, event.event_type
 
 

@@ -35,14 +35,14 @@ from typing import Annotated, Literal, Protocol
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit_store.status import (
+from mlconnector.audit.status import (
     REPLAYABLE_STATES,
     RecordState,
     RecordStatus,
     StatusFilter,
     record_statuses,
 )
-from audit_store.stored import Connection, StoredRow, fetch_rows
+from mlconnector.audit.stored import Connection, StoredRow, fetch_rows
 from mlconnector.connections import ALL_ENTITIES
 from mlconnector.contracts import (
     EVENT_ID_NAMESPACE,

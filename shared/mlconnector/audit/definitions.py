@@ -14,7 +14,7 @@ from importlib import resources
 
 from pydantic import BaseModel
 
-from audit_store.stored import Connection
+from mlconnector.audit.stored import Connection
 
 REFERENCE_SCHEMA = "mlc_audit_reference"
 MIGRATIONS_PACKAGE = "audit_store"

@@ -20,14 +20,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from audit_store.stored import Connection
+from mlconnector.audit.stored import Connection
+from mlconnector.home import HomeFolder
 from mlconnector.vault import Keyring, VaultError
 
 log = logging.getLogger(__name__)
 
 SIGNING_PURPOSE = "audit-checkpoint/v1"
+CHECKPOINT_FILE_NAME = "audit-checkpoints.jsonl"
+
+
+class CheckpointSettings(BaseSettings):
+    """AUDIT_STORE_CHECKPOINT_*: read by audit-store, which writes, and by verify, which reads."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDIT_STORE_", extra="ignore")
+
+    # Unset: the home folder's file (MLC_HOME, default .mlconnector/).
+    checkpoint_file: Path | None = None
+    checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
+
+    def checkpoints_path(self) -> Path:
+        return self.checkpoint_file or HomeFolder.from_env().root / CHECKPOINT_FILE_NAME
 
 
 class CheckpointHead(BaseModel):

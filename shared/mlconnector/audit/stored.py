@@ -9,7 +9,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel, ConfigDict
 
-from audit_store.rows import DerivedFields, ReceivedMessage, headers_from_json
+from mlconnector.audit.rows import DerivedFields, ReceivedMessage, headers_from_json
 
 # Every column of audit_log but seq, in the order the recorder copies them.
 LOG_COLUMNS = (

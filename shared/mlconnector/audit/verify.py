@@ -22,10 +22,10 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from audit_store.checkpoint import Checkpoint, CheckpointHead
-from audit_store.definitions import definition_problems
-from audit_store.rows import GENESIS_HASH, DerivedFields, chain_hash, derive
-from audit_store.stored import SELECT_ROW, Connection, StoredRow, stored_row
+from mlconnector.audit.checkpoint import Checkpoint, CheckpointHead
+from mlconnector.audit.definitions import definition_problems
+from mlconnector.audit.rows import GENESIS_HASH, DerivedFields, chain_hash, derive
+from mlconnector.audit.stored import SELECT_ROW, Connection, StoredRow, stored_row
 
 _COMPARED_FIELDS = (
     "event_id",

@@ -1,0 +1,1 @@
+"""The operator console: server-rendered pages and a JSON API over PostgreSQL and Kafka."""
