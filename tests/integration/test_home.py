@@ -263,16 +263,22 @@ async def test_a_broker_lost_mid_backfill_is_replaced_and_nothing_is_lost_withou
         stack = await run.start()
         basware = next(s.url for s in stack.sandboxes if s.name == "basware-sandbox")
         async with httpx.AsyncClient(base_url=basware) as http:
-            # Slow answers stretch the backfill, so the broker dies in the middle of it.
-            slowed = await http.put("/_sandbox/latency", json={"ms": 150})
-            assert slowed.status_code == 204
+            # Basware holds every request and upload in progress: the backfill is under way
+            # (published, posted, waiting) when the broker dies, however fast this machine is.
+            paused = await http.post("/_sandbox/processing", json={"paused": True})
+            assert paused.status_code == 204
 
-        async def under_way() -> bool:
-            return await delivered(stack, "supplier") > 0
+            async def under_way() -> bool:
+                rows = await database_rows(
+                    stack, "SELECT 1 FROM audit_log WHERE event_type = 'SupplierInvoiceChanged'"
+                )
+                return len(rows) > 0
 
-        await until(under_way, timeout=90, what="the backfill under way")
-        assert await delivered(stack, "supplier_invoice") < seeded
-        os.kill(broker_pid(ports["MLC_PORT_BROKER"]), signal.SIGKILL)
+            await until(under_way, timeout=90, what="invoices published")
+            assert await delivered(stack, "supplier_invoice") < seeded
+            os.kill(broker_pid(ports["MLC_PORT_BROKER"]), signal.SIGKILL)
+            resumed = await http.post("/_sandbox/processing", json={"paused": False})
+            assert resumed.status_code == 204
         await all_delivered(stack, seeded)
         documents = await documents_per_invoice(basware)
         assert len(documents) == seeded
