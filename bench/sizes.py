@@ -57,7 +57,7 @@ SIZES: dict[str, BenchSize] = {
         latency_change_interval=0.2,
         baseline=Dataset(suppliers=3, purchase_orders=6, invoices=6),
         gateway_webhooks=500,
-        console_audit_rows=20_000,
+        console_audit_rows=5_000,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
         runs=("tenant", "baseline", "console"),
     ),
