@@ -18,7 +18,7 @@ from basware_writer.mapping import (
     order_from_purchase_order,
     vendor_from_supplier,
 )
-from basware_writer.outcomes import verdicts_from_status
+from basware_writer.verdicts import verdicts_from_status
 from mlconnector.basware.client import BaswareClient
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.invoice_pdf import embed_invoice, render_invoice_pdf

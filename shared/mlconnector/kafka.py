@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -13,12 +13,15 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from pydantic import ValidationError
 
 from mlconnector.contracts import Event, parse_event
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import ALL_TOPICS
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
 
 HEADER_EVENT_ID = "event-id"
 HEADER_EVENT_TYPE = "event-type"
@@ -52,8 +55,29 @@ def event_from_message(headers: Mapping[str, Any], body: bytes) -> Event:
 
 async def raw_batch(message: StreamMessage[tuple[ConsumerRecord[bytes, bytes], ...]]) -> None:
     """A batch subscriber's decoder that decodes nothing: the handler reads each record of
-    `message.raw_message` itself, so one bad body never fails the whole batch."""
+    `message.raw_message` itself (`decode_batch`), so one bad body never fails the batch."""
     return None
+
+
+RawRecord: TypeAlias = ConsumerRecord[bytes, bytes]
+Unreadable = Callable[[RawRecord, Exception], None]
+
+
+def decode_batch(records: Sequence[RawRecord], kind: type[E], unreadable: Unreadable) -> list[E]:
+    """The events of a raw batch, in order, that are of `kind`; every other message goes to
+    `unreadable` with why."""
+    events: list[E] = []
+    for record in records:
+        try:
+            event = event_from_message(dict(record.headers), record.value or b"")
+        except (KeyError, ValueError, ValidationError) as exc:
+            unreadable(record, exc)
+            continue
+        if isinstance(event, kind):
+            events.append(event)
+        else:
+            unreadable(record, TypeError(f"{event.event_type} is no {kind.__name__}"))
+    return events
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:

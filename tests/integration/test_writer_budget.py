@@ -1,4 +1,5 @@
-"""The request budget in PostgreSQL, shared by writer instances (here: two pools)."""
+"""The request budget in PostgreSQL (basware_writer/rate_budget.sql), shared by writer
+instances (here: two pools)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 import pytest
 from writer_support import quick_settings
 
-from basware_writer.budget import RateBudget
+from basware_writer.rate_budget import RateBudget
 from mlconnector.migrations import apply_migrations
 
 pytestmark = pytest.mark.integration
@@ -31,11 +32,12 @@ async def pools(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.
         await second.close()
 
 
+LIMITS = quick_settings(rate_per_second=RATE, rate_burst=BURST, rate_recovery_seconds=30.0)
+
+
 async def reserve(pool: asyncpg.Pool, tenant: str = "t1", region: str = "EU") -> float:
     """The wait the budget hands out, without sleeping it."""
-    wait: float = await pool.fetchval(
-        "SELECT writer_take_budget($1, $2, $3, $4, $5)", tenant, region, RATE, BURST, 30.0
-    )
+    (wait,) = await RateBudget(pool, LIMITS).reserve(tenant, region)
     return wait
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from basware_writer.changes import per_record
 from basware_writer.mapping import (
     Unmappable,
     invoice_from_supplier_invoice,
@@ -15,6 +14,7 @@ from basware_writer.mapping import (
     payload_hash,
     vendor_from_supplier,
 )
+from basware_writer.planner import per_record
 from mlconnector.basware.models import AddressType
 from mlconnector.contracts import Entity, change_from_record
 from mlconnector.visma.models import (

@@ -10,8 +10,9 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from basware_writer.domain import InvoicePayload, OrderPayload, Payload, VendorPayload
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice
 from mlconnector.basware.models import (
     AddressType,
@@ -32,7 +33,13 @@ from mlconnector.basware.models import (
     VendorPaymentTerms,
     VendorProcessingStatus,
 )
-from mlconnector.contracts import BaswareReason
+from mlconnector.contracts import (
+    BaswareReason,
+    ChangeEvent,
+    PurchaseOrderChanged,
+    SupplierChanged,
+    SupplierInvoiceChanged,
+)
 from mlconnector.visma.models import (
     Address,
     Contact,
@@ -70,33 +77,20 @@ def preflight_reasons(exc: ValidationError) -> tuple[BaswareReason, ...]:
     )
 
 
-class VendorPayload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    vendor: BaswareVendor
-
-
-class OrderPayload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    order: MatchingOrder
-    lines: tuple[MatchingOrderLine, ...]
-
-
-class InvoicePayload(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    invoice: EmbeddedInvoice
-    # The Visma attachment that is the invoice's own PDF; None: the connector renders one.
-    attachment_id: str | None = None
-
-
-Payload = VendorPayload | OrderPayload | InvoicePayload
-
-
 def payload_hash(payload: Payload) -> str:
     """The normalised content of a send: what Basware would receive, nothing Visma-internal."""
     return hashlib.sha256(payload.model_dump_json(by_alias=True).encode()).hexdigest()
+
+
+def map_change(change: ChangeEvent, company_code: str) -> Payload:
+    """The payload Basware receives for a change; raises Unmappable when it cannot be valid."""
+    if isinstance(change, SupplierChanged):
+        return vendor_from_supplier(change.record, company_code)
+    if isinstance(change, PurchaseOrderChanged):
+        return order_from_purchase_order(change.record, change.receipts, company_code)
+    if isinstance(change, SupplierInvoiceChanged):
+        return invoice_from_supplier_invoice(change.record, company_code)
+    raise TypeError(f"no Basware mapping for {type(change).__name__}")
 
 
 def _aware(moment: datetime | None) -> datetime | None:
