@@ -89,3 +89,16 @@ async def test_a_429_halves_the_rate_and_its_retry_after_holds_every_instance(
     assert held is not None
     assert held["rate"] >= RATE / 2
     assert 0 < held["left"] <= 1.0
+
+
+async def test_slots_reserved_together_keep_the_rate_and_the_burst(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    first, _ = pools
+    waits = await RateBudget(first, LIMITS).reserve("t1", "EU", slots=10)
+    # BURST at once, then one every 1/RATE, as if they had been taken one by one.
+    assert waits[: int(BURST)] == [0.0] * int(BURST)
+    steps = [b - a for a, b in zip(waits[int(BURST) - 1 :], waits[int(BURST) :], strict=False)]
+    assert steps == pytest.approx([1 / RATE] * (10 - int(BURST)), abs=0.002)
+    # The next taker queues behind all ten.
+    assert await reserve(first) == pytest.approx(10 / RATE - BURST / RATE + 1 / RATE, abs=0.01)

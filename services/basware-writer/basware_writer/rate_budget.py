@@ -8,6 +8,8 @@ whole budget, so no instance sends before Basware said it may (docs/basware-api.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
 from importlib import resources
 
 import asyncpg
@@ -36,10 +38,50 @@ STATEMENTS = named_statements(
 )
 
 
+Reserve = Callable[[int], Awaitable[list[float]]]
+
+
+class SlotRequests:
+    """The takers of one budget, served together: whoever asks while a reservation is on its
+    way to PostgreSQL is served by the next one, so the shared row is taken once per round
+    trip rather than once per call, and no call waits behind another's statement."""
+
+    def __init__(self, reserve: Reserve) -> None:
+        self._reserve = reserve
+        self._waiting: list[asyncio.Future[float]] = []
+        self._server: asyncio.Task[None] | None = None
+
+    async def take(self) -> float:
+        """The seconds until the slot reserved for this caller."""
+        slot: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting.append(slot)
+        if self._server is None:
+            self._server = asyncio.create_task(self._serve(), name="writer-budget")
+        return await slot
+
+    async def _serve(self) -> None:
+        try:
+            while self._waiting:
+                takers, self._waiting = self._waiting, []
+                try:
+                    waits = await self._reserve(len(takers))
+                except Exception as exc:
+                    for taker in takers:
+                        if not taker.done():
+                            taker.set_exception(exc)
+                    continue
+                for taker, wait in zip(takers, waits, strict=True):
+                    if not taker.done():
+                        taker.set_result(wait)
+        finally:
+            self._server = None
+
+
 class RateBudget:
     def __init__(self, pool: asyncpg.Pool, settings: WriterSettings) -> None:
         self._pool = pool
         self._settings = settings
+        self._requests: dict[tuple[str, str], SlotRequests] = {}
 
     async def reserve(self, tenant: str, region: str, slots: int = 1) -> list[float]:
         """Reserves consecutive request slots of (tenant, region): the seconds until each."""
@@ -57,7 +99,12 @@ class RateBudget:
 
     async def take(self, tenant: str, region: str) -> float:
         """Waits for the next request slot of (tenant, region); returns the seconds waited."""
-        (wait,) = await self.reserve(tenant, region)
+        requests = self._requests.get((tenant, region))
+        if requests is None:
+            requests = self._requests[(tenant, region)] = SlotRequests(
+                partial(self.reserve, tenant, region)
+            )
+        wait = await requests.take()
         if wait > 0:
             BUDGET_WAITS.labels(tenant).observe(wait)
             await asyncio.sleep(wait)
