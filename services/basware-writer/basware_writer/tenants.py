@@ -15,6 +15,7 @@ from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from mlconnector.basware.client import BaswareClient
 from mlconnector.connections import Connection, ConnectionNotFound, ConnectionSource, find_tenant
+from mlconnector.http_transport import AiohttpTransport
 from mlconnector.visma.client import VismaClient
 
 
@@ -33,7 +34,8 @@ class TenantWriter:
 def tenant_writer(
     connection: Connection, stores: WriterStores, budget: RateBudget, settings: WriterSettings
 ) -> TenantWriter:
-    basware, visma = connection.basware_client(), connection.visma_client()
+    basware = connection.basware_client(AiohttpTransport())
+    visma = connection.visma_client(AiohttpTransport())
 
     async def region() -> str:
         return (await basware.region()).value
