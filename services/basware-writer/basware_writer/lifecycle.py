@@ -66,7 +66,13 @@ class WriterLifecycle:
     async def start(self, publish_follow_up: PublishFollowUp) -> None:
         settings = self._settings
         pool = self.pool = await asyncpg.create_pool(
-            self._database.database_url, min_size=1, max_size=12
+            self._database.database_url,
+            min_size=1,
+            max_size=12,
+            # A cached statement with a lifetime keeps a timer whose callback holds the
+            # context it was prepared in (a whole batch, with its Kafka records) alive for
+            # that lifetime; the writer's statements are few, so they are cached for good.
+            max_cached_statement_lifetime=0,
         )
         async with pool.acquire() as conn:
             await apply_migrations(conn, "basware_writer", owner="basware-writer")
