@@ -23,9 +23,9 @@ class WriterSettings(BaseSettings):
     # Names this process in claims on pending records, uploads and parked keys.
     instance: str = Field(default_factory=default_instance)
     # Up to this many change events are taken from Kafka per batch, then grouped by tenant
-    # and entity so that Basware's own batch limits (200 vendors, 100 lines) are filled.
-    # 500 rather than 1000: as fast in `make bench`, 15 % less peak memory (186 vs 219 MB).
-    batch_max_records: int = Field(default=500, ge=1)
+    # and entity; a batch's events and payloads are what the writer's memory peaks with
+    # (README, Benchmarks).
+    batch_max_records: int = Field(default=250, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
     # How long a batch waits for Basware's requestStatus before the request is left to the
     # follow-up (recorded in PostgreSQL) and the partition moves on.
