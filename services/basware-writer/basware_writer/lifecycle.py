@@ -34,6 +34,16 @@ DATABASE_DOWN = (
 PublishFollowUp = Callable[[TenantExecutor, Outcomes], Awaitable[None]]
 
 
+class WriterConnection(asyncpg.Connection):
+    """The writer keeps no session state (no SET, LISTEN, cursor or advisory lock outlives
+    its statement), so a connection goes back to the pool without asyncpg's reset query:
+    one round trip less for every statement run on the pool. An open transaction is still
+    rolled back."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class WriterLifecycle:
     def __init__(
         self,
@@ -73,6 +83,7 @@ class WriterLifecycle:
             # context it was prepared in (a whole batch, with its Kafka records) alive for
             # that lifetime; the writer's statements are few, so they are cached for good.
             max_cached_statement_lifetime=0,
+            connection_class=WriterConnection,
         )
         async with pool.acquire() as conn:
             await apply_migrations(conn, "basware_writer", owner="basware-writer")
