@@ -45,9 +45,9 @@ class WriterSettings(BaseSettings):
     backoff_base_seconds: float = Field(default=0.2, gt=0)
     backoff_cap_seconds: float = Field(default=30.0, gt=0)
     # Basware HTTP calls open at once per tenant (its region), per writer process.
-    requests_in_flight: int = Field(default=8, ge=1)
+    requests_in_flight: int = Field(default=32, ge=1)
     # Invoice PDFs fetched from Visma and uploaded to Basware at the same time, per tenant.
-    invoice_concurrency: int = Field(default=8, ge=1)
+    invoice_concurrency: int = Field(default=32, ge=1)
     # The request budget per tenant and region, shared by all writer instances: requests
     # per second, how many may go at once, the floor 429s can push the rate down to, and
     # how long the rate takes to climb back from zero to `rate_per_second`.
