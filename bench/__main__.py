@@ -10,11 +10,20 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bench.report import render_table
+from bench.report import BenchReport, render_table
 from bench.runner import RUNS, run_bench
 from bench.sizes import SIZES, Dataset
 
 MIN_RECORDS_PER_SECOND = 10.0
+# The figures before issue 14, printed beside a run of the same size.
+BEFORE = Path(__file__).with_name("before.json")
+
+
+def figures_before(size: str) -> BenchReport | None:
+    if not BEFORE.exists():
+        return None
+    before = BenchReport.model_validate_json(BEFORE.read_text())
+    return before if before.size == size else None
 
 
 def main() -> int:
@@ -72,7 +81,10 @@ def main() -> int:
         f"ml-connector benchmark, size {report.size}, {report.cpus} CPUs, "
         f"{report.writers} writer(s), {report.seconds:.1f} s in all"
     )
-    print(render_table(report.scenarios))
+    before = figures_before(report.size)
+    if before is not None:
+        print(f"before: {before.note}")
+    print(render_table(report.scenarios, before))
     print(f"\nwritten to {report.write(args.results)}")
     return 0 if report.ok else 1
 

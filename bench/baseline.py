@@ -22,7 +22,7 @@ from mlconnector.contracts import Outcome
 from mlconnector_cli.run import demo_connection_env
 from mlconnector_cli.stack import local_stack
 
-MIN_SPEED_UP = 20.0
+MIN_SPEED_UP = 50.0
 
 
 class NaiveRun(BaseModel):

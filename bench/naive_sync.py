@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 
-from basware_writer.outcomes import verdicts_from_status
+from basware_writer.verdicts import verdicts_from_status
 from mlconnector.basware.client import BaswareClient
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.invoice_pdf import embed_invoice, render_invoice_pdf

@@ -66,10 +66,20 @@ class BenchReport(BaseModel):
     simulated_latency_ms: float
     writers: int = 1
     scenarios: list[ScenarioResult]
+    # What the run was, for a report kept as a reference (bench/before.json).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
         return all(s.ok for s in self.scenarios)
+
+    def figure(self, scenario: str, name: str) -> Figure | None:
+        for result in self.scenarios:
+            if result.scenario == scenario:
+                for figure in result.figures:
+                    if figure.name == name:
+                        return figure
+        return None
 
     def write(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,19 +121,29 @@ def _verdict(figure: Figure) -> str:
     return {True: "yes", False: "NO", None: ""}[figure.met]
 
 
-def render_table(scenarios: Sequence[ScenarioResult]) -> str:
-    """One Markdown table (readable in a terminal, pasteable into the README)."""
-    header = ("scenario", "figure", "value", "target", "met")
-    rows: list[tuple[str, str, str, str, str]] = []
+def render_table(scenarios: Sequence[ScenarioResult], before: BenchReport | None = None) -> str:
+    """One Markdown table (readable in a terminal, pasteable into the README); with `before`,
+    each figure's value in that report beside it."""
+    header = ("scenario", "figure", "value", *(["before"] if before else []), "target", "met")
+    rows: list[tuple[str, ...]] = []
+
+    def earlier(scenario: str, figure: Figure) -> list[str]:
+        if before is None:
+            return []
+        found = before.figure(scenario, figure.name)
+        return [format_value(found.value, found.unit) if found else ""]
+
     for result in scenarios:
         if not result.ok:
-            rows.append((result.scenario, "FAILED", result.error or "", "", ""))
+            blank = [""] * (len(header) - 3)
+            rows.append((result.scenario, "FAILED", result.error or "", *blank))
         for figure in result.figures:
             rows.append(
                 (
                     result.scenario,
                     figure.name,
                     format_value(figure.value, figure.unit),
+                    *earlier(result.scenario, figure),
                     format_target(figure.target, figure.unit),
                     _verdict(figure),
                 )

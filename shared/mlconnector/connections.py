@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Protocol
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr, ValidationError
 
 from mlconnector.basware import (
@@ -113,11 +114,11 @@ class Connection(BaseModel):
     ) -> IntervalSchedule | CronSchedule:
         return self.schedules.get(entity, default)
 
-    def visma_client(self) -> VismaClient:
-        return VismaClient(self.visma, self.visma_endpoints)
+    def visma_client(self, transport: httpx.AsyncBaseTransport | None = None) -> VismaClient:
+        return VismaClient(self.visma, self.visma_endpoints, transport=transport)
 
-    def basware_client(self) -> BaswareClient:
-        return BaswareClient(self.basware, self.hosts)
+    def basware_client(self, transport: httpx.AsyncBaseTransport | None = None) -> BaswareClient:
+        return BaswareClient(self.basware, self.hosts, transport=transport)
 
 
 class ConnectionSource(Protocol):

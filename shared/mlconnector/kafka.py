@@ -21,6 +21,8 @@ from mlconnector.topics import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 
+E = TypeVar("E", bound=Event)
+
 HEADER_EVENT_ID = "event-id"
 HEADER_EVENT_TYPE = "event-type"
 HEADER_SCHEMA_VERSION = "schema-version"

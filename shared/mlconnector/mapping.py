@@ -32,7 +32,13 @@ from mlconnector.basware.models import (
     VendorPaymentTerms,
     VendorProcessingStatus,
 )
-from mlconnector.contracts import BaswareReason
+from mlconnector.contracts import (
+    BaswareReason,
+    ChangeEvent,
+    PurchaseOrderChanged,
+    SupplierChanged,
+    SupplierInvoiceChanged,
+)
 from mlconnector.visma.models import (
     Address,
     Contact,
@@ -49,25 +55,7 @@ RETURN_RECEIPT_TYPE = "Return"
 CLOSED_ORDER_STATUSES = frozenset({"Closed", "Canceled", "Cancelled", "Completed"})
 
 
-class Unmappable(ValueError):
-    """A record that cannot become a valid Basware payload; `reasons` name the fields."""
-
-    def __init__(self, reasons: Sequence[BaswareReason]) -> None:
-        super().__init__("; ".join(r.message for r in reasons))
-        self.reasons = tuple(reasons)
-
-
-def preflight_reasons(exc: ValidationError) -> tuple[BaswareReason, ...]:
-    """Pydantic's complaints as reasons naming Basware's field (its JSON path)."""
-    return tuple(
-        BaswareReason(
-            category="Preflight",
-            code=error["type"],
-            field=".".join(str(part) for part in error["loc"]),
-            message=f"{exc.title}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}",
-        )
-        for error in exc.errors()
-    )
+# --- payloads: what Basware receives for a record ---
 
 
 class VendorPayload(BaseModel):
@@ -94,9 +82,41 @@ class InvoicePayload(BaseModel):
 Payload = VendorPayload | OrderPayload | InvoicePayload
 
 
+class Unmappable(ValueError):
+    """A record that cannot become a valid Basware payload; `reasons` name the fields."""
+
+    def __init__(self, reasons: Sequence[BaswareReason]) -> None:
+        super().__init__("; ".join(r.message for r in reasons))
+        self.reasons = tuple(reasons)
+
+
+def preflight_reasons(exc: ValidationError) -> tuple[BaswareReason, ...]:
+    """Pydantic's complaints as reasons naming Basware's field (its JSON path)."""
+    return tuple(
+        BaswareReason(
+            category="Preflight",
+            code=error["type"],
+            field=".".join(str(part) for part in error["loc"]),
+            message=f"{exc.title}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}",
+        )
+        for error in exc.errors()
+    )
+
+
 def payload_hash(payload: Payload) -> str:
     """The normalised content of a send: what Basware would receive, nothing Visma-internal."""
     return hashlib.sha256(payload.model_dump_json(by_alias=True).encode()).hexdigest()
+
+
+def map_change(change: ChangeEvent, company_code: str) -> Payload:
+    """The payload Basware receives for a change; raises Unmappable when it cannot be valid."""
+    if isinstance(change, SupplierChanged):
+        return vendor_from_supplier(change.record, company_code)
+    if isinstance(change, PurchaseOrderChanged):
+        return order_from_purchase_order(change.record, change.receipts, company_code)
+    if isinstance(change, SupplierInvoiceChanged):
+        return invoice_from_supplier_invoice(change.record, company_code)
+    raise TypeError(f"no Basware mapping for {type(change).__name__}")
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -1,12 +1,18 @@
-"""Retry policy: exponential backoff with full jitter, with the server's Retry-After honoured."""
+"""The retry policy of every outbound call (the Basware writer's and the Visma client's):
+exponential backoff with full jitter, the server's Retry-After honoured as a floor."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
+
+T = TypeVar("T")
 
 
 class Backoff(BaseModel):
@@ -24,6 +30,44 @@ class Backoff(BaseModel):
 
     def exhausted(self, attempt: int) -> bool:
         return attempt >= self.max_attempts
+
+
+class RetriesExhausted(Exception):
+    """The last attempt failed as well; `failure` is how."""
+
+    def __init__(self, failure: Exception, *, attempts: int) -> None:
+        super().__init__(f"gave up after {attempts} attempts: {failure}")
+        self.failure = failure
+        self.attempts = attempts
+
+
+# Why an attempt failed, the attempt's number, and the seconds until the next one.
+OnRetry = Callable[[Exception, int, float], None]
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[T]],
+    backoff: Backoff,
+    *,
+    retry_on: tuple[type[Exception], ...],
+    retry_after: Callable[[Exception], float | None] = lambda _: None,
+    on_retry: OnRetry | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> tuple[T, int]:
+    """The answer of the first attempt that does not raise one of `retry_on`, and the number
+    of attempts it took; RetriesExhausted once `backoff` gives up. Other errors pass at once."""
+    number = 1
+    while True:
+        try:
+            return await attempt(), number
+        except retry_on as failure:
+            if backoff.exhausted(number):
+                raise RetriesExhausted(failure, attempts=number) from failure
+            delay = backoff.delay(number, retry_after(failure))
+            if on_retry is not None:
+                on_retry(failure, number, delay)
+            await sleep(delay)
+            number += 1
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -1,4 +1,5 @@
-"""The request budget in PostgreSQL, shared by writer instances (here: two pools)."""
+"""The request budget in PostgreSQL (basware_writer/rate_budget.sql), shared by writer
+instances (here: two pools)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 import pytest
 from writer_support import quick_settings
 
-from basware_writer.budget import RateBudget
+from basware_writer.rate_budget import RateBudget
 from mlconnector.migrations import apply_migrations
 
 pytestmark = pytest.mark.integration
@@ -31,11 +32,12 @@ async def pools(database_url: str) -> AsyncIterator[tuple[asyncpg.Pool, asyncpg.
         await second.close()
 
 
+LIMITS = quick_settings(rate_per_second=RATE, rate_burst=BURST, rate_recovery_seconds=30.0)
+
+
 async def reserve(pool: asyncpg.Pool, tenant: str = "t1", region: str = "EU") -> float:
     """The wait the budget hands out, without sleeping it."""
-    wait: float = await pool.fetchval(
-        "SELECT writer_take_budget($1, $2, $3, $4, $5)", tenant, region, RATE, BURST, 30.0
-    )
+    (wait,) = await RateBudget(pool, LIMITS).reserve(tenant, region)
     return wait
 
 
@@ -87,3 +89,16 @@ async def test_a_429_halves_the_rate_and_its_retry_after_holds_every_instance(
     assert held is not None
     assert held["rate"] >= RATE / 2
     assert 0 < held["left"] <= 1.0
+
+
+async def test_slots_reserved_together_keep_the_rate_and_the_burst(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    first, _ = pools
+    waits = await RateBudget(first, LIMITS).reserve("t1", "EU", slots=10)
+    # BURST at once, then one every 1/RATE, as if they had been taken one by one.
+    assert waits[: int(BURST)] == [0.0] * int(BURST)
+    steps = [b - a for a, b in zip(waits[int(BURST) - 1 :], waits[int(BURST) :], strict=False)]
+    assert steps == pytest.approx([1 / RATE] * (10 - int(BURST)), abs=0.002)
+    # The next taker queues behind all ten.
+    assert await reserve(first) == pytest.approx(10 / RATE - BURST / RATE + 1 / RATE, abs=0.01)

@@ -3,11 +3,13 @@ stand-in for Basware's extraction, an independent reading of the same file)."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import pytest
 from fpdf import FPDF
 from pydantic import BaseModel
+from pypdf import PdfReader
 
 from basware_sandbox.invoices import UnreadableInvoice
 from basware_sandbox.invoices import read_embedded_invoice as sandbox_read
@@ -76,6 +78,24 @@ def test_an_existing_pdf_gets_the_invoice_embedded_once() -> None:
     assert as_sent(sandbox_read(enriched)) == as_sent(INVOICE)
     with pytest.raises(ValueError, match="already carries"):
         embed_invoice(enriched, INVOICE)
+
+
+def test_a_plain_pdf_is_kept_byte_for_byte_and_the_invoice_follows_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain = FPDF()
+    plain.add_page()
+    plain.add_page()
+    original = bytes(plain.output())
+
+    enriched = embed_invoice(original, INVOICE)
+
+    assert enriched.startswith(original)
+    reader = PdfReader(io.BytesIO(enriched), strict=True)
+    assert len(reader.pages) == 2
+    assert as_sent(sandbox_read(enriched)) == as_sent(INVOICE)
+    assert sandbox_read(enriched).invoice_number == "INV-42"
+    assert caplog.records == []
 
 
 def test_the_sandbox_refuses_pdfs_without_an_invoice() -> None:

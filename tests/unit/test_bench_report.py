@@ -176,3 +176,24 @@ def test_table_errors_keep_their_first_and_last_line() -> None:
     error = RuntimeError("writer exited with code 1:\nTraceback ...\nTypeError: bad")
     assert error_summary(error) == "RuntimeError: writer exited with code 1: ... TypeError: bad"
     assert error_summary(TimeoutError()) == "TimeoutError"
+
+
+def test_figures_before_stand_beside_the_new_ones_where_a_figure_of_that_name_was() -> None:
+    def backfill(figures: list[Figure]) -> ScenarioResult:
+        return ScenarioResult(scenario="backfill", ok=True, seconds=1.0, figures=figures)
+
+    cpu = Figure(name="CPU per record, all services", value=0.9, unit="ms", source="s")
+    rss = Figure(name="basware-writer peak RSS", value=140.0, unit="MB", source="s")
+    before = BenchReport(
+        size="full",
+        started_at=T0,
+        seconds=1.0,
+        cpus=2,
+        simulated_latency_ms=20.0,
+        scenarios=[backfill([cpu.model_copy(update={"value": 5.7})])],
+    )
+    lines = render_table([backfill([cpu, rss])], before).splitlines()
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines]
+    assert cells[0] == ["scenario", "figure", "value", "before", "target", "met"]
+    assert cells[2][2:4] == ["0.9 ms", "5.70 ms"]
+    assert cells[3][2:4] == ["140 MB", ""]

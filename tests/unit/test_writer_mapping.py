@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from basware_writer.changes import per_record
+from basware_writer.planner import per_record
 from mlconnector.basware.models import AddressType
 from mlconnector.contracts import Entity, change_from_record
 from mlconnector.mapping import (

@@ -14,10 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from basware_writer.delivery import Outcomes, TenantWriter, WriterFor, WriterStores
-from basware_writer.instances import InstanceRegistry
+from basware_writer.domain import Outcomes
+from basware_writer.executor import TenantExecutor
 from basware_writer.metrics import PARKED, PARKED_KEYS, PENDING
 from basware_writer.settings import WriterSettings
+from basware_writer.stores import WriterStores
 from mlconnector.contracts import Outcome
 
 log = logging.getLogger(__name__)
@@ -29,21 +30,20 @@ RELEASES_PER_ROUND = 10
 # A batch publishes right after it parks: a hold this old was left behind by a failure.
 STALE_HOLD_SECONDS = 120.0
 
-Publish = Callable[[TenantWriter, Outcomes], Awaitable[None]]
+ExecutorOf = Callable[[str], Awaitable[TenantExecutor | None]]
+Publish = Callable[[TenantExecutor, Outcomes], Awaitable[None]]
 
 
 class FollowUp:
     def __init__(
         self,
         stores: WriterStores,
-        registry: InstanceRegistry,
-        writer_for: WriterFor,
+        executor_of: ExecutorOf,
         publish: Publish,
         settings: WriterSettings,
     ) -> None:
         self._stores = stores
-        self._registry = registry
-        self._writer_for = writer_for
+        self._executor_of = executor_of
         self._publish = publish
         self._settings = settings
         self._wake = asyncio.Event()
@@ -51,7 +51,7 @@ class FollowUp:
 
     @property
     def _owner(self) -> str:
-        return self._stores.instance
+        return self._stores.owner
 
     def wake(self) -> None:
         """Run a round now (a batch accepted a vendor that parked changes wait for)."""
@@ -60,7 +60,7 @@ class FollowUp:
     async def heartbeat(self) -> None:
         while True:
             try:
-                await self._registry.beat()
+                await self._stores.instances.beat()
             except Exception:
                 log.exception("heartbeat failed; claims of this writer may be taken over")
             await asyncio.sleep(self._settings.heartbeat_seconds)
@@ -78,7 +78,7 @@ class FollowUp:
             self._wake.clear()
 
     async def round(self) -> None:
-        swept = await self._stores.parking.sweep_holds(self._owner, STALE_HOLD_SECONDS)
+        swept = await self._stores.parked.sweep_holds(self._owner, STALE_HOLD_SECONDS)
         if swept:
             log.warning("%d parked keys were still held by a finished batch; released", swept)
         await self.follow_pending()
@@ -89,30 +89,30 @@ class FollowUp:
         await self.update_gauges()
 
     async def _deliver(
-        self, tenant: str, work: Callable[[TenantWriter], Awaitable[Outcomes]]
-    ) -> tuple[TenantWriter, Outcomes] | None:
-        writer = await self._writer_for(tenant)
-        if writer is None:
+        self, tenant: str, work: Callable[[TenantExecutor], Awaitable[Outcomes]]
+    ) -> tuple[TenantExecutor, Outcomes] | None:
+        executor = await self._executor_of(tenant)
+        if executor is None:
             log.error("no connection for tenant %s: its pending work waits", tenant)
             return None
-        outcomes = await work(writer)
-        await self._publish(writer, outcomes)
-        return writer, outcomes
+        outcomes = await work(executor)
+        await self._publish(executor, outcomes)
+        return executor, outcomes
 
     async def follow_pending(self) -> None:
         timeout = self._settings.instance_timeout_seconds
         claimed = await self._stores.pending.claim(self._owner, timeout, PENDING_PER_ROUND)
         for tenant, records in claimed.items():
             try:
-                done = await self._deliver(tenant, partial(TenantWriter.resume, records=records))
+                done = await self._deliver(tenant, partial(TenantExecutor.resume, records=records))
             except Exception:
                 log.exception("following %d pending records of %s failed", len(records), tenant)
                 done = None
             if done is None:
                 await self._stores.pending.hand_off(tenant, records, self._owner)
                 continue
-            writer, outcomes = done
-            await writer.settle(outcomes.settlement)
+            executor, outcomes = done
+            await executor.settle(outcomes.settlement)
             if outcomes.deliveries:
                 log.info(
                     "%s: %d pending records final (%d still with Basware)",
@@ -128,7 +128,7 @@ class FollowUp:
         for tenant, intents in claimed.items():
             try:
                 done = await self._deliver(
-                    tenant, partial(TenantWriter.confirm_uploads, intents=intents)
+                    tenant, partial(TenantExecutor.confirm_uploads, intents=intents)
                 )
             except Exception:
                 log.exception("confirming %d uploads of %s failed", len(intents), tenant)
@@ -136,13 +136,13 @@ class FollowUp:
             if done is None:
                 await uploads.hand_off(tenant, intents, self._owner)
                 continue
-            writer, outcomes = done
-            await writer.settle(outcomes.settlement)
+            executor, outcomes = done
+            await executor.settle(outcomes.settlement)
 
     async def release(self) -> int:
         """Delivers what waits in keys that are ready now; returns how many keys it took."""
         timeout = self._settings.instance_timeout_seconds
-        parking = self._stores.parking
+        parking = self._stores.parked
         keys = await parking.claim_ready(self._owner, timeout, self._settings.release_max_keys)
         for tenant in dict.fromkeys(k.tenant for k in keys):
             mine = [k for k in keys if k.tenant == tenant]
@@ -150,7 +150,7 @@ class FollowUp:
             entries = sorted((c for k in mine for c in k.changes), key=lambda c: c.seq)
             try:
                 release = partial(
-                    TenantWriter.deliver,
+                    TenantExecutor.deliver,
                     changes=[c.change for c in entries],
                     releasing=set(suppliers),
                 )
@@ -179,7 +179,7 @@ class FollowUp:
         return len(keys)
 
     async def update_gauges(self) -> None:
-        parked, keys = await self._stores.parking.counts()
+        parked, keys = await self._stores.parked.counts()
         pending = await self._stores.pending.counts()
         uploading = await self._stores.uploads.open_count()
         tenants = set(parked) | set(pending) | set(uploading) | self._tenants_seen

@@ -23,9 +23,9 @@ class WriterSettings(BaseSettings):
     # Names this process in claims on pending records, uploads and parked keys.
     instance: str = Field(default_factory=default_instance)
     # Up to this many change events are taken from Kafka per batch, then grouped by tenant
-    # and entity so that Basware's own batch limits (200 vendors, 100 lines) are filled.
-    # 500 rather than 1000: as fast in `make bench`, 15 % less peak memory (186 vs 219 MB).
-    batch_max_records: int = Field(default=500, ge=1)
+    # and entity; a batch's events and payloads are what the writer's memory peaks with
+    # (README, Benchmarks).
+    batch_max_records: int = Field(default=250, ge=1)
     batch_timeout_ms: int = Field(default=200, ge=1)
     # How long a batch waits for Basware's requestStatus before the request is left to the
     # follow-up (recorded in PostgreSQL) and the partition moves on.
@@ -45,9 +45,9 @@ class WriterSettings(BaseSettings):
     backoff_base_seconds: float = Field(default=0.2, gt=0)
     backoff_cap_seconds: float = Field(default=30.0, gt=0)
     # Basware HTTP calls open at once per tenant (its region), per writer process.
-    requests_in_flight: int = Field(default=8, ge=1)
+    requests_in_flight: int = Field(default=32, ge=1)
     # Invoice PDFs fetched from Visma and uploaded to Basware at the same time, per tenant.
-    invoice_concurrency: int = Field(default=8, ge=1)
+    invoice_concurrency: int = Field(default=32, ge=1)
     # The request budget per tenant and region, shared by all writer instances: requests
     # per second, how many may go at once, the floor 429s can push the rate down to, and
     # how long the rate takes to climb back from zero to `rate_per_second`.

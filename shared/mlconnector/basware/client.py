@@ -102,12 +102,13 @@ class BaswareClient:
         *,
         scopes: Sequence[str] = DEFAULT_SCOPES,
         http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.credentials = credentials
         self.hosts = hosts or BaswareHosts.public()
         self.scopes = tuple(scopes)
-        self._http = http or httpx.AsyncClient(timeout=30.0)
+        self._http = http or httpx.AsyncClient(timeout=30.0, transport=transport)
         self._owns_http = http is None
         self._max_bytes = max_request_bytes
         self._region: BaswareRegion | None = credentials.region

@@ -19,7 +19,7 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from mlconnector.retry import parse_retry_after
+from mlconnector.retry import RetriesExhausted, parse_retry_after, retrying
 from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 from mlconnector.visma.credentials import VismaClientSettings, VismaCredentials, VismaEndpoints
 from mlconnector.visma.datetimes import format_filter_datetime
@@ -41,6 +41,20 @@ from mlconnector.visma.ratelimit import RateLimitStatus, RatePacer
 
 R = TypeVar("R", bound=VismaRecord)
 M = TypeVar("M", bound=BaseModel)
+
+
+class _BusyAnswer(Exception):
+    """A 429 or 5xx answer, tried again by the retry policy."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _retry_after(failure: Exception) -> float | None:
+    if isinstance(failure, _BusyAnswer):
+        return parse_retry_after(failure.response.headers.get("retry-after"))
+    return None
 
 
 class TokenAnswer(BaseModel):
@@ -156,27 +170,32 @@ class VismaClient:
         method: str,
         path: str,
     ) -> httpx.Response:
-        """Sends until the answer is neither 429 nor 5xx, or the backoff gives up."""
-        backoff = self.settings.backoff
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = await send()
-            except httpx.TransportError as exc:
-                if backoff.exhausted(attempt):
-                    raise VismaUnavailableError(
-                        f"Visma {method} {path} failed {attempt} times: {type(exc).__name__}"
-                    ) from exc
-                await self._sleep(backoff.delay(attempt))
-                continue
+        """Sends until the answer is neither 429 nor 5xx, or the retry policy gives up: then
+        the last answer, or VismaUnavailableError when there was none."""
+
+        async def attempt() -> httpx.Response:
+            response = await send()
             self.rate_limit.observe(response.headers)
-            if response.status_code != 429 and response.status_code < 500:
-                return response
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if backoff.exhausted(attempt):
-                return response
-            await self._sleep(backoff.delay(attempt, retry_after))
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _BusyAnswer(response)
+            return response
+
+        try:
+            response, _ = await retrying(
+                attempt,
+                self.settings.backoff,
+                retry_on=(httpx.TransportError, _BusyAnswer),
+                retry_after=_retry_after,
+                sleep=self._sleep,
+            )
+        except RetriesExhausted as exhausted:
+            if isinstance(exhausted.failure, _BusyAnswer):
+                return exhausted.failure.response
+            raise VismaUnavailableError(
+                f"Visma {method} {path} failed {exhausted.attempts} times: "
+                f"{type(exhausted.failure).__name__}"
+            ) from exhausted.failure
+        return response
 
     async def _request(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from basware_writer.outcomes import record_verdict, verdicts_from_status
+from basware_writer.verdicts import record_verdict, verdicts_from_status
 from mlconnector.basware.models import RequestStatus
 from mlconnector.contracts import Outcome
 

@@ -10,25 +10,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 
-from basware_writer.changes import dump_changes, load_changes
+from basware_writer.domain import ParkedChange, ParkedKey
+from basware_writer.stores.stored_changes import dump_changes, load_changes
 from mlconnector.contracts import ChangeEvent, Entity
-
-
-class ParkedChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    seq: int
-    change: ChangeEvent
-
-
-class ParkedKey(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    tenant: str
-    supplier_number: str
-    changes: tuple[ParkedChange, ...]
 
 
 def hold_of(owner: str) -> str:
@@ -43,7 +28,7 @@ ORDER BY supplier_number FOR UPDATE
 """
 
 
-class ParkingStore:
+class ParkedStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict
-
+from basware_writer.domain import Verdict
 from mlconnector.basware.errors import BaswareRejected
 from mlconnector.basware.models import ItemState, RequestState, RequestStatus, RequestStatusItem
 from mlconnector.contracts import BaswareReason, Outcome
@@ -14,21 +13,6 @@ from mlconnector.contracts import BaswareReason, Outcome
 # NotProcessed is Basware's answer to an identical re-post: the record is already there.
 ACCEPTED_ITEM_STATES = frozenset({ItemState.SUCCESS, ItemState.WARNING, ItemState.NOT_PROCESSED})
 ACCEPTED_REQUEST_STATES = frozenset({RequestState.SUCCESS, RequestState.ACKNOWLEDGED_SUCCESS})
-
-
-class Verdict(BaseModel):
-    """One record's outcome in one Basware call."""
-
-    model_config = ConfigDict(frozen=True)
-
-    outcome: Outcome
-    reasons: tuple[BaswareReason, ...] = ()
-    request_id: str | None = None
-    attempts: int = 1
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome is Outcome.DELIVERED
 
 
 def item_verdict(

@@ -9,45 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 
-from basware_writer.accepted_store import AcceptedStore
-from basware_writer.changes import RecordRef, dump_changes, load_changes, ref_of
-from mlconnector.contracts import ChangeEvent, Entity
-
-
-class Stage(StrEnum):
-    VENDOR = "vendor"
-    ORDER = "order"  # a matching-order header; its lines are sent once it is accepted
-    LINES = "lines"
-
-
-class PendingRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    # In Kafka order; the last one is what was sent, the earlier ones share its outcome.
-    changes: tuple[ChangeEvent, ...]
-    payload_hash: str
-    stage: Stage
-    request_ids: tuple[str, ...]
-    attempts: int
-    posted_at: datetime | None = None
-
-    @property
-    def change(self) -> ChangeEvent:
-        return self.changes[-1]
-
-    @property
-    def ref(self) -> RecordRef:
-        return ref_of(self.change)
-
-
-Accepted = tuple[RecordRef, str, str | None]
+from basware_writer.domain import Accepted, PendingRecord, RecordRef, Stage
+from basware_writer.stores.accepted import AcceptedStore
+from basware_writer.stores.stored_changes import dump_changes, load_changes
+from mlconnector.contracts import Entity
 
 
 def _record(row: asyncpg.Record) -> PendingRecord:
@@ -200,8 +169,8 @@ class PendingStore:
             claimed.setdefault(row["tenant"], []).append(_record(row))
         return claimed
 
-    async def in_flight(self, tenant: str, refs: Sequence[RecordRef]) -> set[tuple[str, str, str]]:
-        """(entity, entity id, payload hash) of these records that are pending now."""
+    async def in_flight(self, tenant: str, refs: Sequence[RecordRef]) -> set[tuple[RecordRef, str]]:
+        """(record, payload hash) of these records that are pending now."""
         if not refs:
             return set()
         rows = await self._pool.fetch(
@@ -215,7 +184,7 @@ class PendingStore:
             [e.value for e, _ in refs],
             [i for _, i in refs],
         )
-        return {(r["entity"], r["entity_id"], r["payload_hash"]) for r in rows}
+        return {((Entity(r["entity"]), r["entity_id"]), r["payload_hash"]) for r in rows}
 
     async def waiting_keys(self, tenant: str, suppliers: Collection[str]) -> set[str]:
         """Suppliers with a record Basware is still processing."""

@@ -4,29 +4,12 @@ Basware once: an upload is not an upsert, and a second one would be a second doc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict
 
-from basware_writer.accepted_store import AcceptedStore
-from basware_writer.changes import dump_changes, load_changes
-from mlconnector.contracts import ChangeEvent
-
-
-class UploadIntent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    changes: tuple[ChangeEvent, ...]
-    payload_hash: str
-    # How the document is found again in Basware (GET /v1/accountingDocuments/status).
-    invoice_number: str
-    invoice_date: date
-    started_at: datetime | None = None
-
-    @property
-    def change(self) -> ChangeEvent:
-        return self.changes[-1]
+from basware_writer.domain import UploadIntent
+from basware_writer.stores.accepted import AcceptedStore
+from basware_writer.stores.stored_changes import dump_changes, load_changes
 
 
 def _keys(intents: Sequence[UploadIntent]) -> tuple[list[str], list[str]]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from basware_writer.changes import RecordRef
+from basware_writer.domain import Accepted, RecordRef
 from mlconnector.contracts import Entity
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class AcceptedStore:
     async def remember(
         self,
         tenant: str,
-        accepted: Sequence[tuple[RecordRef, str, str | None]],
+        accepted: Sequence[Accepted],
         executor: Executor | None = None,
     ) -> None:
         """Stores (record, payload hash, request id) for each record Basware accepted."""

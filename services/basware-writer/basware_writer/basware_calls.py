@@ -1,0 +1,100 @@
+"""One tenant's Basware calls as the executor makes them (ports.BaswareCalls): the client's
+typed calls, each through the tenant's backoff (backoff.py)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from basware_writer.backoff import BaswareBackoff
+from basware_writer.domain import Stage
+from basware_writer.planner import UpsertBatch
+from basware_writer.ports import UploadUncertain
+from mlconnector.basware.client import BaswareClient
+from mlconnector.basware.errors import BaswareError, BaswareNotFound, BaswareUnavailable
+from mlconnector.basware.models import (
+    AcceptedRequest,
+    BaswareVendor,
+    InvoiceStatus,
+    MatchingOrder,
+    MatchingOrderLine,
+    RequestStatus,
+    UploadResponse,
+)
+from mlconnector.retry import RetriesExhausted
+
+log = logging.getLogger(__name__)
+
+UPSERT_ROUTES = {
+    Stage.VENDOR: "POST /v1/vendors",
+    Stage.ORDER: "POST /v1/matchingOrders",
+    Stage.LINES: "POST /v1/matchingOrderLines",
+}
+
+
+class TenantBasware:
+    def __init__(self, tenant: str, client: BaswareClient, backoff: BaswareBackoff) -> None:
+        self.tenant = tenant
+        self.client = client
+        self._backoff = backoff
+
+    async def region(self) -> str | None:
+        try:
+            return (await self.client.region()).value
+        except BaswareError:
+            return None
+
+    async def upsert(self, stage: Stage, batch: UpsertBatch) -> tuple[list[AcceptedRequest], int]:
+        return await self._backoff.call(UPSERT_ROUTES[stage], lambda: self._post(stage, batch))
+
+    async def _post(self, stage: Stage, batch: UpsertBatch) -> list[AcceptedRequest]:
+        if stage is Stage.VENDOR:
+            vendors = [r for r in batch.records if isinstance(r, BaswareVendor)]
+            return await self.client.upsert_vendors(vendors)
+        if stage is Stage.ORDER:
+            orders = [r for r in batch.records if isinstance(r, MatchingOrder)]
+            return await self.client.upsert_matching_orders(orders)
+        lines = [r for r in batch.records if isinstance(r, MatchingOrderLine)]
+        return await self.client.upsert_matching_order_lines(lines)
+
+    async def request_status(self, request_id: str) -> RequestStatus | None:
+        try:
+            status, _ = await self._backoff.call(
+                "GET /v1/requestStatus", lambda: self.client.get_request_status(request_id)
+            )
+        except BaswareNotFound:
+            return None  # not visible yet
+        except (RetriesExhausted, BaswareError) as exc:
+            log.warning("%s: requestStatus %s not read now: %s", self.tenant, request_id, exc)
+            return None
+        return status
+
+    async def upload_pdf(self, pdf: bytes, inbox: str) -> tuple[str, int]:
+        upload, attempts = await self._backoff.call(
+            "POST /v2/smartpdf/invoiceUpload",
+            lambda: self.client.request_invoice_upload(
+                receiving_email=inbox, notification_email=inbox
+            ),
+        )
+        # S3's answers are not Basware's API: the PUT takes no budget, only a slot.
+        _, put_attempts = await self._backoff.call(
+            "PUT invoice PDF", lambda: self._put(upload, pdf), budgeted=False
+        )
+        return upload.bum_id, attempts + put_attempts - 1
+
+    async def _put(self, upload: UploadResponse, pdf: bytes) -> None:
+        try:
+            await self.client.put_invoice_pdf(upload, pdf)
+        except BaswareUnavailable as exc:
+            if exc.status is None:
+                raise UploadUncertain(str(exc)) from exc
+            raise
+
+    async def find_invoice(
+        self, company_code: str, invoice_number: str, invoice_date: date
+    ) -> list[InvoiceStatus]:
+        found, _ = await self._backoff.call(
+            "GET /v1/accountingDocuments/status",
+            lambda: self.client.get_invoice_status(company_code, invoice_number, invoice_date),
+        )
+        return found

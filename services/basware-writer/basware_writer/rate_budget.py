@@ -1,0 +1,128 @@
+"""The request budget per Basware tenant and region, shared by every writer instance.
+
+A token bucket kept in PostgreSQL (its statements and their rules: rate_budget.sql): every
+Basware call waits for a reserved slot; a 429 halves the rate and its Retry-After blocks the
+whole budget, so no instance sends before Basware said it may (docs/basware-api.md §10.6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from importlib import resources
+
+import asyncpg
+
+from basware_writer.metrics import BUDGET_WAITS
+from basware_writer.settings import WriterSettings
+
+NAME_MARK = "-- name:"
+
+
+def named_statements(text: str) -> dict[str, str]:
+    """The statements of a .sql file, each under the `-- name: <name>` line that opens it."""
+    statements: dict[str, str] = {}
+    name: str | None = None
+    for line in text.splitlines():
+        if line.startswith(NAME_MARK):
+            name = line.removeprefix(NAME_MARK).strip()
+            statements[name] = ""
+        elif name is not None:
+            statements[name] += line + "\n"
+    return {n: s.strip().removesuffix(";") for n, s in statements.items()}
+
+
+STATEMENTS = named_statements(
+    resources.files("basware_writer").joinpath("rate_budget.sql").read_text()
+)
+
+
+Reserve = Callable[[int], Awaitable[list[float]]]
+
+
+class SlotRequests:
+    """The takers of one budget, served together: whoever asks while a reservation is on its
+    way to PostgreSQL is served by the next one, so the shared row is taken once per round
+    trip rather than once per call, and no call waits behind another's statement."""
+
+    def __init__(self, reserve: Reserve) -> None:
+        self._reserve = reserve
+        self._waiting: list[asyncio.Future[float]] = []
+        self._server: asyncio.Task[None] | None = None
+
+    async def take(self) -> float:
+        """The seconds until the slot reserved for this caller."""
+        slot: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting.append(slot)
+        if self._server is None:
+            self._server = asyncio.create_task(self._serve(), name="writer-budget")
+        return await slot
+
+    async def _serve(self) -> None:
+        try:
+            while self._waiting:
+                takers, self._waiting = self._waiting, []
+                try:
+                    waits = await self._reserve(len(takers))
+                except Exception as exc:
+                    for taker in takers:
+                        if not taker.done():
+                            taker.set_exception(exc)
+                    continue
+                for taker, wait in zip(takers, waits, strict=True):
+                    if not taker.done():
+                        taker.set_result(wait)
+        finally:
+            self._server = None
+
+
+class RateBudget:
+    def __init__(self, pool: asyncpg.Pool, settings: WriterSettings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._requests: dict[tuple[str, str], SlotRequests] = {}
+
+    async def reserve(self, tenant: str, region: str, slots: int = 1) -> list[float]:
+        """Reserves consecutive request slots of (tenant, region): the seconds until each."""
+        s = self._settings
+        waits: list[float] = await self._pool.fetchval(
+            STATEMENTS["reserve"],
+            tenant,
+            region,
+            s.rate_per_second,
+            s.rate_burst,
+            s.rate_recovery_seconds,
+            slots,
+        )
+        return waits
+
+    async def take(self, tenant: str, region: str) -> float:
+        """Waits for the next request slot of (tenant, region); returns the seconds waited."""
+        requests = self._requests.get((tenant, region))
+        if requests is None:
+            requests = self._requests[(tenant, region)] = SlotRequests(
+                partial(self.reserve, tenant, region)
+            )
+        wait = await requests.take()
+        if wait > 0:
+            BUDGET_WAITS.labels(tenant).observe(wait)
+            await asyncio.sleep(wait)
+        return wait
+
+    async def push_back(
+        self, tenant: str, region: str, *, retry_after: float | None, rate_limited: bool
+    ) -> None:
+        """Basware answered 429 (rate_limited: the rate halves) or 503 with a Retry-After."""
+        s = self._settings
+        await self._pool.execute(
+            STATEMENTS["push_back"],
+            tenant,
+            region,
+            s.rate_per_second,
+            s.rate_burst,
+            s.rate_min_per_second,
+            s.rate_recovery_seconds,
+            retry_after,
+            rate_limited,
+        )

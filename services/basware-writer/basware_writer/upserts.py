@@ -1,0 +1,168 @@
+"""Upserts of one tenant (docs/basware-api.md §7, §10.7): a stage's POSTs, each answered one
+recorded as pending in PostgreSQL before its requestStatus is awaited, and followed up to
+`status_wait_seconds`; an accepted order header has its lines posted and followed in turn.
+What is not final by then is left to the follow-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from basware_writer.domain import (
+    Outcomes,
+    PendingRecord,
+    PreparedRecord,
+    RecordRef,
+    Stage,
+    Verdict,
+)
+from basware_writer.planner import UpsertBatch, UpsertStep, codes_at, lines_step, prepare
+from basware_writer.ports import BaswareCalls, WriterState
+from basware_writer.request_status import final_statuses
+from basware_writer.verdicts import StatusIndex, failed, record_verdict, rejected_by_http
+from mlconnector.basware.errors import BaswareError, BaswareRejected
+from mlconnector.basware.models import AcceptedRequest
+from mlconnector.contracts import Outcome
+from mlconnector.retry import RetriesExhausted
+
+# The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
+Known = dict[tuple[RecordRef, str], PreparedRecord]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What one POST of a step did: the requests Basware answered, or why it refused."""
+
+    batch: UpsertBatch
+    requests: list[AcceptedRequest]
+    attempts: int
+    refusal: Verdict | None
+
+
+class Upserts:
+    def __init__(
+        self,
+        tenant: str,
+        basware: BaswareCalls,
+        state: WriterState,
+        company_code: str | None,
+        status_wait_seconds: float,
+    ) -> None:
+        self.tenant = tenant
+        self._basware = basware
+        self._state = state
+        self._company = company_code
+        self._status_wait = status_wait_seconds
+
+    async def send(self, step: UpsertStep) -> Outcomes:
+        """POSTs the step, records what Basware took as pending, follows it."""
+        outcomes = Outcomes()
+        if not step.records:
+            return outcomes
+        posted, refused = await self._post(step)
+        for record, verdict in refused:
+            outcomes.finish(record, verdict)
+        state = self._state
+        mine = await state.pending.record(self.tenant, posted, state.owner)
+        known: Known = {(p.ref, p.payload_hash): p for p in step.records}
+        outcomes.add(await self.follow(mine, self._status_wait, known))
+        return outcomes
+
+    async def _post_batch(self, stage: Stage, batch: UpsertBatch) -> Posted:
+        try:
+            requests, attempts = await self._basware.upsert(stage, batch)
+        except RetriesExhausted as exc:
+            return Posted(batch, [], exc.attempts, failed(str(exc), attempts=exc.attempts))
+        except BaswareRejected as exc:
+            return Posted(batch, [], 1, rejected_by_http(exc, attempts=1))
+        except BaswareError as exc:
+            # Credentials, scope or region refused: not the record's fault, so replayable.
+            return Posted(batch, [], 1, failed(str(exc), attempts=1, category="Basware"))
+        return Posted(batch, requests, attempts, None)
+
+    async def _post(
+        self, step: UpsertStep
+    ) -> tuple[list[PendingRecord], list[tuple[PendingRecord, Verdict]]]:
+        """POSTs the step's batches concurrently; each record gets the requests that carried
+        its codes, or the refusal of one of its POSTs."""
+        request_ids: dict[int, list[str]] = {}
+        attempts: dict[int, int] = {}
+        refusals: dict[int, Verdict] = {}
+        answers = await asyncio.gather(*(self._post_batch(step.stage, b) for b in step.batches))
+        for posted in answers:
+            for index in posted.batch.members:
+                attempts[index] = max(attempts.get(index, 0), posted.attempts)
+                if posted.refusal is not None:
+                    refusals.setdefault(index, posted.refusal)
+                codes = set(codes_at(step.stage, step.records[index].payload))
+                request_ids.setdefault(index, []).extend(
+                    r.request_id for r in posted.requests if codes & set(r.external_codes)
+                )
+        sent: list[PendingRecord] = []
+        refused: list[tuple[PendingRecord, Verdict]] = []
+        for index, p in enumerate(step.records):
+            record = PendingRecord(
+                changes=p.changes,
+                payload_hash=p.payload_hash,
+                stage=step.stage,
+                request_ids=tuple(dict.fromkeys(request_ids.get(index, []))),
+                attempts=attempts.get(index, 1),
+            )
+            if index in refusals:
+                refused.append((record, refusals[index]))
+            else:
+                sent.append(record)
+        return sent, refused
+
+    async def follow(
+        self, records: Sequence[PendingRecord], wait: float, known: Known | None = None
+    ) -> Outcomes:
+        """Follows the records' requests up to `wait` seconds; an accepted header has its
+        lines posted (and followed); records not final by then stay pending."""
+        outcomes = Outcomes()
+        if not records:
+            return outcomes
+        request_ids = list(dict.fromkeys(i for r in records for i in r.request_ids))
+        statuses = await final_statuses(self._basware.request_status, request_ids, wait)
+        index = StatusIndex(statuses.values())
+        headers_accepted: list[PendingRecord] = []
+        still: list[PendingRecord] = []
+        for record in records:
+            found = [statuses[i] for i in record.request_ids if i in statuses]
+            if len(found) < len(record.request_ids):
+                still.append(record)
+                continue
+            codes = codes_at(record.stage, self._prepared(record, known).payload)
+            verdict = record_verdict(codes, found, attempts=record.attempts, index=index)
+            if record.stage is Stage.ORDER and verdict.accepted:
+                headers_accepted.append(record)
+            else:
+                outcomes.finish(record, verdict)
+        if headers_accepted:
+            outcomes.add(await self._send_lines(headers_accepted, wait, known))
+        state = self._state
+        await state.pending.hand_off(self.tenant, still, state.owner)
+        outcomes.open_keys |= {r.change.supplier_number for r in still}
+        return outcomes
+
+    async def _send_lines(
+        self, headers: Sequence[PendingRecord], wait: float, known: Known | None
+    ) -> Outcomes:
+        outcomes = Outcomes()
+        by_key = {(h.ref, h.payload_hash): h for h in headers}
+        step, without_lines = lines_step([self._prepared(h, known) for h in headers])
+        for p in without_lines:
+            header = by_key[(p.ref, p.payload_hash)]
+            outcomes.finish(header, Verdict(outcome=Outcome.DELIVERED, attempts=header.attempts))
+        posted, refused = await self._post(step)
+        for record, verdict in refused:
+            outcomes.finish(record, verdict)
+        await self._state.pending.advance(self.tenant, posted)
+        outcomes.add(await self.follow(posted, wait, known))
+        return outcomes
+
+    def _prepared(self, record: PendingRecord, known: Known | None) -> PreparedRecord:
+        """The record's payload: at hand within a delivery, mapped again in the follow-up."""
+        found = (known or {}).get((record.ref, record.payload_hash))
+        return found or prepare(record.changes, self._company or "")
