@@ -283,6 +283,24 @@ async def wait_until_up(url: str, exited: list[ManagedProcess], timeout: float =
             await asyncio.sleep(0.1)
 
 
+async def wait_until_ready(url: str, exited: list[ManagedProcess], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while True:
+            for process in exited:
+                if process.exited is not None:
+                    raise RuntimeError(
+                        f"{process.name} exited with code {process.exited}:\n{process.tail()}"
+                    )
+            with contextlib.suppress(httpx.TransportError):
+                answer = await http.get(f"{url}/readyz", timeout=5)
+                if answer.status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url}/readyz is not ready within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
 def expected_totals(options: RunOptions) -> dict[Entity, int]:
     return {
         Entity.SUPPLIER: options.suppliers,
@@ -482,6 +500,11 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
             await wait_until_up(endpoints.basware_url, processes)
             for service in stack_file.services:
                 await wait_until_up(f"{service.url}/healthz", processes)
+            for name in SERVICES:
+                count = options.writers if name == WRITER else 1
+                for instance in range(1, count + 1):
+                    # Ready: broker, database and loops answer, its consumers have partitions.
+                    await wait_until_ready(endpoints.service_url(name, instance), processes)
             write_stack_file(home, stack_file)
             print(render_stack_table(stack_file), flush=True)
             print(console_hint(stack_file), flush=True)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.handlers import GetHandler
 from faststream.asgi.types import Scope
@@ -70,6 +71,11 @@ class Readiness:
             tasks: list[asyncio.Task[None]] = getattr(subscriber, "tasks", [])
             if any(task.done() for task in tasks):
                 raise NotReady(f"the consumer of {topics} stopped")
+            consumer = getattr(subscriber, "consumer", None)
+            if isinstance(consumer, AIOKafkaConsumer) and not consumer.assignment():
+                # Joining or rebalancing: it reads nothing until the group gives it partitions
+                # (a member beyond the partition count stays so, idle).
+                raise NotReady(f"the consumer of {topics} has no partitions assigned yet")
 
     def asgi(self) -> GetHandler:
         @get(include_in_schema=False)
