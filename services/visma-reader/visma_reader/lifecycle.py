@@ -1,7 +1,10 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
-per connection, and one poll loop per connection."""
+per connection, and the poll scheduler, which runs one poll loop per connection and follows
+connections added or removed while it runs."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import Entity
@@ -75,18 +78,24 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         self.on_close(self._clients.aclose)
         source = await self.open_connections()
         default = IntervalSchedule(seconds=settings.poll_interval_seconds)
-        self._scheduler = PollScheduler(
-            [
-                ConnectionPoller(c.name, c.tenant, source, self._poll, default=default)
-                for c in await source.list()
-            ]
-        )
+        early_interval = timedelta(seconds=settings.early_poll_interval_seconds)
+
+        def poller(connection: Connection) -> ConnectionPoller:
+            return ConnectionPoller(
+                connection.name,
+                connection.tenant,
+                source,
+                self._poll,
+                default=default,
+                early_interval=early_interval,
+            )
+
+        self._scheduler = PollScheduler(source, poller, settings.connections_refresh_seconds)
 
     async def begin(self) -> None:
         # The polls publish: they start once the broker runs.
         await super().begin()
-        for poller in self.scheduler.pollers:
-            self.run_loop(f"poll:{poller.name}", poller.run())
+        self.run_loop("poll-scheduler", self.scheduler.run())
 
     async def _poll(self, connection: Connection, entity: Entity) -> None:
         client = await self._clients.client_for(connection)
