@@ -23,12 +23,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from mlconnector.connections import Connection, ConnectionInvalid
+from mlconnector.connection_store import READ_FAILURES
+from mlconnector.connections import Connection
 from mlconnector.contracts import utcnow
-from mlconnector.vault import VaultError
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +100,6 @@ def _for_known(secrets: SecretsByTenant, tenant: str) -> tuple[WebhookSecret, ..
 
 
 ConnectionLoader = Callable[[], Awaitable[Sequence[Connection]]]
-_READ_FAILURES = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    VaultError,
-    ConnectionInvalid,
-)
 
 
 class ConnectionSecrets:
@@ -131,26 +123,37 @@ class ConnectionSecrets:
         self._miss_refresh = miss_refresh
         self._cached: Sequence[Connection] = ()
         self._loaded_at: datetime | None = None
+        self._missed_at: datetime | None = None
         self._lock = asyncio.Lock()
 
-    async def _connections(self, older_than: timedelta) -> Sequence[Connection]:
+    async def _connections(self) -> Sequence[Connection]:
         async with self._lock:
             now = utcnow()
-            if self._loaded_at is None or now - self._loaded_at >= older_than:
-                # Tried once per interval, failed or not: a broken store is not hammered.
-                self._loaded_at = now
-                try:
-                    self._cached = await self._load()
-                except _READ_FAILURES as error:
-                    # The error names a key id or a field at most, never a secret (vault).
-                    log.error("connections not re-read, the last ones stay: %s", error)
+            if self._loaded_at is None or now - self._loaded_at >= self._refresh:
+                await self._read(now)
             return self._cached
 
+    async def _after_a_miss(self) -> Sequence[Connection]:
+        async with self._lock:
+            now = utcnow()
+            if self._missed_at is None or now - self._missed_at >= self._miss_refresh:
+                self._missed_at = now
+                await self._read(now)
+            return self._cached
+
+    async def _read(self, now: datetime) -> None:
+        # Tried once per interval, failed or not: a broken store is not hammered.
+        self._loaded_at = now
+        try:
+            self._cached = await self._load()
+        except READ_FAILURES as error:
+            # The error names a key id or a field at most, never a secret (vault).
+            log.error("connections not re-read, the last ones stay: %s", error)
+
     async def _find(self, matches: Callable[[Connection], bool]) -> Connection | None:
-        found = next((c for c in await self._connections(self._refresh) if matches(c)), None)
+        found = next((c for c in await self._connections() if matches(c)), None)
         if found is None:
-            fresh = await self._connections(self._miss_refresh)
-            found = next((c for c in fresh if matches(c)), None)
+            found = next((c for c in await self._after_a_miss() if matches(c)), None)
         return found
 
     async def basware(self, tenant: str) -> TenantSecrets | None:
