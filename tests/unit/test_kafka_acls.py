@@ -24,7 +24,7 @@ from mlconnector_cli.asyncapi import documented_brokers
 ROOT = Path(__file__).resolve().parents[2]
 # The order of documented_brokers().
 SERVICES = ("visma-reader", "basware-writer", "webhook-gateway", "invoice-follow-up", "audit-store")
-# Replays and the recovery at start are published by the command line (architecture §2).
+# Replays and the recovery at start are published by the command line (docs/architecture.md §2).
 CLI = "mlconnector-cli"
 
 Grant = tuple[str, str, str, str]  # principal, operation, resource, name

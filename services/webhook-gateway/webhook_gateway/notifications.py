@@ -131,7 +131,7 @@ def check_visma_body_time(body: VismaWebhookBody, now: datetime, window: timedel
     sent = parse_visma_datetime(body.timestamp)
     if not isinstance(sent, datetime):
         raise Refused(Reason.BAD_TIMESTAMP)
-    # Visma's zone-less values are taken as UTC, as the reader does (docs/visma-api.md §11.3).
+    # Visma's zone-less values are taken as UTC, as the reader does (docs/visma-api.md §11).
     if abs(naive_utc(now) - sent) > window:
         raise Refused(Reason.STALE_TIMESTAMP)
 
