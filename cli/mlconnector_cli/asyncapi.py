@@ -95,7 +95,7 @@ def sends(
 
 
 def documented_brokers() -> list[KafkaBroker]:
-    """The five apps' brokers with their senders and audit-store's consumer declared."""
+    """The apps' brokers (the console's too), their senders and audit-store's consumer."""
     # Defaults, not the environment: the document is the same wherever it is generated.
     kafka = KafkaSettings.model_construct()
     database = DatabaseSettings.model_construct()
@@ -169,6 +169,20 @@ def documented_brokers() -> list[KafkaBroker]:
         "Console",
         OperatorAction,
         "What a person did (login, connection added, schedule changed, replay), and who.",
+    )
+    sends(
+        console_broker,
+        Topic.VISMA_CHANGES,
+        "ConsoleReplay",
+        ChangeEvents,
+        "Change events an operator replays from the log in the console, as `mlconnector replay`.",
+    )
+    sends(
+        console_broker,
+        Topic.VISMA_NOTIFICATIONS,
+        "ConsolePoll",
+        VismaNotification,
+        "An operator's request that the reader poll an entity now (a fixed record read again).",
     )
     return [
         reader_broker,

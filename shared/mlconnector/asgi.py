@@ -1,7 +1,12 @@
-"""Serving an ASGI app with uvicorn inside the current event loop, on a loopback port.
+"""Serving an ASGI app with uvicorn: inside the current event loop on a loopback port
+(`serve_asgi`: the gateway in tests, the sandboxes in-process, the benchmarks; port 0 binds a
+free port and the bound URL is returned), and the limits an edge facing the internet needs.
 
-Used by the webhook gateway, by the sandboxes when a test runs them in-process, and by the
-benchmarks. Port 0 binds a free port; the bound URL is returned.
+uvicorn's h11 server times out only an idle keep-alive connection: a client that sends its
+request headers one byte at a time, or opens connections and sends nothing complete, holds
+them for ever, and `limit_concurrency` answers 503 only once a whole request arrived.
+`ServerLimits` closes that gap with a protocol that caps open connections at accept and gives
+every request's headers a deadline (the body's deadline is the app's: the gateway's receiver).
 """
 
 from __future__ import annotations
@@ -11,10 +16,82 @@ import contextlib
 import random
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import h11
 import uvicorn
+from pydantic import BaseModel, ConfigDict, Field
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class ServerLimits(BaseModel):
+    """How long a request's headers may take, how many connections may be open at once, how
+    long an idle keep-alive connection stays, and how large the request headers may be."""
+
+    model_config = ConfigDict(frozen=True)
+
+    header_timeout: timedelta = timedelta(seconds=10)
+    max_connections: int = Field(default=256, ge=1)
+    keep_alive_timeout: timedelta = timedelta(seconds=5)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        return {
+            "http": guarded_protocol(self),
+            "timeout_keep_alive": max(1, round(self.keep_alive_timeout.total_seconds())),
+            "h11_max_incomplete_event_size": self.max_header_bytes,
+        }
+
+
+def guarded_protocol(limits: ServerLimits) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, with `limits.max_connections` and `limits.header_timeout`."""
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_deadline: asyncio.TimerHandle | None = None
+        _refused = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                self._refused = True
+                transport.close()  # never served: cheaper than a 503 to a flood
+                return
+            super().connection_made(transport)
+            self._await_headers()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return
+            self._headers_arrived()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:
+                self._headers_arrived()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._await_headers()  # a keep-alive connection's next request
+
+        def _await_headers(self) -> None:
+            self._headers_arrived()
+            seconds = limits.header_timeout.total_seconds()
+            self._header_deadline = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _headers_arrived(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _headers_too_slow(self) -> None:
+            self._header_deadline = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+    return GuardedH11Protocol
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -52,7 +129,12 @@ def listening_ports(count: int = 1, host: str = "127.0.0.1", attempts: int = 100
 
 @contextlib.asynccontextmanager
 async def serve_asgi(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    limits: ServerLimits | None = None,
 ) -> AsyncIterator[str]:
     """Runs `app` until the block exits; yields its base URL (no trailing slash)."""
     # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio sets TCP_NODELAY only on
@@ -62,7 +144,12 @@ async def serve_asgi(
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        **(limits.uvicorn_options() if limits is not None else {}),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

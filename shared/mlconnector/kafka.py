@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -12,11 +13,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
 from faststream.message import StreamMessage
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlconnector.contracts import EVENT_TYPES, Event, parse_event
-from mlconnector.settings import KafkaSettings
+from mlconnector.settings import KafkaSecurityProtocol, KafkaSettings, SaslMechanism
 from mlconnector.topics import ALL_TOPICS
 
 log = logging.getLogger(__name__)
@@ -125,11 +128,40 @@ def decode_batch(
     return DecodedBatch[EventT](events=tuple(events), unreadable=tuple(unreadable))
 
 
+def broker_security(settings: KafkaSettings) -> BaseSecurity | None:
+    """How a client proves who it is: FastStream's form of KAFKA_SECURITY_PROTOCOL and
+    KAFKA_SASL_*; None for PLAINTEXT (the embedded broker, tests)."""
+    if settings.security_protocol is KafkaSecurityProtocol.PLAINTEXT:
+        return None
+    use_ssl = settings.security_protocol is KafkaSecurityProtocol.SASL_SSL
+    context = (
+        ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile is not None else None
+        )
+        if use_ssl
+        else None
+    )
+    scram = SASLScram256 if settings.sasl_mechanism is SaslMechanism.SCRAM_SHA_256 else SASLScram512
+    return scram(
+        username=settings.sasl_username or "",
+        password=settings.password().get_secret_value(),
+        use_ssl=use_ssl,
+        ssl_context=context,
+    )
+
+
+def client_security(settings: KafkaSettings) -> dict[str, Any]:
+    """The same as aiokafka keyword arguments, for the clients made without FastStream
+    (admin, audit-store's consumer, the replay producer)."""
+    return parse_security(broker_security(settings))
+
+
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     # The embedded broker offers no idempotent producer (docs/broker.md §3.1): exactly-once
     # comes from idempotent keys and consumer-side dedupe instead.
     return KafkaBroker(
         settings.bootstrap_servers,
+        security=broker_security(settings),
         client_id=client_id,
         enable_idempotence=False,
         acks="all",
@@ -184,7 +216,9 @@ async def publish_events(
 
 async def ensure_topics(settings: KafkaSettings, topics: Sequence[str] = ALL_TOPICS) -> None:
     """Creates topics with their final partition count: the embedded broker cannot grow them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **client_security(settings)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -14,6 +14,7 @@ from faststream.asgi.types import ASGIApp
 from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
+from mlconnector.asgi import ServerLimits
 from mlconnector.lag import GroupConsumer, broker_consumers, report_lag
 from mlconnector.lifecycle import ServiceLifecycle
 from mlconnector.logs import configure_logging
@@ -79,8 +80,15 @@ def service_app(
     )
 
 
-def run_service(app: ASGIApp, *, name: str, settings: ServiceSettings | None = None) -> None:
-    """Runs one service until SIGINT/SIGTERM; uvicorn drives FastStream's lifespan."""
+def run_service(
+    app: ASGIApp,
+    *,
+    name: str,
+    settings: ServiceSettings | None = None,
+    limits: ServerLimits | None = None,
+) -> None:
+    """Runs one service until SIGINT/SIGTERM; uvicorn drives FastStream's lifespan.
+    `limits` harden a service that faces the internet (the webhook gateway)."""
     settings = settings or ServiceSettings()
     configure_logging(settings.log_level, service=name)
     uvicorn.run(
@@ -90,4 +98,5 @@ def run_service(app: ASGIApp, *, name: str, settings: ServiceSettings | None = N
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        **(limits.uvicorn_options() if limits is not None else {}),
     )

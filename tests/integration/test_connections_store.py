@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -199,3 +200,45 @@ async def test_a_store_shows_no_secret_in_reprs(store: ConnectionStore) -> None:
         for secret in KNOWN_SECRETS:
             assert secret not in shown
     assert isinstance(got.basware_webhook_secret, SecretStr)
+
+
+async def test_a_running_store_reads_secrets_resealed_under_a_key_it_loads_later(
+    database_url: str, key: str, tmp_path: Path
+) -> None:
+    """A service opened its store with the old key; `keys rotate` then re-sealed everything
+    under a new one written to the key file. The running store loads the file again."""
+    key_file = tmp_path / "master.key"
+    key_file.write_text(f"{key}\n")
+    environ = {"MLC_MASTER_KEY_FILE": str(key_file)}
+    reloads = 0
+
+    def reload() -> Keyring:
+        nonlocal reloads
+        reloads += 1
+        return Keyring.from_env(environ)
+
+    async with ConnectionStore.open(database_url, reload(), reload) as running:
+        await running.add(make_connection("acme"))
+        before = await running.list()
+        new_key = generate_key()
+        key_file.write_text(f"{new_key}\n{key}\n")
+        async with ConnectionStore.open(database_url, ring(new_key, key)) as operator:
+            await operator.rotate_keys()
+            await operator.add(make_connection("globex", company_id="1000002"))
+        assert reloads == 1
+        after = await running.list()
+        assert reloads == 2  # once, for the key it lacked
+        assert after[0] == before[0]
+        assert [c.name for c in after] == ["acme", "globex"]
+        await running.list()
+        assert reloads == 2  # the key is loaded now: no more reads of the file
+
+
+async def test_a_store_without_reload_still_names_the_missing_key(
+    database_url: str, key: str
+) -> None:
+    async with ConnectionStore.open(database_url, ring(key)) as store:
+        await store.add(make_connection("acme"))
+    async with ConnectionStore.open(database_url, ring(generate_key())) as other:
+        with pytest.raises(VaultError, match="not loaded"):
+            await other.list()

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -97,8 +98,11 @@ async def running_gateway(
     *,
     basware_signature: SignatureScheme = BASWARE_DEFAULT_SCHEME,
     secrets: SecretSource | None = None,
+    **settings_given: Any,
 ) -> AsyncIterator[RunningGateway]:
+    """`settings_given` are further GatewaySettings fields (limits, windows)."""
     settings = GatewaySettings(
+        **settings_given,
         basware_signature=basware_signature,
         topics=GatewayTopics(
             basware_events=await single_partition_topic(kafka, "basware.events"),
@@ -108,7 +112,8 @@ async def running_gateway(
     app = create_gateway(
         kafka, DatabaseSettings(database_url=database_url), settings, secrets=secrets
     )
-    async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url) as client:
+    limits = settings.server_limits()
+    async with serve_asgi(app, limits=limits) as url, httpx.AsyncClient(base_url=url) as client:
         yield RunningGateway(url=url, client=client, settings=settings, kafka=kafka)
 
 

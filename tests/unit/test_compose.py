@@ -33,7 +33,10 @@ def test_kafka_runs_in_kraft_mode_from_the_official_image(compose: dict[str, Any
 
 
 def test_topics_are_created_with_twelve_partitions(compose: dict[str, Any]) -> None:
-    script = "\n".join(compose["services"]["kafka-topics"]["command"])
+    setup = compose["services"]["kafka-setup"]
+    scripts = {c["target"]: c["source"] for c in setup["configs"]}
+    source = compose["configs"][scripts[setup["entrypoint"][-1]]]["file"]
+    script = (ROOT / source).read_text()
     for topic in (
         "visma.changes",
         "visma.notifications",
@@ -56,7 +59,7 @@ def test_each_service_is_built_from_the_repo_and_joins_kafka_and_postgres(
     env = service["environment"]
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["DATABASE_URL"].startswith("postgresql://")
-    assert set(service["depends_on"]) == {"kafka-topics", "postgres"}
+    assert set(service["depends_on"]) == {"kafka-setup", "postgres"}
 
 
 def test_basware_writer_can_scale(compose: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,10 +11,12 @@ from mlconnector.contracts import Entity
 from webhook_gateway.answers import Reason, Refused
 from webhook_gateway.notifications import (
     basware_notification,
+    check_visma_body_time,
     check_visma_tenant,
     is_connection_test,
     parse_basware_task,
     parse_visma_body,
+    path_tenant,
     visma_entity,
     visma_notification,
     visma_notification_id,
@@ -71,6 +74,8 @@ def test_connection_test_is_recognised() -> None:
         (task_body(documentId=None), Reason.INVALID_PAYLOAD),
         (task_body(taskId=""), Reason.INVALID_PAYLOAD),
         (task_body(taskStatus=None), Reason.INVALID_PAYLOAD),
+        (task_body(taskId="t\u00001"), Reason.INVALID_PAYLOAD),
+        (task_body(documentId="d\n1"), Reason.INVALID_PAYLOAD),
     ],
 )
 def test_unusable_basware_bodies_are_refused(body: bytes, reason: Reason) -> None:
@@ -107,7 +112,7 @@ def visma_body(**fields: object) -> bytes:
 
 
 def test_visma_notification_for_a_synced_entity() -> None:
-    event = visma_notification("1000001", "n-1", parse_visma_body(visma_body()))
+    event = visma_notification("1000001", "digest-1", "n-1", parse_visma_body(visma_body()))
     assert event is not None
     assert (event.tenant, event.entity, event.event, event.record_key) == (
         "1000001",
@@ -120,7 +125,7 @@ def test_visma_notification_for_a_synced_entity() -> None:
 
 def test_visma_notification_for_another_entity_is_none() -> None:
     parsed = parse_visma_body(visma_body(entity="Account"))
-    assert visma_notification("acme", "n-1", parsed) is None
+    assert visma_notification("acme", "digest-1", "n-1", parsed) is None
 
 
 def test_visma_tenant_id_comes_from_the_header_and_the_body_must_agree() -> None:
@@ -140,3 +145,73 @@ def test_visma_notification_id_is_required() -> None:
     with pytest.raises(Refused) as caught:
         visma_notification_id({})
     assert caught.value.reason is Reason.MISSING_NOTIFICATION_ID
+
+
+def test_the_visma_event_id_follows_what_was_signed_not_the_header_id() -> None:
+    parsed = parse_visma_body(visma_body())
+    first = visma_notification("1000001", "digest-1", "n-1", parsed)
+    replayed = visma_notification("1000001", "digest-1", "n-2", parsed)
+    other = visma_notification("1000001", "digest-2", "n-1", parsed)
+    assert first is not None
+    assert replayed is not None
+    assert other is not None
+    assert first.event_id == replayed.event_id != other.event_id
+
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-25T12:09:00.000Z", "2026-11-25T11:51:00Z", "2026-11-25T13:05:00+01:00"]
+)
+def test_a_visma_body_inside_its_time_window_passes(stamp: str) -> None:
+    check_visma_body_time(parse_visma_body(visma_body(timestamp=stamp)), NOW, WINDOW)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        ("2026-11-25T11:49:00Z", Reason.STALE_TIMESTAMP),
+        ("2026-11-25T12:11:00Z", Reason.STALE_TIMESTAMP),
+        ("2025-01-01T00:00:00", Reason.STALE_TIMESTAMP),
+        ("²", Reason.BAD_TIMESTAMP),
+        ("yesterday", Reason.BAD_TIMESTAMP),
+    ],
+)
+def test_a_visma_body_outside_its_window_or_with_a_bad_time_is_refused(
+    stamp: str, reason: Reason
+) -> None:
+    with pytest.raises(Refused) as caught:
+        check_visma_body_time(parse_visma_body(visma_body(timestamp=stamp)), NOW, WINDOW)
+    assert caught.value.reason is reason
+
+
+def test_a_visma_body_without_a_time_is_not_judged_by_time() -> None:
+    check_visma_body_time(parse_visma_body(visma_body()), NOW, WINDOW)
+
+
+@pytest.mark.parametrize("field", ["entity", "event", "id", "tenantId", "timestamp"])
+def test_control_characters_in_a_visma_body_are_refused(field: str) -> None:
+    with pytest.raises(Refused) as caught:
+        parse_visma_body(visma_body(**{field: "Supp\u0000lier"}))
+    assert caught.value.reason is Reason.INVALID_PAYLOAD
+
+
+@pytest.mark.parametrize("value", ["n\x00", "n\x7f", "n\u00e9", "n" * 201])
+def test_a_malformed_header_id_is_a_bad_header(value: str) -> None:
+    with pytest.raises(Refused) as caught:
+        visma_notification_id({"x-vwd-notification-id": value})
+    assert caught.value.reason is Reason.BAD_HEADER
+
+
+@pytest.mark.parametrize("tenant", ["1000001", "acme-no", "a.b_c"])
+def test_path_tenants_that_can_be_tenants(tenant: str) -> None:
+    assert path_tenant(tenant) == tenant
+
+
+@pytest.mark.parametrize("tenant", ["..", ".", "", "1000001\x00", "²", "a/b", "x" * 64, "-a"])
+def test_path_tenants_that_cannot_be_tenants_are_unknown(tenant: str) -> None:
+    with pytest.raises(Refused) as caught:
+        path_tenant(tenant)
+    assert caught.value.reason is Reason.UNKNOWN_TENANT

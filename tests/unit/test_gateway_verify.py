@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from mlconnector.basware import BaswareCredentials
-from mlconnector.connections import Connection
+from mlconnector.connections import Connection, StaticConnectionSource
+from mlconnector.vault import VaultError
 from mlconnector.visma import VismaCredentials
 from webhook_gateway.answers import Reason, Refused
 from webhook_gateway.secret_source import (
@@ -138,12 +139,16 @@ def test_retired_secret_is_valid_for_the_overlap_only() -> None:
     assert valid_keys(secrets, NOW, timedelta(minutes=30)) == [b"new"]
 
 
-async def test_configured_secrets_fall_back_to_any_tenant_and_hide_values() -> None:
+async def test_configured_secrets_name_tenants_and_star_never_makes_one_known() -> None:
     own = [WebhookSecret(value=SecretStr("acme-secret"))]
     shared = [WebhookSecret(value=SecretStr("shared-secret"))]
     source = ConfiguredSecrets(basware={"acme": own, "*": shared}, visma={})
     assert await source.basware("acme") == TenantSecrets(tenant="acme", secrets=tuple(own))
-    assert await source.basware("globex") == TenantSecrets(tenant="globex", secrets=tuple(shared))
+    # "*" once accepted one signed body for any path tenant, ".." and "evil-tenant" included.
+    for stranger in ("globex", "..", "evil-tenant", "*"):
+        assert await source.basware(stranger) is None
+    assert source.basware_for_connection("globex") == tuple(shared)
+    assert source.basware_for_connection("acme") == tuple(own)
     assert await source.visma("acme") is None
     for shown in (repr(source), repr(own), str(own[0])):
         assert "acme-secret" not in shown
@@ -195,4 +200,61 @@ async def test_connection_secrets_map_visma_tenant_ids_to_companies() -> None:
     assert await source.visma("tenant-2") is None
     assert await source.basware("1000002") is None
     assert await source.basware("unknown") is None
-    assert loads == 1  # re-read only after `refresh`
+    assert await source.basware("unknown-too") is None
+    # Re-read after `refresh`, and once for the first tenant not found; the next one within
+    # `miss_refresh` (a second) costs no read.
+    assert loads == 2
+
+
+@pytest.mark.parametrize("stamp", ["²", "١٢٣", "1" * 40, "-5", " 17"])
+def test_a_signed_timestamp_that_is_not_plain_digits_is_bad_not_an_error(stamp: str) -> None:
+    """'²' passes str.isdigit() and then broke int(): the request got a 500."""
+    signed = {"x-bwapi-signature-256": sign(KEY, BODY, TIMED, stamp), "x-timestamp": stamp}
+    assert refusal(signed, TIMED) is Reason.BAD_TIMESTAMP
+
+
+def test_verification_names_the_digest_of_what_was_signed() -> None:
+    stamp = str(int(NOW.timestamp()))
+    signed = timed_headers(NOW)
+    digest = verify_signature(signed, BODY, [KEY], TIMED, NOW)
+    assert digest == hashlib.sha256(f"{stamp}.".encode() + BODY).hexdigest()
+    plain = {"x-bwapi-signature-256": sign(KEY, BODY, HEX)}
+    assert verify_signature(plain, BODY, [KEY], HEX, NOW) == hashlib.sha256(BODY).hexdigest()
+
+
+async def test_star_secrets_serve_only_the_tenants_of_connections() -> None:
+    shared = [WebhookSecret(value=SecretStr("shared"))]
+    source = ConnectionSecrets(
+        StaticConnectionSource([connection("1000001", "tenant-1")]).list,
+        ConfiguredSecrets(basware={"*": shared}, visma={"*": shared}),
+        refresh=timedelta(minutes=1),
+    )
+    assert await source.basware("1000001") == TenantSecrets(tenant="1000001", secrets=(*shared,))
+    visma = await source.visma("tenant-1")
+    assert visma == TenantSecrets(tenant="1000001", secrets=(*shared,))
+    assert await source.basware("evil-tenant") is None
+    assert await source.visma("tenant-2") is None
+
+
+async def test_a_new_connection_is_found_at_once_and_a_failed_read_keeps_the_last() -> None:
+    known = [connection("1000001", "tenant-1", basware_webhook_secret="bw-1")]
+    fail = False
+
+    async def load() -> list[Connection]:
+        if fail:
+            raise VaultError("secret x is sealed under master key k-new, which is not loaded")
+        return list(known)
+
+    source = ConnectionSecrets(
+        load, ConfiguredSecrets({}, {}), refresh=timedelta(hours=1), miss_refresh=timedelta(0)
+    )
+    assert await source.basware("1000002") is None
+    known.append(connection("1000002", "tenant-2", basware_webhook_secret="bw-2"))
+    added = await source.basware("1000002")
+    assert added is not None
+    assert [s.value.get_secret_value() for s in added.secrets] == ["bw-2"]
+    fail = True
+    assert await source.basware("1000003") is None  # a re-read that fails...
+    still = await source.basware("1000001")  # ...keeps what was read before
+    assert still is not None
+    assert [s.value.get_secret_value() for s in still.secrets] == ["bw-1"]

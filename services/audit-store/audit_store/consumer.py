@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from audit_store.recorder import AppendReport, Recorder
 from audit_store.settings import AuditSettings
 from mlconnector.audit.rows import ReceivedMessage, kafka_timestamp, log_entry
-from mlconnector.kafka import consumer_tuning
+from mlconnector.kafka import client_security, consumer_tuning
 from mlconnector.lag import GroupConsumer
 from mlconnector.retry import Backoff
 from mlconnector.settings import KafkaSettings
@@ -67,6 +67,7 @@ class LogConsumer:
             enable_auto_commit=False,
             max_poll_records=settings.batch_max_records,
             **consumer_tuning(kafka),
+            **client_security(kafka),
         )
 
     @property

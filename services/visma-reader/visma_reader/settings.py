@@ -13,6 +13,13 @@ class ReaderSettings(BaseSettings):
 
     # Default schedule; a connection's own schedule overrides it.
     poll_interval_seconds: float = Field(default=30.0, gt=0)
+    # A connection runs at most one early (notified) poll cycle per interval; notifications
+    # in between merge into the next. Worst case, four Visma calls per interval: 2,880 an
+    # hour at 5 s, a fifth of the hourly quota (docs/visma-api.md §8.1).
+    early_poll_interval_seconds: float = Field(default=5.0, ge=0)
+    # How often the list of connections is read again, so that one added or removed while
+    # the reader runs is polled or left alone without a restart.
+    connections_refresh_seconds: float = Field(default=10.0, gt=0)
     # Re-read this far below the cursor: the zone of Visma's timestamps is not published,
     # and rows change while a scan pages (docs/visma-api.md §5.2, §6.2). Dedupe absorbs the
     # re-reads.

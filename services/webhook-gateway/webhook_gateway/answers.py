@@ -25,6 +25,8 @@ class WebhookOutcome(StrEnum):
 
 class Reason(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
+    BODY_TIMEOUT = "body_timeout"
+    BAD_HEADER = "bad_header"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNKNOWN_TENANT = "unknown_tenant"
     MISSING_SIGNATURE = "missing_signature"
@@ -42,6 +44,8 @@ class Reason(StrEnum):
 
 HTTP_STATUS: dict[Reason, int] = {
     Reason.BODY_TOO_LARGE: 413,
+    Reason.BODY_TIMEOUT: 408,
+    Reason.BAD_HEADER: 400,
     Reason.UNSUPPORTED_MEDIA_TYPE: 415,
     Reason.UNKNOWN_TENANT: 404,
     Reason.MISSING_SIGNATURE: 401,
@@ -69,6 +73,11 @@ class Refused(Exception):
     @property
     def status_code(self) -> int:
         return HTTP_STATUS[self.reason]
+
+    @property
+    def body_unread(self) -> bool:
+        """The body was not read to its end: the connection cannot serve another request."""
+        return self.reason in (Reason.BODY_TOO_LARGE, Reason.BODY_TIMEOUT)
 
 
 class Answer(BaseModel):

@@ -30,7 +30,12 @@ def create_app(
         broker=broker,
         settings=settings,
         secrets=secrets
-        or ConnectionSecrets(lifecycle.connections, configured, settings.connections_refresh),
+        or ConnectionSecrets(
+            lifecycle.connections,
+            configured,
+            settings.connections_refresh,
+            settings.connections_miss_refresh,
+        ),
         seen=lifecycle.seen,
     )
     return GatewayApp(service_app(broker, lifecycle), webhook_router(receiver))

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,8 @@ from webhook_gateway.answers import Reason, Refused
 # Epoch values above this are milliseconds (Visma's x-vwd-* timestamps are ms):
 # 10^11 seconds is the year 5138, 10^11 milliseconds is 1973.
 _MILLISECONDS_FROM = 10**11
+# ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+_EPOCH = re.compile(r"[0-9]{1,16}")
 
 
 class SignatureEncoding(StrEnum):
@@ -70,7 +73,7 @@ def _decode(value: str, scheme: SignatureScheme) -> bytes | None:
 
 
 def _timestamp(value: str) -> datetime:
-    if not value.isdigit():
+    if not _EPOCH.fullmatch(value):
         raise Refused(Reason.BAD_TIMESTAMP)
     number = int(value)
     seconds = number / 1000 if number >= _MILLISECONDS_FROM else float(number)
@@ -86,8 +89,10 @@ def verify_signature(
     keys: Sequence[bytes],
     scheme: SignatureScheme,
     now: datetime,
-) -> None:
-    """Returns if one of `keys` signed `body` (and, with a timestamp, recently); else raises."""
+) -> str:
+    """The SHA-256 (hex) of the signed bytes, if one of `keys` signed `body` (and, with a
+    timestamp, recently); else raises. The digest names what the sender vouched for, so a
+    replay of it is recognised whatever unsigned headers come with it."""
     presented = headers.get(scheme.header)
     if presented is None:
         raise Refused(Reason.MISSING_SIGNATURE)
@@ -110,3 +115,4 @@ def verify_signature(
     # rejection then means an authentic but old (replayed or long-delayed) request.
     if timestamp is not None and abs(now - _timestamp(timestamp)) > scheme.tolerance:
         raise Refused(Reason.STALE_TIMESTAMP)
+    return hashlib.sha256(payload).hexdigest()

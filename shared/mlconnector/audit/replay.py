@@ -52,7 +52,7 @@ from mlconnector.contracts import (
     Entity,
     parse_event,
 )
-from mlconnector.kafka import event_headers
+from mlconnector.kafka import client_security, event_headers
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
 
@@ -180,6 +180,7 @@ async def kafka_replay_publisher(
         client_id="mlconnector-replay",
         acks="all",
         enable_idempotence=False,
+        **client_security(settings),
     )
     try:
         await producer.start()

@@ -2,6 +2,7 @@
 
 from mlconnector.connection_store.source import open_connection_source
 from mlconnector.connection_store.store import (
+    READ_FAILURES,
     ConnectionExists,
     ConnectionStore,
     RotationReport,
@@ -10,6 +11,7 @@ from mlconnector.connection_store.store import (
 )
 
 __all__ = [
+    "READ_FAILURES",
     "ConnectionExists",
     "ConnectionStore",
     "RotationReport",

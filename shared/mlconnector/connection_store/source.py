@@ -15,9 +15,14 @@ async def open_connection_source(
     database_url: str, environ: Mapping[str, str] | None = None
 ) -> AsyncIterator[ConnectionSource]:
     """The connection the environment describes when VISMA_CLIENT_ID is set; otherwise the
-    stored connections, opened with the master key (MLC_MASTER_KEY, ...)."""
+    stored connections, opened with the master key (MLC_MASTER_KEY, ...), whose keyring is
+    loaded again when a secret needs a key it lacks (a rotation, from MLC_MASTER_KEY_FILE)."""
     if EnvConnectionSource.configured(environ):
         yield EnvConnectionSource(environ)
         return
-    async with ConnectionStore.open(database_url, Keyring.from_env(environ)) as store:
+
+    def reload() -> Keyring:
+        return Keyring.from_env(environ)
+
+    async with ConnectionStore.open(database_url, reload(), reload) as store:
         yield store

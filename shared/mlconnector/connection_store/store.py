@@ -5,6 +5,11 @@ one) is sealed into its own `connection_secrets` row, bound to the connection's 
 field's path; everything else is JSON in `connections.settings`; schedules have their own
 table so that `update_schedule` touches nothing else. Reading joins the three back into a
 `Connection` and needs the master key; nothing in the database is readable without it.
+
+A running service reads secrets that `mlconnector keys rotate` re-sealed under a key it did
+not load at start: a secret sealed under a key the keyring lacks makes the store load the
+keyring again (`reload`, which re-reads MLC_MASTER_KEY_FILE) before it opens anything, so a
+master key rotation needs no restart (docs/operator-guide.md §8.1).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -24,12 +29,23 @@ from mlconnector.connections import Connection, ConnectionInvalid, ConnectionNot
 from mlconnector.contracts import Entity
 from mlconnector.migrations import apply_migrations
 from mlconnector.schedule import CronSchedule, IntervalSchedule
-from mlconnector.vault import Keyring, SealedSecret, SecretSlot
+from mlconnector.vault import Keyring, SealedSecret, SecretSlot, VaultError
 
 MIGRATIONS_PACKAGE = "mlconnector.connection_store"
 MIGRATIONS_OWNER = "connections"
 # The secrets of a Connection are the SecretStr fields outside these.
 _COLUMNS = {"name", "schedules"}
+
+
+# What reading connections raises when the store cannot be read right now: the database
+# does not answer, a secret needs a master key not loaded, a stored row does not validate.
+READ_FAILURES: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    VaultError,
+    ConnectionInvalid,
+)
 
 
 class ConnectionExists(ValueError):
@@ -99,12 +115,19 @@ def _slot(connection_id: uuid.UUID, field: str) -> SecretSlot:
     return SecretSlot(owner=str(connection_id), field=field)
 
 
-class ConnectionStore:
-    """Typed access to the stored connections. Reads open secrets with the keyring."""
+KeyringLoader = Callable[[], Keyring]
 
-    def __init__(self, pool: asyncpg.Pool, keyring: Keyring) -> None:
+
+class ConnectionStore:
+    """Typed access to the stored connections. Reads open secrets with the keyring, loaded
+    again by `reload` when a secret is sealed under a key it does not hold."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, keyring: Keyring, reload: KeyringLoader | None = None
+    ) -> None:
         self._pool = pool
         self._keyring = keyring
+        self._reload = reload
 
     def __repr__(self) -> str:
         return f"ConnectionStore(keyring={self._keyring!r})"
@@ -115,7 +138,9 @@ class ConnectionStore:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, database_url: str, keyring: Keyring) -> AsyncIterator[ConnectionStore]:
+    async def open(
+        cls, database_url: str, keyring: Keyring, reload: KeyringLoader | None = None
+    ) -> AsyncIterator[ConnectionStore]:
         """A store on its own small pool, with its tables migrated."""
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
         try:
@@ -124,7 +149,7 @@ class ConnectionStore:
                 await cls.migrate(conn)
             finally:
                 await conn.close()
-            yield cls(pool, keyring)
+            yield cls(pool, keyring, reload)
         finally:
             await pool.close()
 
@@ -163,7 +188,7 @@ class ConnectionStore:
     async def list(self) -> Sequence[Connection]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch("SELECT id, name, settings FROM connections ORDER BY name")
-            return await _assemble(conn, self._keyring, rows)
+            return await _assemble(conn, self._keyring_for, rows)
 
     async def get(self, name: str) -> Connection:
         async with self._pool.acquire() as conn:
@@ -172,7 +197,14 @@ class ConnectionStore:
             )
             if not rows:
                 raise ConnectionNotFound(name)
-            return (await _assemble(conn, self._keyring, rows))[0]
+            return (await _assemble(conn, self._keyring_for, rows))[0]
+
+    def _keyring_for(self, key_ids: set[str]) -> Keyring:
+        """A keyring that holds `key_ids`, if loading it again brings them; the secrets of a
+        key still missing then fail to open, naming the key."""
+        if self._reload is not None and not key_ids <= set(self._keyring.key_ids):
+            self._keyring = self._reload()
+        return self._keyring
 
     async def remove(self, name: str) -> None:
         async with self._pool.acquire() as conn:
@@ -263,16 +295,20 @@ def _sealed(row: asyncpg.Record) -> SealedSecret:
 
 
 async def _assemble(
-    conn: PoolConnectionProxy[asyncpg.Record], keyring: Keyring, rows: Iterable[asyncpg.Record]
+    conn: PoolConnectionProxy[asyncpg.Record],
+    keyring_for: Callable[[set[str]], Keyring],
+    rows: Iterable[asyncpg.Record],
 ) -> list[Connection]:
     rows = list(rows)
     ids = [row["id"] for row in rows]
     secrets: dict[uuid.UUID, dict[str, SecretStr]] = {i: {} for i in ids}
-    for row in await conn.fetch(
+    sealed_rows = await conn.fetch(
         "SELECT connection_id, field, key_id, nonce, ciphertext FROM connection_secrets"
         " WHERE connection_id = ANY($1::uuid[])",
         ids,
-    ):
+    )
+    keyring = keyring_for({row["key_id"] for row in sealed_rows})
+    for row in sealed_rows:
         slot = _slot(row["connection_id"], row["field"])
         secrets[row["connection_id"]][row["field"]] = keyring.open(_sealed(row), slot)
     schedules: dict[uuid.UUID, dict[Entity, IntervalSchedule | CronSchedule]] = {i: {} for i in ids}
