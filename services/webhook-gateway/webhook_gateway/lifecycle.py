@@ -38,7 +38,7 @@ class GatewayLifecycle(ServiceLifecycle[GatewaySettings]):
             self._source = await self.open_connections()
         except VaultError as error:
             # Without a master key the store cannot be read: the gateway still verifies
-            # webhooks signed with MLC_GATEWAY_*_SECRETS.
+            # webhooks for the tenants MLC_GATEWAY_*_SECRETS name ("*" names none).
             log.warning("no stored connections: %s", error)
 
     async def begin(self) -> None:
