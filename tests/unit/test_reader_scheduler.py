@@ -204,3 +204,25 @@ async def test_a_notification_for_a_tenant_not_known_yet_reads_the_connections_a
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_disabled_connection_is_not_polled_even_when_woken() -> None:
+    polls = Polls()
+    disabled = connection("1000001").model_copy(update={"enabled": False})
+    running = ConnectionPoller(
+        disabled.name,
+        disabled.tenant,
+        Connections(disabled),
+        polls,
+        default=IntervalSchedule(seconds=0.05),
+        early_interval=INTERVAL,
+    )
+    task = asyncio.create_task(running.run())
+    try:
+        running.wake(None)
+        await polls.until(lambda: running.early_cycles == 1)  # the early cycle came and went
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert polls.made == []

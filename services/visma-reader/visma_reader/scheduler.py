@@ -118,7 +118,8 @@ class ConnectionPoller:
         self._early_pending = False
         self._last_early = now
         self.early_cycles += 1
-        return entities_up_to(self._early, connection.entities)
+        # A disabled connection is not polled, woken or not.
+        return entities_up_to(self._early, connection.entities) if connection.enabled else []
 
     async def _current(self) -> Connection:
         """The connection as stored now; the one read last while the store cannot be read
