@@ -13,6 +13,7 @@ import httpx
 import pytest
 from browser_support import ARTIFACTS, chromium, require_chromium
 from home_support import RunningStack, mlconnector, port_settings, until
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
 
 from mlconnector.home import StackFile
@@ -40,11 +41,17 @@ class Answers:
 
     def __init__(self) -> None:
         self.bodies: list[tuple[str, str]] = []
+        # Answers the browser dropped before their body could be read: a page reloaded (the
+        # Overview is reloaded every second while the sync runs) discards the one in flight.
+        self.superseded: list[str] = []
 
     async def keep(self, response: Response) -> None:
         kind = response.headers.get("content-type", "")
         if kind.startswith(("text/html", "application/json")) and response.status != 303:
-            self.bodies.append((response.url, await response.text()))
+            try:
+                self.bodies.append((response.url, await response.text()))
+            except PlaywrightError:
+                self.superseded.append(response.url)
 
 
 async def reload_until(page: Page, selector: str, text: str, *, timeout: float) -> None:
@@ -225,6 +232,8 @@ async def test_an_operator_adds_pings_watches_and_fixes_in_the_browser(tmp_path:
                 assert answer.ok, path
                 answers.bodies.append((path, await answer.text()))  # fmt: skip
         assert len(answers.bodies) > 20
+        # What a reload discarded was read on another load of the same page.
+        assert set(answers.superseded) <= {url for url, _ in answers.bodies}, answers.superseded
         for url, body in answers.bodies:
             for secret in SECRETS:
                 assert secret not in body, f"a secret in {url}"
