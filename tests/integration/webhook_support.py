@@ -114,6 +114,10 @@ async def running_gateway(
     )
     limits = settings.server_limits()
     async with serve_asgi(app, limits=limits) as url, httpx.AsyncClient(base_url=url) as client:
+        # As a load balancer would: no webhook before the gateway says it is ready.
+        async with asyncio.timeout(30):
+            while (await client.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.05)
         yield RunningGateway(url=url, client=client, settings=settings, kafka=kafka)
 
 
