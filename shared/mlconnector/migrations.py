@@ -2,12 +2,15 @@
 
 Each service keeps `migrations/NNN_name.sql` in its package. Files are applied in order,
 each once, inside a transaction, under an advisory lock so that several instances starting
-together do not race. A fresh database and an upgraded one end in the same schema.
+together do not race. A fresh database and an upgraded one end in the same schema. The
+checksum covers the statements, not the comments: a comment may be corrected (a citation
+moved into docs/, say), a statement never.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from typing import Any
 
@@ -28,6 +31,42 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 MIGRATION_LOCK = int.from_bytes(
     hashlib.sha256(b"mlconnector-migrations").digest()[:8], "big", signed=True
 )
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\$\w*\$).*?\1", re.S)
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+def statements_of(sql: str) -> str:
+    """The SQL without its `--` comments (quoted text and dollar-quoted bodies kept whole):
+    what a migration does, so that correcting a comment never changes its checksum."""
+    kept: list[str] = []
+    position = 0
+    for quoted in _QUOTED.finditer(sql):
+        kept.append(_COMMENT.sub("", sql[position : quoted.start()]))
+        kept.append(quoted.group(0))
+        position = quoted.end()
+    kept.append(_COMMENT.sub("", sql[position:]))
+    return "\n".join(line.rstrip() for line in "".join(kept).splitlines() if line.strip())
+
+
+def checksum_of(sql: str) -> str:
+    return hashlib.sha256(statements_of(sql).encode()).hexdigest()
+
+
+def _legacy_checksum(sql: str) -> str:
+    # What databases migrated before comments were left out recorded: the whole file.
+    return hashlib.sha256(sql.encode()).hexdigest()
+
+
+# Files whose comments were corrected after databases recorded their whole text: the
+# checksum those databases hold. Statements are never corrected this way.
+CORRECTED_COMMENTS: dict[tuple[str, str], str] = {
+    # A citation moved into docs/.
+    ("visma-reader", "001_poll_state"): (
+        "c7cc4dd5ea093f53686791a58a872eb115baf5a198c954c204151117638c9e63"
+    ),
+}
 
 
 class MigrationChanged(RuntimeError):
@@ -60,10 +99,15 @@ async def apply_migrations(
         }
         for file in files:
             sql = file.read_text()
-            checksum = hashlib.sha256(sql.encode()).hexdigest()
+            checksum = checksum_of(sql)
             version = file.name.removesuffix(".sql")
             if version in done:
-                if done[version] != checksum:
+                accepted = {
+                    checksum,
+                    _legacy_checksum(sql),
+                    CORRECTED_COMMENTS.get((owner, version)),
+                }
+                if done[version] not in accepted:
                     raise MigrationChanged(
                         f"{owner} migration {version} changed after it was applied"
                     )
