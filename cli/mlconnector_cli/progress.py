@@ -110,11 +110,20 @@ def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
     return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 1] + "…"
 
 
-async def read_snapshot(
-    database_url: str, totals: Mapping[Entity, int], tenant: str | None = None
-) -> ProgressSnapshot:
-    conn = await asyncpg.connect(database_url, timeout=5)
-    try:
-        return snapshot_of(await state_summaries(conn), totals, tenant)
-    finally:
-        await conn.close()
+class ProgressReader:
+    """Reads snapshots over one connection, opened on first use, again after it broke."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._conn: asyncpg.Connection | None = None
+
+    async def snapshot(
+        self, totals: Mapping[Entity, int], tenant: str | None = None
+    ) -> ProgressSnapshot:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._database_url, timeout=5)
+        return snapshot_of(await state_summaries(self._conn), totals, tenant)
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()

@@ -41,7 +41,12 @@ from mlconnector_cli.ports import (
     check_free,
 )
 from mlconnector_cli.processes import ManagedProcess
-from mlconnector_cli.progress import ProgressSnapshot, RateMeter, read_snapshot, render_line
+from mlconnector_cli.progress import (
+    ProgressReader,
+    ProgressSnapshot,
+    RateMeter,
+    render_line,
+)
 from mlconnector_cli.recovery import recover_from_database
 from mlconnector_cli.stack import (
     EmbeddedBroker,
@@ -318,11 +323,10 @@ class SandboxCompanies(BaseModel):
     companies: list[SandboxCompany]
 
 
-async def visma_totals(visma_url: str, company_id: str) -> dict[Entity, int]:
+async def visma_totals(visma: httpx.AsyncClient, company_id: str) -> dict[Entity, int]:
     """What the Visma sandbox holds now: the totals a sync of it reaches."""
-    async with httpx.AsyncClient(base_url=visma_url, timeout=10) as http:
-        answer = await http.get("/_sandbox/companies")
-        answer.raise_for_status()
+    answer = await visma.get("/_sandbox/companies")
+    answer.raise_for_status()
     companies = SandboxCompanies.model_validate_json(answer.content).companies
     counts = next((c.record_counts for c in companies if c.company_id == company_id), {})
     return {entity: counts.get(entity.value.replace("_", ""), 0) for entity in Entity}
@@ -572,7 +576,27 @@ async def _watch(
 ) -> int:
     printer = ProgressPrinter()
     rate = RateMeter()
-    snapshot: ProgressSnapshot | None = None
+    # Asked every second for the whole run: one client and one connection, not one a second.
+    async with (
+        httpx.AsyncClient(base_url=endpoints.visma_url, timeout=10) as visma,
+        contextlib.aclosing(ProgressReader(stack.database_url)) as progress,
+    ):
+        return await _watch_loop(
+            options, stack, processes, stop, started, visma, progress, printer, rate
+        )
+
+
+async def _watch_loop(
+    options: RunOptions,
+    stack: Stack,
+    processes: list[ManagedProcess],
+    stop: asyncio.Event,
+    started: float,
+    visma: httpx.AsyncClient,
+    progress: ProgressReader,
+    printer: ProgressPrinter,
+    rate: RateMeter,
+) -> int:
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -585,8 +609,8 @@ async def _watch(
                     printer.close()
                     print(f"{process.name} exited with code {process.exited}:\n{process.tail()}")
                     return 1
-            totals = await visma_totals(endpoints.visma_url, DEMO_VISMA_COMPANY_ID)
-            snapshot = await read_snapshot(stack.database_url, totals, DEMO_VISMA_COMPANY_ID)
+            totals = await visma_totals(visma, DEMO_VISMA_COMPANY_ID)
+            snapshot = await progress.snapshot(totals, DEMO_VISMA_COMPANY_ID)
             rate.add(snapshot.settled)
             printer.show(snapshot, rate.per_second())
             elapsed = time.monotonic() - started
