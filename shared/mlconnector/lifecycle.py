@@ -115,19 +115,10 @@ class ServiceLifecycle(ABC, Generic[SettingsT]):
         """Calls `callback` at `close`, before what was opened earlier is closed."""
         self._exits.push_async_callback(callback)
 
-    def run_loop(self, name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def run_loop(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         if self._loops is None:
             self._loops = []
-        task = asyncio.create_task(work, name=name)
-        self._loops.append(task)
-        return task
-
-    def end_loop(self, task: asyncio.Task[None]) -> None:
-        """Stops one loop on purpose: /readyz no longer counts it (a loop that ended by
-        itself still makes the service not ready)."""
-        task.cancel()
-        if self._loops is not None and task in self._loops:
-            self._loops.remove(task)
+        self._loops.append(asyncio.create_task(work, name=name))
 
     # --- what /readyz and /metrics ask ---
 

@@ -304,14 +304,24 @@ def _entity(row: StoredRow) -> Entity | None:
         return None
 
 
-async def _status_of(conn: Connection, row: StoredRow) -> RecordStatus | None:
+RecordKey = tuple[str, str, str]
+
+
+def _record_of(row: StoredRow) -> RecordKey | None:
     tenant, entity, entity_id = row.derived.tenant, _entity(row), row.derived.entity_id
-    if not (tenant and entity and entity_id):
-        return None
-    found = await record_statuses(
-        conn, StatusFilter(tenant=tenant, entity=entity, entity_id=entity_id)
-    )
-    return found[0] if found else None
+    return (tenant, entity.value, entity_id) if tenant and entity and entity_id else None
+
+
+async def _statuses_of(
+    conn: Connection, rows: Sequence[StoredRow]
+) -> dict[RecordKey, RecordStatus]:
+    """The status of every record the rows belong to, in one read of the status view (it is
+    computed whole on every read: once per row would be once per row over the whole log)."""
+    ids = sorted({key[2] for row in rows if (key := _record_of(row))})
+    if not ids:
+        return {}
+    found = await record_statuses(conn, StatusFilter(entity_ids=tuple(ids)))
+    return {(s.tenant, s.entity, s.entity_id): s for s in found}
 
 
 async def _replays_so_far(conn: Connection, originals: set[str]) -> dict[str, int]:
@@ -347,6 +357,7 @@ async def replay(
         rows.sort(key=_dependency_order)
     # One replay per original in one run: its last copy in the selection stands for it.
     last_copy = {row.root_event_id: row.seq for row in rows}
+    statuses = await _statuses_of(conn, rows) if not force else {}
     replays = await _replays_so_far(conn, set(last_copy))
     items: list[ReplayItem] = []
     messages: list[ReplayMessage] = []
@@ -361,7 +372,8 @@ async def replay(
             except (KeyError, ValueError) as error:
                 action, reason = ReplayAction.NOT_REPLAYABLE, str(error)
         if reason is None and not force:
-            reason = skip_reason(row, await _status_of(conn, row))
+            key = _record_of(row)
+            reason = skip_reason(row, statuses.get(key) if key else None)
         item = ReplayItem(
             original_event_id=row.event_id,
             tenant=row.derived.tenant,

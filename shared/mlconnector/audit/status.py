@@ -56,6 +56,8 @@ class StatusFilter(BaseModel):
     tenant: str | None = None
     entity: Entity | None = None
     entity_id: str | None = None
+    # Any of these ids (empty: no such condition): many records in one read.
+    entity_ids: tuple[str, ...] = ()
     states: tuple[RecordState, ...] = ()
     # On the latest result's time: "what failed since Monday".
     since: datetime | None = None
@@ -88,6 +90,7 @@ async def _select_statuses(conn: Connection, query: StatusFilter) -> list[Any]:
           AND ($5::timestamptz IS NULL OR latest_result_at >= $5)
           AND ($6::timestamptz IS NULL OR latest_result_at < $6)
           AND ($7::text IS NULL OR reasons -> 0 ->> 'category' = $7)
+          AND (cardinality($9::text[]) = 0 OR entity_id = ANY($9::text[]))
         ORDER BY coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id
         LIMIT $8
         """,
@@ -99,6 +102,7 @@ async def _select_statuses(conn: Connection, query: StatusFilter) -> list[Any]:
         query.until,
         query.category,
         query.limit,
+        list(query.entity_ids),
     )
 
 
