@@ -73,10 +73,15 @@ class MigrationChanged(RuntimeError):
     """An applied migration file was edited afterwards: history must be appended, not rewritten."""
 
 
-async def apply_migrations(
-    conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any], package: str, owner: str
-) -> list[str]:
-    """Applies the package's pending migrations; returns the versions applied now."""
+class MigrationsPending(RuntimeError):
+    """Migrations are due and the database role in use may not apply them (a service's own
+    least-privilege role): the owner applies them first (`mlconnector database setup`)."""
+
+
+MigrationFile = tuple[str, str]  # version, sql
+
+
+def migration_files(package: str) -> list[MigrationFile]:
     files = sorted(
         (
             f
@@ -85,42 +90,69 @@ async def apply_migrations(
         ),
         key=lambda f: f.name,
     )
+    return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
+
+
+def _pending(owner: str, files: list[MigrationFile], done: dict[str, str]) -> list[MigrationFile]:
+    """The files not applied yet; MigrationChanged for one applied and edited since."""
+    pending: list[MigrationFile] = []
+    for version, sql in files:
+        if version not in done:
+            pending.append((version, sql))
+            continue
+        accepted = {
+            checksum_of(sql),
+            _legacy_checksum(sql),
+            CORRECTED_COMMENTS.get((owner, version)),
+        }
+        if done[version] not in accepted:
+            raise MigrationChanged(f"{owner} migration {version} changed after it was applied")
+    return pending
+
+
+async def _applied(
+    conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any], owner: str
+) -> dict[str, str]:
+    return {
+        row["version"]: row["checksum"]
+        for row in await conn.fetch(
+            "SELECT version, checksum FROM schema_migrations WHERE owner = $1", owner
+        )
+    }
+
+
+async def apply_migrations(
+    conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any], package: str, owner: str
+) -> list[str]:
+    """Applies the package's pending migrations; returns the versions applied now."""
+    files = migration_files(package)
+    # Nothing due: no lock and no DDL, so a service's role, which may read the ledger but
+    # create nothing, starts on a database its owner migrated (docs/operator-guide.md §8).
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL") and not (
+        _pending(owner, files, await _applied(conn, owner))
+    ):
+        return []
     applied_now: list[str] = []
     # One lock for every owner: services starting together share the ledger table, and two
     # concurrent CREATE TABLE IF NOT EXISTS of it can still collide in PostgreSQL's catalog.
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         await conn.execute(_LEDGER)
-        done = {
-            row["version"]: row["checksum"]
-            for row in await conn.fetch(
-                "SELECT version, checksum FROM schema_migrations WHERE owner = $1", owner
-            )
-        }
-        for file in files:
-            sql = file.read_text()
-            checksum = checksum_of(sql)
-            version = file.name.removesuffix(".sql")
-            if version in done:
-                accepted = {
-                    checksum,
-                    _legacy_checksum(sql),
-                    CORRECTED_COMMENTS.get((owner, version)),
-                }
-                if done[version] not in accepted:
-                    raise MigrationChanged(
-                        f"{owner} migration {version} changed after it was applied"
-                    )
-                continue
+        for version, sql in _pending(owner, files, await _applied(conn, owner)):
             async with conn.transaction():
                 await conn.execute(sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (owner, version, checksum) VALUES ($1, $2, $3)",
                     owner,
                     version,
-                    checksum,
+                    checksum_of(sql),
                 )
             applied_now.append(version)
+    except asyncpg.InsufficientPrivilegeError as error:
+        raise MigrationsPending(
+            f"{owner} has migrations to apply and its database role may not apply them "
+            f"({error}): run `mlconnector database setup` as the database's administrator"
+        ) from error
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return applied_now
