@@ -7,6 +7,7 @@ import typer
 from mlconnector_cli.audit import register as register_audit_commands
 from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl, run_app
 from mlconnector_cli.connections import app as connections_app
+from mlconnector_cli.database import app as database_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
 from mlconnector_cli.users import app as users_app
@@ -119,6 +120,7 @@ def status(
 app.add_typer(connections_app)
 app.add_typer(keys_app)
 app.add_typer(users_app)
+app.add_typer(database_app)
 app.command()(ping)
 register_audit_commands(app)
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import MutableMapping
 
 from mlconnector.home import HomeFolder, StackFile, read_stack_file
+from mlconnector_cli.connections import database_location
 
 MASTER_KEY_VARIABLES = ("MLC_MASTER_KEY", "MLC_MASTER_KEY_FILE", "MLC_MASTER_KEYS", "MLC_DEV_KEY")
 
@@ -33,7 +34,7 @@ def use_running_stack(environ: MutableMapping[str, str] | None = None) -> str | 
 
 
 def describe(stack: StackFile) -> str:
-    where = stack.database_url.rsplit("@", 1)[-1]
+    where = database_location(stack.database_url)
     state = f"pid {stack.pid}" if stack.pid_alive() else f"NOT RUNNING (pid {stack.pid} is gone)"
     return (
         f"using the stack of {stack.home} ({state}): database {where}, "

@@ -31,8 +31,10 @@ from mlconnector.basware import BaswareHost, BaswareHosts, BaswareRegion
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.connections import Connection, ConnectionEnv
 from mlconnector.contracts import Entity
+from mlconnector.database_roles import CLI
 from mlconnector.home import HomeFolder, StackEndpoint, StackFile, read_stack_file, write_stack_file
 from mlconnector.vault import Keyring, dev_key
+from mlconnector_cli.connections import database_location
 from mlconnector_cli.ports import (
     BASWARE_SANDBOX_PORTS,
     VISMA_SANDBOX_PORTS,
@@ -340,7 +342,6 @@ def service_processes(
 ) -> list[ManagedProcess]:
     bin_dir = Path(sys.executable).parent
     env = {
-        **stack.environment(),
         **connection_env,
         "VISMA_READER_POLL_INTERVAL_SECONDS": str(options.poll_interval),
     }
@@ -348,7 +349,11 @@ def service_processes(
         ManagedProcess(
             instance_name,
             [str(bin_dir / name)],
-            env={**env, "MLC_HTTP_PORT": str(endpoints.ports.service(name, instance))},
+            env={
+                **stack.environment(name),
+                **env,
+                "MLC_HTTP_PORT": str(endpoints.ports.service(name, instance)),
+            },
             log_dir=options.log_dir,
         )
         for name in SERVICES
@@ -365,7 +370,7 @@ def console_process(
     return ManagedProcess(
         CONSOLE,
         [str(Path(sys.executable).parent / CONSOLE)],
-        env={**stack.environment(), **env, "MLC_HTTP_PORT": port},
+        env={**stack.environment(CONSOLE), **env, "MLC_HTTP_PORT": port},
         log_dir=options.log_dir,
     )
 
@@ -410,7 +415,8 @@ def stack_file_of(
         home=home.root,
         pid=os.getpid(),
         started_at=datetime.now(UTC),
-        database_url=stack.database_url,
+        # What the commands beside the stack connect with: their own role's URL.
+        database_url=stack.login_url(CLI),
         database_origin=stack.database_origin,
         bootstrap_servers=stack.bootstrap_servers,
         broker_origin=stack.broker_origin,
@@ -426,7 +432,7 @@ def stack_file_of(
 def render_stack_table(stack_file: StackFile) -> str:
     rows = [(e.name, e.url, e.setting) for e in [*stack_file.services, *stack_file.sandboxes]]
     rows.append(("broker", stack_file.bootstrap_servers, f"({stack_file.broker_origin})"))
-    database = stack_file.database_url.rsplit("@", 1)[-1]
+    database = database_location(stack_file.database_url)
     rows.append(("database", database, f"({stack_file.database_origin})"))
     width = max(len(r[0]) for r in rows)
     url_width = max(len(r[1]) for r in rows)

@@ -37,6 +37,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.asgi import free_port
+from mlconnector.database_roles import LOGINS, Passfiles, drop_roles, set_up_database
 from mlconnector.home import HomeFolder
 from mlconnector.kafka import ensure_topics
 from mlconnector.settings import KafkaSettings
@@ -57,18 +58,25 @@ class Stack(BaseModel):
     partitions: int
     broker_origin: str
     database_origin: str
+    # Each service's own DATABASE_URL (its least-privilege role), where the stack made the
+    # roles (a home's database); empty where `database_url` serves every one.
+    login_urls: dict[str, str] = Field(default_factory=dict)
     # The broker process this stack started, if it started one.
     embedded: EmbeddedBroker | None = Field(default=None, exclude=True)
 
-    def environment(self) -> dict[str, str]:
-        """Variables a service process needs to join this stack."""
+    def login_url(self, who: str | None) -> str:
+        """The URL `who` (a service, or the command line) connects with."""
+        return self.login_urls.get(who or "", self.database_url)
+
+    def environment(self, service: str | None = None) -> dict[str, str]:
+        """Variables the process of `service` needs to join this stack."""
         settings = self.kafka_settings()
         return {
             "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "KAFKA_PARTITIONS": str(settings.partitions),
             "KAFKA_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
             "KAFKA_HEARTBEAT_INTERVAL_MS": str(settings.heartbeat_interval_ms),
-            "DATABASE_URL": self.database_url,
+            "DATABASE_URL": self.login_url(service),
         }
 
     def kafka_settings(self) -> KafkaSettings:
@@ -305,11 +313,15 @@ async def local_stack(
         if bootstrap is None:
             embedded = await stack.enter_async_context(embedded_broker(log_dir, broker_port))
             bootstrap, broker_origin = embedded.address, "embedded"
+        login_urls: dict[str, str] = {}
         if database is None:
             database, database_origin = await _local_database(stack, work_dir, purpose, home)
+            if home is not None:
+                login_urls = await set_up_home_database(database, home)
         result = Stack(
             bootstrap_servers=bootstrap,
             database_url=database,
+            login_urls=login_urls,
             partitions=partition_count,
             broker_origin=broker_origin,
             database_origin=database_origin,
@@ -337,11 +349,30 @@ async def _local_database(
     return await stack.enter_async_context(fresh_database(server, purpose)), origin
 
 
+async def set_up_home_database(database_url: str, home: HomeFolder) -> dict[str, str]:
+    """The home database's roles, migrations and grants (mlconnector.database_roles), with
+    the passwords kept in the home; returns each login's URL."""
+    passfiles = Passfiles(home.database_passfiles)
+    name = home.database_name
+    passwords = passfiles.ensure(name)
+    admin = await asyncpg.connect(database_url)
+    try:
+        await set_up_database(admin, passwords)
+    finally:
+        await admin.close()
+    return {who: passfiles.database_url(database_url, name, who) for who in LOGINS}
+
+
 async def forget_home_database(home: HomeFolder) -> None:
-    """`run --reset`: the home's database on the local server goes (embedded data goes with
-    the folder)."""
+    """`run --reset`: the home's database on the local server goes, and its roles (embedded
+    data goes with the folder)."""
     if local_postgres_wanted() and await _postgres_answers(LOCAL_POSTGRES):
         await drop_database(LOCAL_POSTGRES, home.database_name)
+        admin = await asyncpg.connect(LOCAL_POSTGRES)
+        try:
+            await drop_roles(admin, home.database_name)
+        finally:
+            await admin.close()
 
 
 async def create_topics(stack: Stack, attempts: int = 50) -> None:

@@ -133,6 +133,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 LOGINS = tuple(GRANTS)
+# `audit verify` (the command and the console's) builds its reference of the log's trigger and
+# view from the migrations in a scratch schema it rolls back (mlconnector.audit.definitions).
+SCRATCH_SCHEMA = ("console", CLI)
 
 
 def role_name(database: str, who: str) -> str:
@@ -233,7 +236,8 @@ async def set_up_database(
         await admin.execute("RESET ROLE")
     for who in LOGINS:
         login = _identifier(role_name(database, who))
-        await admin.execute(f"GRANT CONNECT ON DATABASE {db} TO {login}")
+        privileges = "CONNECT, CREATE" if who in SCRATCH_SCHEMA else "CONNECT"
+        await admin.execute(f"GRANT {privileges} ON DATABASE {db} TO {login}")
     return applied
 
 
@@ -249,6 +253,10 @@ async def _create_roles(
         if password is not None:
             options += f" PASSWORD {_literal(scram_verifier(password))}"
         await admin.execute(f"{verb} ROLE {_identifier(name)} {options}")
+        if password is not None:
+            # Tables are found in public only: no schema another role may create (one named
+            # after this role, first on the default path) can stand in for the real ones.
+            await admin.execute(f"ALTER ROLE {_identifier(name)} SET search_path = public")
 
 
 async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:

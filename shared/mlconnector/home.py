@@ -49,6 +49,11 @@ class HomeFolder(BaseModel):
         return self.root / "pgdata"
 
     @property
+    def database_passfiles(self) -> Path:
+        """The password file of each service's database role (mlconnector.database_roles)."""
+        return self.root / "postgres"
+
+    @property
     def sandboxes(self) -> Path:
         return self.root / "sandboxes"
 
