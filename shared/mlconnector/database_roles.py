@@ -154,10 +154,10 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def scram_verifier(password: str, iterations: int = 4096) -> str:
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = 4096) -> str:
     """What PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5803 form): sent instead of
     the password, so not even the server's statement log sees it."""
-    salt = os.urandom(16)
+    salt = salt or os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     client_key = hmac.digest(salted, b"Client Key", "sha256")
     stored_key = hashlib.sha256(client_key).digest()

@@ -59,7 +59,7 @@ def test_each_service_is_built_from_the_repo_and_joins_kafka_and_postgres(
     env = service["environment"]
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["DATABASE_URL"].startswith("postgresql://")
-    assert set(service["depends_on"]) == {"kafka-setup", "postgres"}
+    assert set(service["depends_on"]) == {"kafka-setup", "database-setup", "postgres"}
 
 
 def test_basware_writer_can_scale(compose: dict[str, Any]) -> None:
