@@ -12,16 +12,26 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from mlconnector.home import HomeFolder
 from mlconnector.kafka import ensure_topics
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
-from mlconnector_cli.stack import Stack, fresh_database, local_stack
+from mlconnector_cli.stack import Stack, forget_home_database, fresh_database, local_stack
 
 
 @pytest.fixture(scope="session")
 async def stack() -> AsyncIterator[Stack]:
     async with local_stack(purpose="test") as running:
         yield running
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def forget_test_homes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[None]:
+    """Each `mlconnector run` of a test makes a lasting home database on the local server,
+    and its roles, which are the whole server's: both go with the session."""
+    yield
+    for home in tmp_path_factory.getbasetemp().rglob(".mlconnector"):
+        await forget_home_database(HomeFolder(root=home.resolve()))
 
 
 @pytest.fixture

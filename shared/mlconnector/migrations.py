@@ -127,7 +127,7 @@ async def apply_migrations(
     """Applies the package's pending migrations; returns the versions applied now."""
     files = migration_files(package)
     # Nothing due: no lock and no DDL, so a service's role, which may read the ledger but
-    # create nothing, starts on a database its owner migrated (docs/operator-guide.md §8).
+    # create nothing, starts on a database its owner migrated (docs/operator-guide.md §10.1).
     if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL") and not (
         _pending(owner, files, await _applied(conn, owner))
     ):

@@ -90,7 +90,8 @@ def test_role_names_carry_their_database() -> None:
 
 
 def test_the_scram_verifier_is_rfc_7677s() -> None:
-    # RFC 7677 §3: user "user", password "pencil"; its proof and signature follow from the keys.
+    # The example exchange of RFC 7677 (user "user", password "pencil"): its proof and
+    # signature follow from the stored and server keys.
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
     verifier = scram_verifier("pencil", salt=salt)
     method, rest = verifier.split("$", 1)
