@@ -291,12 +291,13 @@ async def _grant(conn: asyncpg.Connection[Any], role: str, grants: tuple[Grant, 
         table = _identifier(grant.table)
         await conn.execute(f"GRANT {', '.join(grant.privileges)} ON {table} TO {name}")
         if "INSERT" in grant.privileges:
-            # An identity or serial column draws from its sequence on INSERT.
+            # A serial column draws from its sequence with the inserter's privileges (an
+            # identity column does not: audit-store cannot even take a `seq` of the log).
             for sequence in await conn.fetch(
                 """
                 SELECT quote_ident(s.relname) AS name FROM pg_depend d
                   JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-                 WHERE d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')
+                 WHERE d.refobjid = $1::regclass AND d.deptype = 'a'
                 """,
                 grant.table,
             ):

@@ -97,6 +97,8 @@ async def test_audit_store_appends_and_reads_and_can_do_nothing_else(
             "CREATE OR REPLACE FUNCTION audit_log_refuse_change() RETURNS trigger"
             " LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
             "DELETE FROM audit_chain_head",
+            "SELECT setval('audit_log_seq_seq', 1)",
+            "SELECT nextval('audit_log_seq_seq')",
             "SELECT * FROM connection_secrets",
             "CREATE TABLE audit_log_copy (seq bigint)",
         ):
