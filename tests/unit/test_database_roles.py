@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from mlconnector.database_roles import (
+    CLI,
     GRANTS,
     LOGINS,
     MIGRATIONS,
@@ -26,14 +27,8 @@ from mlconnector.database_roles import (
 from mlconnector.migrations import migration_files
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = (
-    "visma-reader",
-    "basware-writer",
-    "webhook-gateway",
-    "invoice-follow-up",
-    "audit-store",
-    "console",
-)
+# Every login but the command line's is a service of docker-compose.yml.
+SERVICES = tuple(who for who in LOGINS if who != CLI)
 CREATED = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I
 )
