@@ -130,6 +130,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("visma_poll_cursor", READ),
         Grant("console_users", READ_WRITE),
         Grant("console_sessions", READ_WRITE),
+        # `users add|remove` record the action; the console publishes it.
+        Grant("console_outbox", ("INSERT",)),
     ),
 }
 LOGINS = tuple(GRANTS)
