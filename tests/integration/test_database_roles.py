@@ -4,6 +4,7 @@ audit-store appends to the log and reads it, and cannot change, empty or redefin
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from audit_support import fill_log, logged, supplier_change
+from cli_support import run_cli, write_sandbox_stack
 
 from audit_store.lifecycle import migrate
 from mlconnector.audit.verify import verify_log
@@ -24,6 +26,7 @@ from mlconnector.database_roles import (
     set_up_database,
 )
 from mlconnector.migrations import MigrationsPending, apply_migrations
+from mlconnector.vault import generate_key
 from mlconnector_cli.stack import Stack, drop_database
 
 pytestmark = pytest.mark.integration
@@ -208,3 +211,34 @@ async def test_two_databases_on_one_server_have_roles_of_their_own(
         await drop_database(stack.database_url, other_name)
         await drop_roles(admin, other_name)
         await admin.close()
+
+
+async def test_the_command_line_does_its_work_as_its_role(
+    roled: RoledDatabase, tmp_path: Path
+) -> None:
+    await roled.set_up()
+    home = tmp_path / "home"
+    key_file = tmp_path / "master.key"
+    key_file.write_text(generate_key() + "\n")
+    # Beside `mlconnector run`: stack.json names the command line's role.
+    write_sandbox_stack(
+        home, pid=os.getpid(), database_url=roled.url("mlconnector-cli"), master_key_file=key_file
+    )
+    env = {"PATH": os.environ["PATH"], "MLC_HOME": str(home)}
+    secrets = b'{"visma_client_secret": "v-secret", "basware_client_secret": "b-secret"}'
+    # What it writes (reads are the grants test's), and verify, which needs a scratch schema.
+    commands: list[tuple[list[str], bytes]] = [
+        (["connections", "add", "acme", "--sandbox", "--secrets-from-stdin", "--offline",
+          "--basware-region", "EU"], secrets),
+        (["connections", "schedule", "acme", "supplier", "--every", "5m"], b""),
+        (["keys", "rotate"], b""),
+        (["users", "add", "ada", "--role", "admin", "--password-from-stdin"],
+         b"correct horse battery staple\n"),
+        (["users", "remove", "ada"], b""),
+        (["audit", "verify"], b""),
+        (["replay", "failed", "--dry-run"], b""),
+        (["connections", "remove", "acme"], b"y\n"),
+    ]  # fmt: skip
+    for args, stdin in commands:
+        result = run_cli(args, env, stdin)
+        assert result.code == 0, (args, result.stderr)
