@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -205,7 +205,8 @@ class Passfiles:
         parts = urlsplit(admin_url)
         host = parts.netloc.rsplit("@", 1)[-1]
         user = quote(role_name(database, who), safe="")
-        query = urlencode({"passfile": str(self.path(who))})
+        # The rest of the query stays: the embedded server's URL names its socket there.
+        query = urlencode({**dict(parse_qsl(parts.query)), "passfile": str(self.path(who))})
         return urlunsplit(parts._replace(netloc=f"{user}@{host}", query=query))
 
 

@@ -115,6 +115,8 @@ def test_passfiles_keep_their_password_and_name_no_secret_in_the_url(tmp_path: P
     url = passfiles.database_url("postgresql://postgres:pw@127.0.0.1:5432/x", "x", "console")
     assert url.startswith("postgresql://x_console@127.0.0.1:5432/x?passfile=")
     assert first["console"] not in url
+    embedded = passfiles.database_url("postgresql://postgres:@/x?host=/run/pg", "x", "console")
+    assert embedded.startswith("postgresql://x_console@/x?host=%2Frun%2Fpg&passfile=")
     assert ":pw@" not in url
 
 
