@@ -233,8 +233,10 @@ async def set_up_database(
     try:
         for package, ledger_owner in MIGRATIONS:
             applied[ledger_owner] = await apply_migrations(admin, package, owner=ledger_owner)
-        for who, grants in GRANTS.items():
-            await _grant(admin, role_name(database, who), grants)
+        # At once, so that a service running meanwhile never sees its grants half made.
+        async with admin.transaction():
+            for who, grants in GRANTS.items():
+                await _grant(admin, role_name(database, who), grants)
     finally:
         await admin.execute("RESET ROLE")
     for who in LOGINS:
