@@ -190,6 +190,14 @@ class Settlement(BaseModel):
     uploaded: list[tuple[UploadIntent, str | None]] = Field(default_factory=list)
     abandoned: list[UploadIntent] = Field(default_factory=list)
 
+    def everything_accepted(self) -> list[Accepted]:
+        """What Basware accepted: final records, and uploads with their bumId."""
+        return [*self.accepted, *accepted_uploads(self.uploaded)]
+
+
+def accepted_uploads(done: Sequence[tuple[UploadIntent, str | None]]) -> list[Accepted]:
+    return [(intent.ref, intent.payload_hash, bum_id) for intent, bum_id in done]
+
 
 class Outcomes(BaseModel):
     """Final (and parked) outcomes, and what to settle after their results are published."""

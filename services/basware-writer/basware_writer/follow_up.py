@@ -3,7 +3,8 @@
 uploads whose answer was lost, and release parked keys whose prerequisites are accepted.
 
 Whatever a round claims it publishes first and settles in PostgreSQL after, so a crash between
-the two repeats a result (consumers dedupe by event id) and never loses one.
+the two repeats a result (consumers dedupe by event id) and never loses one; what Basware
+accepted is remembered before the publish, so that crash posts nothing again.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class FollowUp:
             log.error("no connection for tenant %s: its pending work waits", tenant)
             return None
         outcomes = await work(executor)
+        # Known to every writer before the publish; the records stay pending (or uploading)
+        # until their results are out.
+        await self._stores.accepted.remember(tenant, outcomes.settlement.everything_accepted())
         await self._publish(executor, outcomes)
         return executor, outcomes
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from basware_writer.domain import UploadIntent
+from basware_writer.domain import UploadIntent, accepted_uploads
 from basware_writer.stores.accepted import AcceptedStore
 from basware_writer.stores.stored_changes import dump_changes, load_changes
 
@@ -90,14 +90,7 @@ class UploadStore:
                 hashes,
                 [bum_id for _, bum_id in done],
             )
-            await self._accepted.remember(
-                tenant,
-                [
-                    ((intent.change.entity, intent.change.entity_id), intent.payload_hash, bum_id)
-                    for intent, bum_id in done
-                ],
-                conn,
-            )
+            await self._accepted.remember(tenant, accepted_uploads(done), conn)
 
     async def abandon(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
         """Nothing reached Basware (refused before the PDF was sent): a later send may try."""
