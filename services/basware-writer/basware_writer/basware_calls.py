@@ -4,6 +4,7 @@ typed calls, each through the tenant's backoff (backoff.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
 from urllib.parse import urlsplit
 
@@ -70,7 +71,9 @@ class TenantBasware:
             return None
         return status
 
-    async def upload_pdf(self, pdf: bytes, inbox: str) -> tuple[str, int]:
+    async def upload_pdf(
+        self, pdf: bytes, inbox: str, putting: Callable[[], Awaitable[None]]
+    ) -> tuple[str, int]:
         upload, attempts = await self._backoff.call(
             "POST /v2/smartpdf/invoiceUpload",
             lambda: self.client.request_invoice_upload(
@@ -79,6 +82,7 @@ class TenantBasware:
         )
         # Storage elsewhere (S3) is not Basware's API: its PUT takes no budget, only a slot.
         # A storage URL on one of Basware's own hosts shares their budget and Retry-After.
+        await putting()
         _, put_attempts = await self._backoff.call(
             "PUT invoice PDF",
             lambda: self._put(upload, pdf),

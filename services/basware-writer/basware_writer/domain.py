@@ -142,6 +142,10 @@ class UploadIntent(RecordVersion):
     invoice_number: str
     invoice_date: date
     started_at: datetime | None = None
+    # Set once the PDF's PUT started (the document may exist from then on), and the bumId
+    # once the PUT was answered (it does).
+    sent_at: datetime | None = None
+    bum_id: str | None = None
 
 
 class ParkedChange(BaseModel):

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # How much one round takes on, per kind of work.
 PENDING_PER_ROUND = 1000
-UPLOADS_PER_ROUND = 200
 RELEASES_PER_ROUND = 10
 # A batch publishes right after it parks: a hold this old was left behind by a failure.
 STALE_HOLD_SECONDS = 120.0
@@ -126,9 +125,14 @@ class FollowUp:
                 )
 
     async def confirm_uploads(self) -> None:
-        timeout = self._settings.instance_timeout_seconds
+        settings = self._settings
         uploads = self._stores.uploads
-        claimed = await uploads.claim_unconfirmed(self._owner, timeout, UPLOADS_PER_ROUND)
+        claimed = await uploads.claim_unconfirmed(
+            self._owner,
+            settings.instance_timeout_seconds,
+            settings.upload_lookups_per_round,
+            settings.upload_lookup_interval_seconds,
+        )
         for tenant, intents in claimed.items():
             try:
                 done = await self._deliver(

@@ -33,8 +33,14 @@ class WriterSettings(BaseSettings):
     status_wait_seconds: float = Field(default=10.0, ge=0)
     # How long a pending request is followed before the records it carries count as failed.
     request_status_timeout_seconds: float = Field(default=3600.0, gt=0)
-    # An upload whose answer was lost is looked for in Basware this long before it is re-sent.
+    # An upload whose answer was lost is looked for in Basware this long before it is re-sent
+    # (Basware may still be reading the PDF). An upload a dead writer claimed but never sent
+    # is looked for once and sent at once.
     upload_confirm_seconds: float = Field(default=900.0, ge=0)
+    # Lookups of such uploads (GET /v1/accountingDocuments/status) are paced: each one at
+    # most once per interval, and at most this many per follow-up round of an instance.
+    upload_lookup_interval_seconds: float = Field(default=60.0, ge=0)
+    upload_lookups_per_round: int = Field(default=20, ge=1)
     # The follow-up (pending requests, unconfirmed uploads, parked keys) runs this often.
     follow_up_interval_seconds: float = Field(default=5.0, gt=0)
     # Parked keys (tenant:supplier) released at once, in one delivery per tenant.
