@@ -175,3 +175,68 @@ async def test_an_upload_done_before_a_crash_is_found_in_basware_not_sent_again(
     assert accepted[0]["n"] == 1
     assert len(requests(basware, "PUT", "/_s3/uploads/")) == 1
     assert len(basware.state.documents()) == 1
+
+
+# Invoices of the batch the writer is killed in the middle of, uploaded a few at a time.
+INVOICES = 12
+
+
+def puts_done(basware: BaswareSandbox) -> int:
+    return len(requests(basware, "PUT", "/_s3/uploads/"))
+
+
+def between_puts(basware: BaswareSandbox) -> bool:
+    """Some invoices are in Basware, and every upload URL handed out has had its PUT: the
+    writer waits on the (slowed) requests for the next URLs, no PDF is on its way."""
+    urls = len(requests(basware, "POST", "/v2/smartpdf/invoiceUpload"))
+    return puts_done(basware) >= 3 and urls == puts_done(basware)
+
+
+async def test_a_writer_killed_in_the_middle_of_an_invoice_batch_delays_invoices_by_seconds(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    """The writer process uploads a batch of invoices two at a time (Basware is slow to hand
+    out upload URLs) and is killed with SIGKILL when some are in Basware and none is on
+    its way. Its successor, with the default UPLOAD_CONFIRM_SECONDS of 15 minutes, finishes
+    the batch well within the guard of `until`: invoices never started are claimed and
+    uploaded by the re-delivered batch, the dead writer's claims (URL asked for, PDF never
+    sent) are taken over once Basware is seen not to have them. Every invoice is in Basware
+    once (its documents and the PUTs in its request log)."""
+    async with writer_world() as (basware, _, connection):
+        stories = [
+            e for n in range(1, INVOICES + 1) for e in supplier_story(connection.tenant, f"S{n}")
+        ]
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.SLOW, path_prefix="/v2/smartpdf/", delay_ms=300)
+        )
+        await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
+        environment = {
+            **writer_environment(kafka_settings, database_url, topics, connection, basware),
+            "BASWARE_WRITER_INVOICE_CONCURRENCY": "2",
+        }
+        with (tmp_path / "writer.log").open("wb") as output:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "basware_writer",
+                env=environment,
+                stdout=output,
+                stderr=output,
+            )
+            try:
+                await until(lambda: between_puts(basware), "some invoices are in Basware")
+            finally:
+                process.kill()
+                await process.wait()
+        assert puts_done(basware) < INVOICES
+
+        async with running_writer(kafka_settings, database_url, topics, connection):
+            await until(
+                lambda: len(basware.state.documents()) == INVOICES, "every invoice is in Basware"
+            )
+            await results_until(kafka_settings, topics, all_final(keys(stories)))
+
+    assert puts_done(basware) == INVOICES
+    numbers = sorted(str(d.document.invoice_number) for d in basware.state.documents())
+    assert numbers == sorted(f"F-INVS{n}" for n in range(1, INVOICES + 1))
+    assert len(requests(basware, "POST", "/v1/vendors")) == 1
