@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import TopicNames
+from sandbox_support import BASWARE_CLIENT
 from writer_support import (
     QUICK,
     all_final,
@@ -17,15 +19,18 @@ from writer_support import (
     keys,
     publish,
     quick_settings,
+    records,
     requests,
     results_until,
     running_writer,
     supplier_story,
     until,
+    vendor,
     writer_world,
 )
 
 from basware_sandbox import BaswareSandbox, FaultKind, FaultRule, Region
+from mlconnector.basware.batching import VENDOR_BATCH_LIMIT
 from mlconnector.connections import Connection
 from mlconnector.contracts import DeliveryResult, Entity
 from mlconnector.settings import KafkaSettings
@@ -240,3 +245,64 @@ async def test_a_writer_killed_in_the_middle_of_an_invoice_batch_delays_invoices
     numbers = sorted(str(d.document.invoice_number) for d in basware.state.documents())
     assert numbers == sorted(f"F-INVS{n}" for n in range(1, INVOICES + 1))
     assert len(requests(basware, "POST", "/v1/vendors")) == 1
+
+
+# One more than Basware takes in one vendor POST: the vendors go in two POSTs.
+VENDORS = VENDOR_BATCH_LIMIT + 1
+
+
+def vendor_posts(basware: BaswareSandbox) -> Counter[str]:
+    """How many vendor POSTs Basware took carried each vendor code (its own records)."""
+    tenant = basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid)
+    return Counter(
+        item.external_code
+        for request in tenant.requests.values()
+        if request.api == "vendors"
+        for item in request.items
+    )
+
+
+async def test_vendors_basware_took_before_a_kill_are_not_posted_again(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    """A batch's vendors go in two POSTs; one is answered, the other is held up, and the
+    writer process is killed with SIGKILL once it has recorded the answered one (before the
+    other is answered, so before anything of the batch is published). Its successor
+    follows what Basware took instead of posting it again: each of those vendors is in
+    exactly one POST."""
+    async with writer_world() as (basware, _, connection):
+        vendors = [vendor(connection.tenant, f"S{n}") for n in range(1, VENDORS + 1)]
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.SLOW, path_prefix="/v1/vendors", delay_ms=30_000, remaining=1)
+        )
+        await publish(kafka_settings, topics[Topic.VISMA_CHANGES], vendors)
+        environment = writer_environment(kafka_settings, database_url, topics, connection, basware)
+        with (tmp_path / "writer.log").open("wb") as output:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "basware_writer",
+                env=environment,
+                stdout=output,
+                stderr=output,
+            )
+            try:
+                await until(
+                    lambda: len(requests(basware, "POST", "/v1/vendors")) == 1,
+                    "one of the two vendor POSTs is answered",
+                )
+                async with asyncio.timeout(30):
+                    while not await fetch(database_url, "SELECT 1 FROM writer_pending LIMIT 1"):
+                        await asyncio.sleep(0.02)  # until the writer recorded what Basware took
+            finally:
+                process.kill()
+                await process.wait()
+        answered = set(vendor_posts(basware))
+        assert answered
+
+        async with running_writer(kafka_settings, database_url, topics, connection):
+            await results_until(kafka_settings, topics, all_final(keys(vendors)))
+
+    posts = vendor_posts(basware)
+    assert {code: posts[code] for code in answered} == dict.fromkeys(answered, 1)
+    assert len(records(basware, "vendors")) == VENDORS
