@@ -62,17 +62,18 @@ async def retrying(
     retry_after: Callable[[Exception], float | None] = lambda _: None,
     on_retry: OnRetry | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[T, int]:
     """The answer of the first attempt that does not raise one of `retry_on`, and the number
     of attempts it took; RetriesExhausted once `backoff` gives up. Other errors pass at once."""
     number = 1
-    started = time.monotonic()
+    started = clock()
     while True:
         try:
             return await attempt(), number
         except retry_on as failure:
             delay = backoff.delay(number, retry_after(failure))
-            elapsed = time.monotonic() - started
+            elapsed = clock() - started
             if backoff.exhausted(number, elapsed + delay):
                 raise RetriesExhausted(failure, attempts=number, seconds=elapsed) from failure
             if on_retry is not None:
