@@ -4,8 +4,10 @@ outcome was lost. Nothing is lost, and the sandbox's request log shows nothing s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,20 @@ def writer_environment(
     }
 
 
+@contextlib.asynccontextmanager
+async def killed_writer(environment: dict[str, str], log: Path) -> AsyncIterator[None]:
+    """`basware-writer` as its own process while the block runs, then SIGKILL."""
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "basware_writer", env=environment, stdout=output, stderr=output
+        )
+        try:
+            yield
+        finally:
+            process.kill()
+            await process.wait()
+
+
 async def test_a_writer_killed_mid_batch_is_followed_to_the_end_without_a_second_post(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
 ) -> None:
@@ -87,27 +103,15 @@ async def test_a_writer_killed_mid_batch_is_followed_to_the_end_without_a_second
         basware.state.pause_processing()
         await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
         environment = writer_environment(kafka_settings, database_url, topics, connection, basware)
-        with (tmp_path / "writer.log").open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "basware_writer",
-                env=environment,
-                stdout=output,
-                stderr=output,
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(
+                lambda: any(
+                    e.path.startswith("/v1/requestStatus/") for e in basware.state.request_log
+                ),
+                "the writer process waits on Basware's requestStatus",
             )
-            try:
-                await until(
-                    lambda: any(
-                        e.path.startswith("/v1/requestStatus/") for e in basware.state.request_log
-                    ),
-                    "the writer process waits on Basware's requestStatus",
-                )
-                pending = await fetch(database_url, "SELECT entity_id FROM writer_pending")
-                assert {r["entity_id"] for r in pending} == {f"S{n}" for n in range(1, 6)}
-            finally:
-                process.kill()
-                await process.wait()
+            pending = await fetch(database_url, "SELECT entity_id FROM writer_pending")
+            assert {r["entity_id"] for r in pending} == {f"S{n}" for n in range(1, 6)}
         basware.state.resume_processing()
 
         async with running_writer(kafka_settings, database_url, topics, connection):
@@ -219,20 +223,8 @@ async def test_a_writer_killed_in_the_middle_of_an_invoice_batch_delays_invoices
             **writer_environment(kafka_settings, database_url, topics, connection, basware),
             "BASWARE_WRITER_INVOICE_CONCURRENCY": "2",
         }
-        with (tmp_path / "writer.log").open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "basware_writer",
-                env=environment,
-                stdout=output,
-                stderr=output,
-            )
-            try:
-                await until(lambda: between_puts(basware), "some invoices are in Basware")
-            finally:
-                process.kill()
-                await process.wait()
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(lambda: between_puts(basware), "some invoices are in Basware")
         assert puts_done(basware) < INVOICES
 
         async with running_writer(kafka_settings, database_url, topics, connection):
@@ -277,26 +269,14 @@ async def test_vendors_basware_took_before_a_kill_are_not_posted_again(
         )
         await publish(kafka_settings, topics[Topic.VISMA_CHANGES], vendors)
         environment = writer_environment(kafka_settings, database_url, topics, connection, basware)
-        with (tmp_path / "writer.log").open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "basware_writer",
-                env=environment,
-                stdout=output,
-                stderr=output,
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(
+                lambda: len(requests(basware, "POST", "/v1/vendors")) == 1,
+                "one of the two vendor POSTs is answered",
             )
-            try:
-                await until(
-                    lambda: len(requests(basware, "POST", "/v1/vendors")) == 1,
-                    "one of the two vendor POSTs is answered",
-                )
-                async with asyncio.timeout(30):
-                    while not await fetch(database_url, "SELECT 1 FROM writer_pending LIMIT 1"):
-                        await asyncio.sleep(0.02)  # until the writer recorded what Basware took
-            finally:
-                process.kill()
-                await process.wait()
+            async with asyncio.timeout(30):
+                while not await fetch(database_url, "SELECT 1 FROM writer_pending LIMIT 1"):
+                    await asyncio.sleep(0.02)  # until the writer recorded what Basware took
         answered = set(vendor_posts(basware))
         assert answered
 
