@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -286,3 +287,36 @@ async def test_vendors_basware_took_before_a_kill_are_not_posted_again(
     posts = vendor_posts(basware)
     assert {code: posts[code] for code in answered} == dict.fromkeys(answered, 1)
     assert len(records(basware, "vendors")) == VENDORS
+
+
+LOOKUP_INTERVAL = 0.5
+
+
+async def test_an_upload_in_doubt_is_looked_up_at_a_pace_not_every_round(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    """The PUT of an invoice's PDF gets no answer, and the document stays out of reach (its
+    confirmation time is long). The follow-up runs every 0.2 s, yet looks the invoice up in
+    Basware only once per lookup interval."""
+    async with writer_world() as (basware, _, connection):
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.DROP, path_prefix="/_s3/uploads/", remaining=1)
+        )
+        story = supplier_story(connection.tenant, "S1")
+        settings = quick_settings(upload_lookup_interval_seconds=LOOKUP_INTERVAL)
+
+        def lookups() -> list[float]:
+            return [
+                e.at
+                for e in basware.state.request_log
+                if e.path == "/v1/accountingDocuments/status"
+            ]
+
+        async with running_writer(kafka_settings, database_url, topics, connection, settings):
+            await publish(kafka_settings, topics[Topic.VISMA_CHANGES], story)
+            await until(lambda: len(lookups()) >= 3, "the invoice is looked up three times")
+        found = lookups()
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(found)]
+    assert min(gaps) >= LOOKUP_INTERVAL
+    assert basware.state.documents() == []
