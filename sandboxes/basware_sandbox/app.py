@@ -106,14 +106,17 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        received_at = self.state.clock.now()
         authorization = Headers(scope=scope).get("authorization")
         scheme = authorization.split(" ", 1)[0].capitalize() if authorization else None
         status = 0
+        retry_after: str | None = None
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, retry_after
             if message["type"] == "http.response.start":
                 status = message["status"]
+                retry_after = Headers(raw=message.get("headers", [])).get("retry-after")
             await send(message)
 
         try:
@@ -122,13 +125,14 @@ class SandboxMiddleware:
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
             if plan.fault is not None:
-                status = await _answer_fault(plan.fault, send)
+                status = await _answer_fault(plan.fault, send_status)
             else:
                 await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
             self.state.log_request(
                 at=self.state.clock.now(),
+                received_at=received_at,
                 method=scope["method"],
                 host=host.name,
                 region=host.region.value,
@@ -136,6 +140,7 @@ class SandboxMiddleware:
                 path=path,
                 route=getattr(route, "path", path),
                 status=status,
+                retry_after=retry_after,
                 authorization=authorization is not None,
                 auth_scheme=scheme,
                 duration_ms=(time.perf_counter() - started) * 1000,

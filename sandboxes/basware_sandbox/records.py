@@ -284,10 +284,14 @@ class WebhookAttempt(BaseModel):
 
 
 class RequestLogEntry(BaseModel):
-    """One request the sandbox answered; never a header value, a body or a query string."""
+    """One request the sandbox answered; never a header value of the request, a body or a
+    query string. `at` is when it was answered, `received_at` when it arrived (before any
+    injected delay), both on the sandbox clock; `retry_after` is the Retry-After the answer
+    gave, as sent (the window in which that host wants no further request)."""
 
     seq: int
     at: float
+    received_at: float | None = None
     method: str
     host: str
     region: str
@@ -295,6 +299,7 @@ class RequestLogEntry(BaseModel):
     path: str
     route: str
     status: int
+    retry_after: str | None = None
     authorization: bool
     auth_scheme: str | None
     duration_ms: float

@@ -102,3 +102,25 @@ async def test_slots_reserved_together_keep_the_rate_and_the_burst(
     assert steps == pytest.approx([1 / RATE] * (10 - int(BURST)), abs=0.002)
     # The next taker queues behind all ten.
     assert await reserve(first) == pytest.approx(10 / RATE - BURST / RATE + 1 / RATE, abs=0.01)
+
+
+async def test_a_slot_waited_for_is_not_used_inside_a_retry_after_given_meanwhile(
+    pools: tuple[asyncpg.Pool, asyncpg.Pool],
+) -> None:
+    """An instance reserves a slot half a second ahead; while it waits, another instance is
+    told Retry-After: 1. The slot is not used before that block has passed."""
+    first, second = pools
+    settings = quick_settings(rate_per_second=2.0, rate_burst=1.0, rate_min_per_second=1.0)
+    waiting, told = RateBudget(first, settings), RateBudget(second, settings)
+    await waiting.take("t1", "EU")  # the burst: the next slot is 1/rate ahead
+    taking = asyncio.create_task(waiting.take("t1", "EU"))
+    async with asyncio.timeout(10):
+        while await first.fetchval(
+            "SELECT tat < clock_timestamp() + interval '0.8 s' FROM writer_budget "
+            "WHERE tenant = 't1' AND region = 'EU'"
+        ):
+            await asyncio.sleep(0.01)  # until the waiting instance has its slot
+    await told.push_back("t1", "EU", retry_after=1.0, rate_limited=True)
+    pushed = time.monotonic()
+    await taking
+    assert time.monotonic() - pushed >= 1.0

@@ -4,11 +4,16 @@ outcome was lost. Nothing is lost, and the sandbox's request log shows nothing s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import sys
+from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from conftest import TopicNames
+from sandbox_support import BASWARE_CLIENT
 from writer_support import (
     QUICK,
     all_final,
@@ -17,15 +22,18 @@ from writer_support import (
     keys,
     publish,
     quick_settings,
+    records,
     requests,
     results_until,
     running_writer,
     supplier_story,
     until,
+    vendor,
     writer_world,
 )
 
 from basware_sandbox import BaswareSandbox, FaultKind, FaultRule, Region
+from mlconnector.basware.batching import VENDOR_BATCH_LIMIT
 from mlconnector.connections import Connection
 from mlconnector.contracts import DeliveryResult, Entity
 from mlconnector.settings import KafkaSettings
@@ -71,6 +79,20 @@ def writer_environment(
     }
 
 
+@contextlib.asynccontextmanager
+async def killed_writer(environment: dict[str, str], log: Path) -> AsyncIterator[None]:
+    """`basware-writer` as its own process while the block runs, then SIGKILL."""
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "basware_writer", env=environment, stdout=output, stderr=output
+        )
+        try:
+            yield
+        finally:
+            process.kill()
+            await process.wait()
+
+
 async def test_a_writer_killed_mid_batch_is_followed_to_the_end_without_a_second_post(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
 ) -> None:
@@ -82,27 +104,15 @@ async def test_a_writer_killed_mid_batch_is_followed_to_the_end_without_a_second
         basware.state.pause_processing()
         await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
         environment = writer_environment(kafka_settings, database_url, topics, connection, basware)
-        with (tmp_path / "writer.log").open("wb") as output:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "basware_writer",
-                env=environment,
-                stdout=output,
-                stderr=output,
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(
+                lambda: any(
+                    e.path.startswith("/v1/requestStatus/") for e in basware.state.request_log
+                ),
+                "the writer process waits on Basware's requestStatus",
             )
-            try:
-                await until(
-                    lambda: any(
-                        e.path.startswith("/v1/requestStatus/") for e in basware.state.request_log
-                    ),
-                    "the writer process waits on Basware's requestStatus",
-                )
-                pending = await fetch(database_url, "SELECT entity_id FROM writer_pending")
-                assert {r["entity_id"] for r in pending} == {f"S{n}" for n in range(1, 6)}
-            finally:
-                process.kill()
-                await process.wait()
+            pending = await fetch(database_url, "SELECT entity_id FROM writer_pending")
+            assert {r["entity_id"] for r in pending} == {f"S{n}" for n in range(1, 6)}
         basware.state.resume_processing()
 
         async with running_writer(kafka_settings, database_url, topics, connection):
@@ -175,3 +185,138 @@ async def test_an_upload_done_before_a_crash_is_found_in_basware_not_sent_again(
     assert accepted[0]["n"] == 1
     assert len(requests(basware, "PUT", "/_s3/uploads/")) == 1
     assert len(basware.state.documents()) == 1
+
+
+# Invoices of the batch the writer is killed in the middle of, uploaded a few at a time.
+INVOICES = 12
+
+
+def puts_done(basware: BaswareSandbox) -> int:
+    return len(requests(basware, "PUT", "/_s3/uploads/"))
+
+
+def between_puts(basware: BaswareSandbox) -> bool:
+    """Some invoices are in Basware, and every upload URL handed out has had its PUT: the
+    writer waits on the (slowed) requests for the next URLs, no PDF is on its way."""
+    urls = len(requests(basware, "POST", "/v2/smartpdf/invoiceUpload"))
+    return puts_done(basware) >= 3 and urls == puts_done(basware)
+
+
+async def test_a_writer_killed_in_the_middle_of_an_invoice_batch_delays_invoices_by_seconds(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    """The writer process uploads a batch of invoices two at a time (Basware is slow to hand
+    out upload URLs) and is killed with SIGKILL when some are in Basware and none is on
+    its way. Its successor, with the default UPLOAD_CONFIRM_SECONDS of 15 minutes, finishes
+    the batch well within the guard of `until`: invoices never started are claimed and
+    uploaded by the re-delivered batch, the dead writer's claims (URL asked for, PDF never
+    sent) are taken over once Basware is seen not to have them. Every invoice is in Basware
+    once (its documents and the PUTs in its request log)."""
+    async with writer_world() as (basware, _, connection):
+        stories = [
+            e for n in range(1, INVOICES + 1) for e in supplier_story(connection.tenant, f"S{n}")
+        ]
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.SLOW, path_prefix="/v2/smartpdf/", delay_ms=300)
+        )
+        await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
+        environment = {
+            **writer_environment(kafka_settings, database_url, topics, connection, basware),
+            "BASWARE_WRITER_INVOICE_CONCURRENCY": "2",
+        }
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(lambda: between_puts(basware), "some invoices are in Basware")
+        assert puts_done(basware) < INVOICES
+
+        async with running_writer(kafka_settings, database_url, topics, connection):
+            await until(
+                lambda: len(basware.state.documents()) == INVOICES, "every invoice is in Basware"
+            )
+            await results_until(kafka_settings, topics, all_final(keys(stories)))
+
+    assert puts_done(basware) == INVOICES
+    numbers = sorted(str(d.document.invoice_number) for d in basware.state.documents())
+    assert numbers == sorted(f"F-INVS{n}" for n in range(1, INVOICES + 1))
+    assert len(requests(basware, "POST", "/v1/vendors")) == 1
+
+
+# One more than Basware takes in one vendor POST: the vendors go in two POSTs.
+VENDORS = VENDOR_BATCH_LIMIT + 1
+
+
+def vendor_posts(basware: BaswareSandbox) -> Counter[str]:
+    """How many vendor POSTs Basware took carried each vendor code (its own records)."""
+    tenant = basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid)
+    return Counter(
+        item.external_code
+        for request in tenant.requests.values()
+        if request.api == "vendors"
+        for item in request.items
+    )
+
+
+async def test_vendors_basware_took_before_a_kill_are_not_posted_again(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    """A batch's vendors go in two POSTs; one is answered, the other is held up, and the
+    writer process is killed with SIGKILL once it has recorded the answered one (before the
+    other is answered, so before anything of the batch is published). Its successor
+    follows what Basware took instead of posting it again: each of those vendors is in
+    exactly one POST."""
+    async with writer_world() as (basware, _, connection):
+        vendors = [vendor(connection.tenant, f"S{n}") for n in range(1, VENDORS + 1)]
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.SLOW, path_prefix="/v1/vendors", delay_ms=30_000, remaining=1)
+        )
+        await publish(kafka_settings, topics[Topic.VISMA_CHANGES], vendors)
+        environment = writer_environment(kafka_settings, database_url, topics, connection, basware)
+        async with killed_writer(environment, tmp_path / "writer.log"):
+            await until(
+                lambda: len(requests(basware, "POST", "/v1/vendors")) == 1,
+                "one of the two vendor POSTs is answered",
+            )
+            async with asyncio.timeout(30):
+                while not await fetch(database_url, "SELECT 1 FROM writer_pending LIMIT 1"):
+                    await asyncio.sleep(0.02)  # until the writer recorded what Basware took
+        answered = set(vendor_posts(basware))
+        assert answered
+
+        async with running_writer(kafka_settings, database_url, topics, connection):
+            await results_until(kafka_settings, topics, all_final(keys(vendors)))
+
+    posts = vendor_posts(basware)
+    assert {code: posts[code] for code in answered} == dict.fromkeys(answered, 1)
+    assert len(records(basware, "vendors")) == VENDORS
+
+
+LOOKUP_INTERVAL = 0.5
+
+
+async def test_an_upload_in_doubt_is_looked_up_at_a_pace_not_every_round(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    """The PUT of an invoice's PDF gets no answer, and the document stays out of reach (its
+    confirmation time is long). The follow-up runs every 0.2 s, yet looks the invoice up in
+    Basware only once per lookup interval."""
+    async with writer_world() as (basware, _, connection):
+        basware.state.add_fault(
+            FaultRule(kind=FaultKind.DROP, path_prefix="/_s3/uploads/", remaining=1)
+        )
+        story = supplier_story(connection.tenant, "S1")
+        settings = quick_settings(upload_lookup_interval_seconds=LOOKUP_INTERVAL)
+
+        def lookups() -> list[float]:
+            return [
+                e.at
+                for e in basware.state.request_log
+                if e.path == "/v1/accountingDocuments/status"
+            ]
+
+        async with running_writer(kafka_settings, database_url, topics, connection, settings):
+            await publish(kafka_settings, topics[Topic.VISMA_CHANGES], story)
+            await until(lambda: len(lookups()) >= 3, "the invoice is looked up three times")
+        found = lookups()
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(found)]
+    assert min(gaps) >= LOOKUP_INTERVAL
+    assert basware.state.documents() == []

@@ -21,8 +21,9 @@ from writer_support import (
     writer_world,
 )
 
-from basware_sandbox import FaultKind, FaultRule
+from basware_sandbox import BaswareSandbox, FaultKind, FaultRule
 from basware_sandbox.config import Region
+from basware_sandbox.records import RequestLogEntry
 from mlconnector.contracts import DeliveryResult, Entity, Outcome
 from mlconnector.retry import parse_retry_after
 from mlconnector.settings import KafkaSettings
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 BASWARE_API = ("/v1/vendors", "/v1/matchingOrders", "/v1/requestStatus", "/v2/smartpdf")
 RETRY_AFTER = "0.1"
+STORM_RETRY_AFTER = "0.3"
 
 
 async def test_a_storm_of_429_500_and_503_ends_with_everything_delivered_in_time(
@@ -89,6 +91,60 @@ async def test_a_storm_of_429_500_and_503_ends_with_everything_delivered_in_time
         assert all(e.at - e.duration_ms / 1000 >= asked_at + wait for e in later), answer
     assert len(records(basware, "vendors")) == 2
     assert len(basware.state.documents()) == 2
+
+
+def inside_a_window(basware: BaswareSandbox, region: Region) -> list[RequestLogEntry]:
+    """Requests that reached the host of `region` after it had answered with a Retry-After
+    and before that Retry-After had passed (the sandbox's request log, its own clock)."""
+    log = [e for e in basware.state.request_log if e.region == region.value]
+    windows = [(e.at, e.at + float(e.retry_after)) for e in log if e.retry_after is not None]
+    return [
+        e
+        for e in log
+        if e.received_at is not None and any(s < e.received_at < end for s, end in windows)
+    ]
+
+
+async def test_under_a_429_storm_nothing_reaches_basware_inside_a_retry_after_it_gave(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    """Half of everything the EU host answers (token route and storage PUTs included) is 429
+    with Retry-After, while the writer runs at its usual concurrency. Slots are spaced by the
+    budget (no burst), so a request never overlaps the one before it: whatever reached the
+    sandbox after it gave a Retry-After was sent after the writer had the answer."""
+    async with writer_world() as (basware, _, connection):
+        # The first token request and the first PDF PUT are refused for certain.
+        for prefix in ("/v1/tokens", "/_s3/uploads/"):
+            basware.state.add_fault(
+                FaultRule(
+                    kind=FaultKind.RATE_LIMIT,
+                    region=Region.EU,
+                    path_prefix=prefix,
+                    retry_after=STORM_RETRY_AFTER,
+                    remaining=1,
+                )
+            )
+        basware.state.add_fault(
+            FaultRule(
+                kind=FaultKind.RATE_LIMIT,
+                region=Region.EU,
+                retry_after=STORM_RETRY_AFTER,
+                probability=0.5,
+            )
+        )
+        stories = [e for n in range(1, 4) for e in supplier_story(connection.tenant, f"S{n}")]
+        settings = quick_settings(rate_per_second=10, rate_burst=1, rate_min_per_second=5)
+        async with running_writer(kafka_settings, database_url, topics, connection, settings):
+            await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
+            await results_until(kafka_settings, topics, all_final(keys(stories)))
+
+    told = [e for e in basware.state.request_log if e.retry_after is not None]
+    assert "/v1/tokens" in {e.path for e in told}
+    assert any(e.path.startswith("/_s3/uploads/") for e in told)
+    assert len(told) >= 5
+    assert inside_a_window(basware, Region.EU) == []
+    assert len(records(basware, "vendors")) == 3
+    assert len(basware.state.documents()) == 3
 
 
 async def test_attempts_are_bounded_then_failed_and_a_replay_delivers(

@@ -48,6 +48,7 @@ QUICK = {
     "follow_up_interval_seconds": 0.2,
     "heartbeat_seconds": 0.2,
     "instance_timeout_seconds": 1.0,
+    "upload_lookup_interval_seconds": 0.2,
 }
 
 

@@ -3,7 +3,7 @@ order of the calls it makes and what it does with Basware's answers."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -56,7 +56,10 @@ class Basware:
             }
         )
 
-    async def upload_pdf(self, pdf: bytes, inbox: str) -> tuple[str, int]:
+    async def upload_pdf(
+        self, pdf: bytes, inbox: str, putting: Callable[[], Awaitable[None]]
+    ) -> tuple[str, int]:
+        await putting()
         self.calls.append(f"UPLOAD {pdf.decode()} to {inbox}")
         return "bum-1", 1
 
@@ -113,6 +116,15 @@ class Uploads:
         return None
 
     async def restart(self, tenant: str, intent: UploadIntent) -> None:
+        return None
+
+    async def sending(self, tenant: str, intent: UploadIntent) -> None:
+        return None
+
+    async def put_answered(self, tenant: str, intent: UploadIntent, bum_id: str) -> None:
+        return None
+
+    async def looked_up(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
         return None
 
 

@@ -35,13 +35,14 @@ def create_app(
     async def publish(results: Sequence[DeliveryResult]) -> None:
         await publish_events(broker, results_topic or settings.results_topic, results)
 
-    handlers = WriterHandlers(lifecycle, publish)
+    handlers = WriterHandlers(lifecycle, publish, settings)
     broker.subscriber(
         changes_topic or settings.changes_topic,
         group_id="basware-writer",
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
+        max_poll_interval_ms=settings.max_poll_interval_ms(),
         decoder=raw_batch,
         **consumer_options(kafka),
     )(handlers.on_changes)

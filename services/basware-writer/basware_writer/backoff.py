@@ -2,13 +2,16 @@
 in flight and a slot of the shared request budget (rate_budget.py), and 429, 5xx and
 transport failures are retried by the one retry policy (mlconnector.retry: exponential
 backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of every instance
-(docs/basware-api.md §10.6)."""
+(docs/basware-api.md §10.6). Retries end at the retry horizon, and within a batch at the
+batch's deadline (BATCH_DEADLINE), so no batch outlives the consumer's poll interval."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from basware_writer.metrics import IN_FLIGHT, RATE_LIMITED, RETRIES
@@ -21,6 +24,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRIED = (BaswareRateLimited, BaswareUnavailable)
+
+# When the batch being delivered must stop retrying (time.monotonic()); None outside a batch.
+BATCH_DEADLINE: ContextVar[float | None] = ContextVar("batch_deadline", default=None)
+
+
+def within_deadline(backoff: Backoff) -> Backoff:
+    """The backoff of a call, its horizon cut to what is left of the batch's."""
+    deadline = BATCH_DEADLINE.get()
+    if deadline is None:
+        return backoff
+    left = max(0.0, deadline - time.monotonic())
+    if backoff.horizon_seconds is not None:
+        left = min(left, backoff.horizon_seconds)
+    return backoff.model_copy(update={"horizon_seconds": left})
 
 
 def retry_reason(exc: Exception) -> str:
@@ -71,7 +88,7 @@ class BaswareBackoff:
 
         return await retrying(
             lambda: self._attempt(send, budgeted),
-            self._backoff,
+            within_deadline(self._backoff),
             retry_on=RETRIED,
             retry_after=_retry_after,
             on_retry=retried,

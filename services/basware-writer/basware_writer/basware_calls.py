@@ -4,7 +4,9 @@ typed calls, each through the tenant's backoff (backoff.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
+from urllib.parse import urlsplit
 
 from basware_writer.backoff import BaswareBackoff
 from basware_writer.domain import Stage
@@ -69,18 +71,28 @@ class TenantBasware:
             return None
         return status
 
-    async def upload_pdf(self, pdf: bytes, inbox: str) -> tuple[str, int]:
+    async def upload_pdf(
+        self, pdf: bytes, inbox: str, putting: Callable[[], Awaitable[None]]
+    ) -> tuple[str, int]:
         upload, attempts = await self._backoff.call(
             "POST /v2/smartpdf/invoiceUpload",
             lambda: self.client.request_invoice_upload(
                 receiving_email=inbox, notification_email=inbox
             ),
         )
-        # S3's answers are not Basware's API: the PUT takes no budget, only a slot.
+        # Storage elsewhere (S3) is not Basware's API: its PUT takes no budget, only a slot.
+        # A storage URL on one of Basware's own hosts shares their budget and Retry-After.
+        await putting()
         _, put_attempts = await self._backoff.call(
-            "PUT invoice PDF", lambda: self._put(upload, pdf), budgeted=False
+            "PUT invoice PDF",
+            lambda: self._put(upload, pdf),
+            budgeted=self._on_basware_host(upload),
         )
         return upload.bum_id, attempts + put_attempts - 1
+
+    def _on_basware_host(self, upload: UploadResponse) -> bool:
+        target = urlsplit(upload.upload_url.get_secret_value()).netloc
+        return any(urlsplit(h.base_url).netloc == target for h in self.client.hosts.hosts.values())
 
     async def _put(self, upload: UploadResponse, pdf: bytes) -> None:
         try:

@@ -142,6 +142,10 @@ class UploadIntent(RecordVersion):
     invoice_number: str
     invoice_date: date
     started_at: datetime | None = None
+    # Set once the PDF's PUT started (the document may exist from then on), and the bumId
+    # once the PUT was answered (it does).
+    sent_at: datetime | None = None
+    bum_id: str | None = None
 
 
 class ParkedChange(BaseModel):
@@ -189,6 +193,14 @@ class Settlement(BaseModel):
     accepted: list[Accepted] = Field(default_factory=list)
     uploaded: list[tuple[UploadIntent, str | None]] = Field(default_factory=list)
     abandoned: list[UploadIntent] = Field(default_factory=list)
+
+    def everything_accepted(self) -> list[Accepted]:
+        """What Basware accepted: final records, and uploads with their bumId."""
+        return [*self.accepted, *accepted_uploads(self.uploaded)]
+
+
+def accepted_uploads(done: Sequence[tuple[UploadIntent, str | None]]) -> list[Accepted]:
+    return [(intent.ref, intent.payload_hash, bum_id) for intent, bum_id in done]
 
 
 class Outcomes(BaseModel):

@@ -81,6 +81,7 @@ class TenantExecutor:
         planned = plan(changes, known, self.destination)
         outcomes = Outcomes(deliveries=list(planned.finished))
         outcomes.add(await self._upserts.send(planned.vendors))
+        await self._settle_so_far(outcomes)
         accepted_vendors = known.vendors | {
             d.change.supplier_number
             for d in outcomes.deliveries
@@ -92,6 +93,7 @@ class TenantExecutor:
         )
         outcomes.deliveries += orders.finished
         outcomes.add(await self._upserts.send(upsert_step(Stage.ORDER, orders.going)))
+        await self._settle_so_far(outcomes)
         waiting |= outcomes.open_keys
         invoices = admit(
             planned.invoices, known, accepted_vendors=accepted_vendors, waiting_keys=waiting
@@ -137,6 +139,13 @@ class TenantExecutor:
     async def confirm_uploads(self, intents: Sequence[UploadIntent]) -> Outcomes:
         """Uploads whose answer was lost (invoice_uploads.py); the caller settles."""
         return await self._uploads.confirm(intents)
+
+    async def _settle_so_far(self, outcomes: Outcomes) -> None:
+        """Within a batch (its results go out before its offsets are committed), what
+        Basware accepted is stored as soon as it is known, not after the later stages: a
+        writer killed meanwhile leaves nothing to be posted again."""
+        await self.settle(outcomes.settlement)
+        outcomes.settlement = Settlement()
 
     async def settle(self, settlement: Settlement) -> None:
         state, tenant = self._state, self.tenant

@@ -3,7 +3,8 @@
 uploads whose answer was lost, and release parked keys whose prerequisites are accepted.
 
 Whatever a round claims it publishes first and settles in PostgreSQL after, so a crash between
-the two repeats a result (consumers dedupe by event id) and never loses one.
+the two repeats a result (consumers dedupe by event id) and never loses one; what Basware
+accepted is remembered before the publish, so that crash posts nothing again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 # How much one round takes on, per kind of work.
 PENDING_PER_ROUND = 1000
-UPLOADS_PER_ROUND = 200
 RELEASES_PER_ROUND = 10
 # A batch publishes right after it parks: a hold this old was left behind by a failure.
 STALE_HOLD_SECONDS = 120.0
@@ -96,6 +96,9 @@ class FollowUp:
             log.error("no connection for tenant %s: its pending work waits", tenant)
             return None
         outcomes = await work(executor)
+        # Known to every writer before the publish; the records stay pending (or uploading)
+        # until their results are out.
+        await self._stores.accepted.remember(tenant, outcomes.settlement.everything_accepted())
         await self._publish(executor, outcomes)
         return executor, outcomes
 
@@ -122,9 +125,14 @@ class FollowUp:
                 )
 
     async def confirm_uploads(self) -> None:
-        timeout = self._settings.instance_timeout_seconds
+        settings = self._settings
         uploads = self._stores.uploads
-        claimed = await uploads.claim_unconfirmed(self._owner, timeout, UPLOADS_PER_ROUND)
+        claimed = await uploads.claim_unconfirmed(
+            self._owner,
+            settings.instance_timeout_seconds,
+            settings.upload_lookups_per_round,
+            settings.upload_lookup_interval_seconds,
+        )
         for tenant, intents in claimed.items():
             try:
                 done = await self._deliver(

@@ -19,13 +19,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from faststream.kafka import KafkaMessage
 
+from basware_writer.backoff import BATCH_DEADLINE
 from basware_writer.domain import Outcomes, fan_out
 from basware_writer.executor import TenantExecutor
 from basware_writer.lifecycle import DATABASE_DOWN, WriterLifecycle
 from basware_writer.metrics import BATCH_SECONDS, MALFORMED, RESULTS
+from basware_writer.settings import WriterSettings
 from basware_writer.verdicts import failed
 from mlconnector.contracts import (
     ChangeEvent,
@@ -42,6 +50,14 @@ log = logging.getLogger("basware_writer")
 REWIND_PAUSE_SECONDS = 1.0
 
 Publish = Callable[[Sequence[DeliveryResult]], Awaitable[None]]
+
+# What a commit refused because the group rebalanced (this writer's partitions moved) says.
+REBALANCED = (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 
 
 CHANGE_EVENTS = (SupplierChanged, PurchaseOrderChanged, SupplierInvoiceChanged)
@@ -95,10 +111,28 @@ class TenantAnswer:
     outcomes: Outcomes = field(default_factory=Outcomes)
 
 
+def log_uncommitted(error: KafkaError, seconds: float, poll_interval_ms: int) -> None:
+    """A batch's offsets were refused: said as a rebalance when it is one."""
+    if isinstance(error, REBALANCED):
+        log.warning(
+            "the consumer group rebalanced while a batch ran (%.1f s, poll interval %.0f s): "
+            "its offsets are not committed and the writer that holds its partitions now takes "
+            "it again, finding what this one did in PostgreSQL (%s)",
+            seconds,
+            poll_interval_ms / 1000,
+            type(error).__name__,
+        )
+    else:
+        log.warning("offsets of a batch not committed (%s); it is taken again", error)
+
+
 class WriterHandlers:
-    def __init__(self, lifecycle: WriterLifecycle, publish: Publish) -> None:
+    def __init__(
+        self, lifecycle: WriterLifecycle, publish: Publish, settings: WriterSettings
+    ) -> None:
         self._lifecycle = lifecycle
         self._publish = publish
+        self._settings = settings
 
     async def on_follow_up(self, executor: TenantExecutor, outcomes: Outcomes) -> None:
         results = await results_of(executor, outcomes)
@@ -107,6 +141,8 @@ class WriterHandlers:
 
     async def on_changes(self, message: KafkaMessage) -> None:
         started = time.monotonic()
+        # Every retry of this batch ends by then, so the batch ends within the poll interval.
+        BATCH_DEADLINE.set(started + self._settings.retry_horizon_seconds)
         records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message
         by_tenant: dict[str, list[ChangeEvent]] = defaultdict(list)
         decoded = decode_batch(records, CHANGE_EVENTS)
@@ -137,7 +173,8 @@ class WriterHandlers:
         except KafkaError as exc:
             # The partitions moved to another writer meanwhile: it takes the batch again and
             # finds what this one did in PostgreSQL (nothing is posted or uploaded twice).
-            log.warning("offsets of a batch not committed (%s); another writer takes it", exc)
+            seconds = time.monotonic() - started
+            log_uncommitted(exc, seconds, self._settings.max_poll_interval_ms())
         BATCH_SECONDS.observe(time.monotonic() - started)
         log_results(results, f"batch of {len(records)} changes", time.monotonic() - started)
         if any(a.outcomes.release for a in delivered):

@@ -31,6 +31,7 @@ class UploadOutcome(BaseModel):
     intent: UploadIntent
     verdict: Verdict | None  # None: uncertain, left to the follow-up
     bum_id: str | None = None
+    done_before: bool = False  # uploaded by an earlier send: nothing to settle
 
 
 class InvoiceUploads:
@@ -56,32 +57,47 @@ class InvoiceUploads:
         self._confirm_seconds = confirm_seconds
 
     async def send(self, step: UploadStep) -> Outcomes:
-        """Claims the step's invoices and uploads those no writer started before."""
+        """Uploads the step's invoices, each claimed just before its own upload starts (so
+        a writer killed in the middle holds no claims on invoices it never started)."""
         outcomes = Outcomes(deliveries=list(step.finished))
         if not step.intents:
             return outcomes
-        payloads = {
-            (intent.change.entity_id, intent.payload_hash): payload
-            for intent, payload in zip(step.intents, step.payloads, strict=True)
-        }
-        state = self._state
-        claimed, done_before = await state.uploads.claim_new(self.tenant, step.intents, state.owner)
-        for intent, bum_id in done_before:
-            verdict = Verdict(
-                outcome=Outcome.DELIVERED,
-                attempts=0,
-                request_id=bum_id,
-                reasons=reason("Unchanged", "this invoice version was uploaded before"),
-            )
-            outcomes.deliveries += fan_out(intent.changes, verdict)
         uploads = await asyncio.gather(
             *(
-                self._upload(intent, payloads[(intent.change.entity_id, intent.payload_hash)])
-                for intent in claimed
+                self._claimed_upload(intent, payload)
+                for intent, payload in zip(step.intents, step.payloads, strict=True)
             )
         )
-        outcomes.add(await self._settled(uploads))
+        outcomes.add(await self._settled([u for u in uploads if u is not None]))
         return outcomes
+
+    async def _claimed_upload(
+        self, intent: UploadIntent, payload: InvoicePayload
+    ) -> UploadOutcome | None:
+        """The invoice's upload once this writer claimed it; the earlier upload when there
+        was one; None when another writer is uploading it (its result comes from there)."""
+        async with self._slots:
+            claimed, done_before = await self._claim(intent)
+            if claimed:
+                return await self._upload(intent, payload)
+        if done_before is None:
+            return None
+        verdict = Verdict(
+            outcome=Outcome.DELIVERED,
+            attempts=0,
+            request_id=done_before,
+            reasons=reason("Unchanged", "this invoice version was uploaded before"),
+        )
+        return UploadOutcome(intent=intent, verdict=verdict, done_before=True)
+
+    async def _claim(self, intent: UploadIntent) -> tuple[bool, str | None]:
+        """Whether this writer may upload the invoice now; else the bumId of its earlier
+        upload, when there was one."""
+        state = self._state
+        claimed, done_before = await state.uploads.claim_new(self.tenant, [intent], state.owner)
+        if claimed:
+            return True, None
+        return False, done_before[0][1] if done_before else None
 
     async def _settled(self, uploads: Sequence[UploadOutcome]) -> Outcomes:
         outcomes = Outcomes()
@@ -91,6 +107,8 @@ class InvoiceUploads:
                 uncertain.append(upload.intent)
                 continue
             outcomes.deliveries += fan_out(upload.intent.changes, upload.verdict)
+            if upload.done_before:
+                continue
             if upload.verdict.accepted:
                 outcomes.settlement.uploaded.append((upload.intent, upload.bum_id))
             else:
@@ -100,43 +118,52 @@ class InvoiceUploads:
         return outcomes
 
     async def _upload(self, intent: UploadIntent, payload: InvoicePayload) -> UploadOutcome:
+        """Fetches the PDF and uploads it; the caller holds one of the tenant's slots."""
+
         def refused(verdict: Verdict) -> UploadOutcome:
             return UploadOutcome(intent=intent, verdict=verdict)
 
-        async with self._slots:
-            try:
-                pdf = await self._pdfs.pdf_of(payload)
-            except VismaError as exc:
-                return refused(failed(str(exc), attempts=1, category="Visma"))
-            except (ValueError, PyPdfError) as exc:
-                message = f"attachment {payload.attachment_id} is not a usable PDF: {exc}"
-                return refused(
-                    Verdict(outcome=Outcome.REJECTED, reasons=reason("Attachment", message))
-                )
-            try:
-                bum_id, attempts = await self._basware.upload_pdf(pdf, self._inbox)
-            except UploadUncertain as exc:
-                log.warning(
-                    "%s: upload of invoice %s got no answer (%s); looked for in Basware later",
-                    self.tenant,
-                    intent.invoice_number,
-                    exc,
-                )
-                return UploadOutcome(intent=intent, verdict=None)
-            except RetriesExhausted as exc:
-                return refused(failed(str(exc), attempts=exc.attempts))
-            except BaswareRejected as exc:
-                return refused(rejected_by_http(exc, attempts=1))
-            except BaswareError as exc:
-                return refused(failed(str(exc), attempts=1, category="Basware"))
+        state = self._state
+
+        async def putting() -> None:
+            await state.uploads.sending(self.tenant, intent)
+
+        try:
+            pdf = await self._pdfs.pdf_of(payload)
+        except VismaError as exc:
+            return refused(failed(str(exc), attempts=1, category="Visma"))
+        except (ValueError, PyPdfError) as exc:
+            message = f"attachment {payload.attachment_id} is not a usable PDF: {exc}"
+            return refused(Verdict(outcome=Outcome.REJECTED, reasons=reason("Attachment", message)))
+        try:
+            bum_id, attempts = await self._basware.upload_pdf(pdf, self._inbox, putting)
+        except UploadUncertain as exc:
+            log.warning(
+                "%s: upload of invoice %s got no answer (%s); looked for in Basware later",
+                self.tenant,
+                intent.invoice_number,
+                exc,
+            )
+            return UploadOutcome(intent=intent, verdict=None)
+        except RetriesExhausted as exc:
+            return refused(failed(str(exc), attempts=exc.attempts))
+        except BaswareRejected as exc:
+            return refused(rejected_by_http(exc, attempts=1))
+        except BaswareError as exc:
+            return refused(failed(str(exc), attempts=1, category="Basware"))
+        # Known at once: a writer killed before the upload is settled leaves no doubt.
+        await state.uploads.put_answered(self.tenant, intent, bum_id)
         # SmartPDF has no requestStatus: the stored upload is Basware's acceptance; the
         # document's own progress (approval, exceptions) is followed by the webhook gateway.
         verdict = Verdict(outcome=Outcome.DELIVERED, attempts=attempts, request_id=bum_id)
         return UploadOutcome(intent=intent, verdict=verdict, bum_id=bum_id)
 
     async def confirm(self, intents: Sequence[UploadIntent]) -> Outcomes:
-        """Uploads whose answer was lost: found in Basware, they are delivered; not found
-        after `confirm_seconds`, they are sent again; else they wait another round."""
+        """Uploads whose writer stopped following them: it handed them off (a PUT got no
+        answer) or it died. One whose PUT was answered is delivered. The others are looked
+        for in Basware by number: found, delivered; not found and never sent, uploaded now;
+        not found but possibly sent, sent again once `confirm_seconds` passed since (Basware
+        may still be reading the PDF), else looked for again in a later round."""
         state = self._state
         company = self._company
         if company is None:
@@ -145,6 +172,9 @@ class InvoiceUploads:
         now = datetime.now(UTC)
 
         async def confirm(intent: UploadIntent) -> UploadOutcome:
+            if intent.bum_id is not None:
+                why = "its upload was answered before its writer stopped"
+                return self._delivered(intent, intent.bum_id, why)
             try:
                 found = await self._basware.find_invoice(
                     company, intent.invoice_number, intent.invoice_date
@@ -155,18 +185,24 @@ class InvoiceUploads:
                 )
                 return UploadOutcome(intent=intent, verdict=None)
             if found:
-                verdict = Verdict(
-                    outcome=Outcome.DELIVERED,
-                    request_id=found[0].invoice_id,
-                    reasons=reason("Upload", "found in Basware after its upload's answer was lost"),
-                )
-                return UploadOutcome(intent=intent, verdict=verdict)
-            started = intent.started_at or now
-            if (now - started).total_seconds() < self._confirm_seconds:
+                why = "found in Basware after its upload's answer was lost"
+                return self._delivered(intent, found[0].invoice_id, why)
+            sent_at = intent.sent_at
+            if sent_at is not None and (now - sent_at).total_seconds() < self._confirm_seconds:
                 return UploadOutcome(intent=intent, verdict=None)
             payload = prepare(intent.changes, company).payload
             assert isinstance(payload, InvoicePayload)
             await state.uploads.restart(self.tenant, intent)
-            return await self._upload(intent, payload)
+            async with self._slots:
+                return await self._upload(intent, payload)
 
-        return await self._settled(await asyncio.gather(*(confirm(i) for i in intents)))
+        confirmed = await asyncio.gather(*(confirm(i) for i in intents))
+        await state.uploads.looked_up(self.tenant, [i for i in intents if i.bum_id is None])
+        return await self._settled(confirmed)
+
+    @staticmethod
+    def _delivered(intent: UploadIntent, request_id: str | None, why: str) -> UploadOutcome:
+        verdict = Verdict(
+            outcome=Outcome.DELIVERED, request_id=request_id, reasons=reason("Upload", why)
+        )
+        return UploadOutcome(intent=intent, verdict=verdict, bum_id=intent.bum_id)

@@ -4,7 +4,7 @@ stores/ implement them; unit tests can stand in for any of them."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date
 from typing import Protocol
 
@@ -42,8 +42,11 @@ class BaswareCalls(Protocol):
         or unreachable)."""
         ...
 
-    async def upload_pdf(self, pdf: bytes, inbox: str) -> tuple[str, int]:
-        """SmartPDF's two steps; the document's bumId. UploadUncertain when the PUT got no
+    async def upload_pdf(
+        self, pdf: bytes, inbox: str, putting: Callable[[], Awaitable[None]]
+    ) -> tuple[str, int]:
+        """SmartPDF's two steps, `putting` awaited just before the PUT (from then on the
+        document may exist); the document's bumId. UploadUncertain when the PUT got no
         answer."""
         ...
 
@@ -100,6 +103,12 @@ class UploadClaims(Protocol):
     async def hand_off(self, tenant: str, intents: Sequence[UploadIntent], owner: str) -> None: ...
 
     async def restart(self, tenant: str, intent: UploadIntent) -> None: ...
+
+    async def sending(self, tenant: str, intent: UploadIntent) -> None: ...
+
+    async def put_answered(self, tenant: str, intent: UploadIntent, bum_id: str) -> None: ...
+
+    async def looked_up(self, tenant: str, intents: Sequence[UploadIntent]) -> None: ...
 
 
 class ParkedChanges(Protocol):

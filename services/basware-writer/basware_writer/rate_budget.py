@@ -3,11 +3,14 @@
 A token bucket kept in PostgreSQL (its statements and their rules: rate_budget.sql): every
 Basware call waits for a reserved slot; a 429 halves the rate and its Retry-After blocks the
 whole budget, so no instance sends before Basware said it may (docs/basware-api.md §10.6).
+A slot that was waited for is checked against the block again before it is used: a
+Retry-After given meanwhile (to this instance or another) wins over the reservation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib import resources
@@ -77,11 +80,17 @@ class SlotRequests:
             self._server = None
 
 
+Budget = tuple[str, str]  # (tenant, region)
+
+
 class RateBudget:
     def __init__(self, pool: asyncpg.Pool, settings: WriterSettings) -> None:
         self._pool = pool
         self._settings = settings
-        self._requests: dict[tuple[str, str], SlotRequests] = {}
+        self._requests: dict[Budget, SlotRequests] = {}
+        self._block_reads: dict[Budget, SlotRequests] = {}
+        # Retry-After known to this process (monotonic end), before PostgreSQL has it.
+        self._blocked_until: dict[Budget, float] = {}
 
     async def reserve(self, tenant: str, region: str, slots: int = 1) -> list[float]:
         """Reserves consecutive request slots of (tenant, region): the seconds until each."""
@@ -97,23 +106,57 @@ class RateBudget:
         )
         return waits
 
+    async def blocked(self, tenant: str, region: str, takers: int = 1) -> list[float]:
+        """The seconds until the shared Retry-After block of (tenant, region) ends, per taker."""
+        wait: float = await self._pool.fetchval(STATEMENTS["blocked"], tenant, region)
+        return [wait] * takers
+
+    def _local_block(self, budget: Budget) -> float:
+        return max(0.0, self._blocked_until.get(budget, 0.0) - time.monotonic())
+
     async def take(self, tenant: str, region: str) -> float:
-        """Waits for the next request slot of (tenant, region); returns the seconds waited."""
-        requests = self._requests.get((tenant, region))
+        """Waits for a request slot of (tenant, region) that no Retry-After covers when it
+        comes; returns the seconds waited."""
+        budget = (tenant, region)
+        waited = 0.0
+        while True:
+            wait = await self._served(self._requests, budget, self.reserve).take()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                waited += wait
+                # A 429 may have come while this slot was waited for.
+                wait = await self._served(self._block_reads, budget, self.blocked).take()
+            local = self._local_block(budget)
+            if wait <= 0 and local <= 0:
+                break
+            # Blocked: a fresh slot, reserved after the block (a block not in PostgreSQL
+            # yet is slept here first).
+            await asyncio.sleep(local)
+            waited += local
+        if waited > 0:
+            BUDGET_WAITS.labels(tenant).observe(waited)
+        return waited
+
+    @staticmethod
+    def _served(
+        served: dict[Budget, SlotRequests],
+        budget: Budget,
+        ask: Callable[[str, str, int], Awaitable[list[float]]],
+    ) -> SlotRequests:
+        requests = served.get(budget)
         if requests is None:
-            requests = self._requests[(tenant, region)] = SlotRequests(
-                partial(self.reserve, tenant, region)
-            )
-        wait = await requests.take()
-        if wait > 0:
-            BUDGET_WAITS.labels(tenant).observe(wait)
-            await asyncio.sleep(wait)
-        return wait
+            requests = served[budget] = SlotRequests(partial(ask, *budget))
+        return requests
 
     async def push_back(
         self, tenant: str, region: str, *, retry_after: float | None, rate_limited: bool
     ) -> None:
         """Basware answered 429 (rate_limited: the rate halves) or 503 with a Retry-After."""
+        if retry_after is not None:
+            # Known to this process at once, before the statement below has run.
+            budget = (tenant, region)
+            until = time.monotonic() + retry_after
+            self._blocked_until[budget] = max(self._blocked_until.get(budget, 0.0), until)
         s = self._settings
         await self._pool.execute(
             STATEMENTS["push_back"],

@@ -65,3 +65,13 @@ SET (rate, rate_at, blocked_until, tat) = (
         ) AS r
     ) AS s
 );
+
+-- name: blocked
+-- The seconds until the latest Retry-After of ($1 tenant, $2 region) has passed (0: none),
+-- read again after every wait: a slot reserved before a 429 must not be used inside it.
+SELECT coalesce(
+    (SELECT extract(epoch FROM greatest(b.blocked_until, c.now) - c.now)::float8
+     FROM writer_budget b, (SELECT clock_timestamp() AS now) AS c
+     WHERE b.tenant = $1::text AND b.region = $2::text),
+    0
+);

@@ -7,6 +7,7 @@ import uuid
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from basware_writer.domain import Stage
 from mlconnector.retry import Backoff
 from mlconnector.topics import Topic
 
@@ -32,8 +33,14 @@ class WriterSettings(BaseSettings):
     status_wait_seconds: float = Field(default=10.0, ge=0)
     # How long a pending request is followed before the records it carries count as failed.
     request_status_timeout_seconds: float = Field(default=3600.0, gt=0)
-    # An upload whose answer was lost is looked for in Basware this long before it is re-sent.
+    # An upload whose answer was lost is looked for in Basware this long before it is re-sent
+    # (Basware may still be reading the PDF). An upload a dead writer claimed but never sent
+    # is looked for once and sent at once.
     upload_confirm_seconds: float = Field(default=900.0, ge=0)
+    # Lookups of such uploads (GET /v1/accountingDocuments/status) are paced: each one at
+    # most once per interval, and at most this many per follow-up round of an instance.
+    upload_lookup_interval_seconds: float = Field(default=60.0, ge=0)
+    upload_lookups_per_round: int = Field(default=20, ge=1)
     # The follow-up (pending requests, unconfirmed uploads, parked keys) runs this often.
     follow_up_interval_seconds: float = Field(default=5.0, gt=0)
     # Parked keys (tenant:supplier) released at once, in one delivery per tenant.
@@ -41,7 +48,17 @@ class WriterSettings(BaseSettings):
     # Liveness of writer instances: claims of an instance not seen for the timeout are taken.
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     instance_timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
+    # Basware pushing back (429, 5xx, no answer, token route included) is waited out with
+    # backoff for up to this long before a record is `failed`; `max_attempts` can bound the
+    # attempts as well (none by default). A batch's retries all end by its own start plus
+    # the horizon (docs/basware-api.md §10.6).
+    retry_horizon_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1)
+    # How long a batch's work may take besides its waits (retries, requestStatus). The
+    # consumer's poll interval (aiokafka's max_poll_interval_ms) is set from the work:
+    # this, plus the retry horizon, plus a requestStatus wait per stage, so a batch that
+    # waits out a storm is not taken from this writer and handed to another meanwhile.
+    batch_work_seconds: float = Field(default=300.0, gt=0)
     backoff_base_seconds: float = Field(default=0.2, gt=0)
     backoff_cap_seconds: float = Field(default=30.0, gt=0)
     # Basware HTTP calls open at once per tenant (its region), per writer process.
@@ -61,4 +78,15 @@ class WriterSettings(BaseSettings):
             base_seconds=self.backoff_base_seconds,
             cap_seconds=self.backoff_cap_seconds,
             max_attempts=self.max_attempts,
+            horizon_seconds=self.retry_horizon_seconds,
         )
+
+    def max_poll_interval_ms(self) -> int:
+        """The longest a batch can take: its work, its retries' horizon, and the
+        requestStatus wait of each upsert stage (vendors, order headers, lines)."""
+        seconds = (
+            self.batch_work_seconds
+            + self.retry_horizon_seconds
+            + len(Stage) * self.status_wait_seconds
+        )
+        return int(seconds * 1000)

@@ -6,7 +6,8 @@ What is not final by then is left to the follow-up."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from basware_writer.domain import (
@@ -28,6 +29,8 @@ from mlconnector.retry import RetriesExhausted
 
 # The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
 Known = dict[tuple[RecordRef, str], PreparedRecord]
+# Keeps freshly answered records in PostgreSQL; returns those this writer follows.
+StoreAnswered = Callable[[Sequence[PendingRecord]], Awaitable[list[PendingRecord]]]
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,14 @@ class Upserts:
         outcomes = Outcomes()
         if not step.records:
             return outcomes
-        posted, refused = await self._post(step)
-        for record, verdict in refused:
-            outcomes.finish(record, verdict)
         state = self._state
-        mine = await state.pending.record(self.tenant, posted, state.owner)
+
+        async def record(posted: Sequence[PendingRecord]) -> list[PendingRecord]:
+            return await state.pending.record(self.tenant, posted, state.owner)
+
+        mine, refused = await self._post(step, record)
+        for record_refused, verdict in refused:
+            outcomes.finish(record_refused, verdict)
         known: Known = {(p.ref, p.payload_hash): p for p in step.records}
         outcomes.add(await self.follow(mine, self._status_wait, known))
         return outcomes
@@ -82,15 +88,28 @@ class Upserts:
         return Posted(batch, requests, attempts, None)
 
     async def _post(
-        self, step: UpsertStep
+        self, step: UpsertStep, store: StoreAnswered
     ) -> tuple[list[PendingRecord], list[tuple[PendingRecord, Verdict]]]:
         """POSTs the step's batches concurrently; each record gets the requests that carried
-        its codes, or the refusal of one of its POSTs."""
+        its codes, or the refusal of one of its POSTs. A record is handed to `store` as soon
+        as every POST carrying it is answered, not once the whole step is: what Basware took
+        is in PostgreSQL at once, so a writer killed in the middle of a step does not leave
+        it to be posted again. Returns what `store` kept, and the refused records."""
         request_ids: dict[int, list[str]] = {}
         attempts: dict[int, int] = {}
         refusals: dict[int, Verdict] = {}
-        answers = await asyncio.gather(*(self._post_batch(step.stage, b) for b in step.batches))
-        for posted in answers:
+        unanswered = Counter(index for batch in step.batches for index in batch.members)
+        sent: list[PendingRecord] = []
+        refused: list[tuple[PendingRecord, Verdict]] = []
+
+        async def answered(indexes: Sequence[int]) -> None:
+            records = {i: self._pending(step, i, request_ids, attempts) for i in indexes}
+            refused.extend((records[i], refusals[i]) for i in indexes if i in refusals)
+            sent.extend(await store([records[i] for i in indexes if i not in refusals]))
+
+        async def post(batch: UpsertBatch) -> None:
+            posted = await self._post_batch(step.stage, batch)
+            complete: list[int] = []
             for index in posted.batch.members:
                 attempts[index] = max(attempts.get(index, 0), posted.attempts)
                 if posted.refusal is not None:
@@ -99,21 +118,27 @@ class Upserts:
                 request_ids.setdefault(index, []).extend(
                     r.request_id for r in posted.requests if codes & set(r.external_codes)
                 )
-        sent: list[PendingRecord] = []
-        refused: list[tuple[PendingRecord, Verdict]] = []
-        for index, p in enumerate(step.records):
-            record = PendingRecord(
-                changes=p.changes,
-                payload_hash=p.payload_hash,
-                stage=step.stage,
-                request_ids=tuple(dict.fromkeys(request_ids.get(index, []))),
-                attempts=attempts.get(index, 1),
-            )
-            if index in refusals:
-                refused.append((record, refusals[index]))
-            else:
-                sent.append(record)
+                unanswered[index] -= 1
+                if unanswered[index] == 0:
+                    complete.append(index)
+            await answered(complete)
+
+        await answered([i for i in range(len(step.records)) if i not in unanswered])
+        await asyncio.gather(*(post(b) for b in step.batches))
         return sent, refused
+
+    @staticmethod
+    def _pending(
+        step: UpsertStep, index: int, request_ids: dict[int, list[str]], attempts: dict[int, int]
+    ) -> PendingRecord:
+        p = step.records[index]
+        return PendingRecord(
+            changes=p.changes,
+            payload_hash=p.payload_hash,
+            stage=step.stage,
+            request_ids=tuple(dict.fromkeys(request_ids.get(index, []))),
+            attempts=attempts.get(index, 1),
+        )
 
     async def follow(
         self, records: Sequence[PendingRecord], wait: float, known: Known | None = None
@@ -155,10 +180,14 @@ class Upserts:
         for p in without_lines:
             header = by_key[(p.ref, p.payload_hash)]
             outcomes.finish(header, Verdict(outcome=Outcome.DELIVERED, attempts=header.attempts))
-        posted, refused = await self._post(step)
+
+        async def advance(posted: Sequence[PendingRecord]) -> list[PendingRecord]:
+            await self._state.pending.advance(self.tenant, posted)
+            return list(posted)
+
+        posted, refused = await self._post(step, advance)
         for record, verdict in refused:
             outcomes.finish(record, verdict)
-        await self._state.pending.advance(self.tenant, posted)
         outcomes.add(await self.follow(posted, wait, known))
         return outcomes
 

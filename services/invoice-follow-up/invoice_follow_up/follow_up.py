@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -70,11 +71,13 @@ class InvoiceFollowUp:
         apis: Mapping[str, TenantApis],
         publish: Publish,
         clock: Callable[[], datetime] = utcnow,
+        lookups_per_second: float = 5.0,
     ) -> None:
         self._store = store
         self._apis = apis
         self._publish = publish
         self._clock = clock
+        self._lookup_gap = 1.0 / lookups_per_second
 
     @property
     def tenants(self) -> list[str]:
@@ -115,8 +118,13 @@ class InvoiceFollowUp:
             processing_status=WAITING_FOR_TRANSFER
         ):
             await self.on_document(tenant, document)
+        next_lookup = time.monotonic()
         for invoice in await self._store.under_way(tenant):
             if invoice.company_code and invoice.invoice_date:
+                # Paced: a tenant with thousands of invoices under way is not asked about
+                # them dozens of times a second.
+                await asyncio.sleep(max(0.0, next_lookup - time.monotonic()))
+                next_lookup = max(next_lookup, time.monotonic()) + self._lookup_gap
                 statuses = await basware.get_invoice_status(
                     invoice.company_code,
                     invoice.identity.invoice_number,

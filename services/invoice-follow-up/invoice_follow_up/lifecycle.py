@@ -44,7 +44,12 @@ class FollowUpLifecycle(ServiceLifecycle[FollowUpSettings]):
             self.on_close(tenant_apis.basware.aclose)
             self.on_close(tenant_apis.visma.aclose)
         store = InvoiceStore(pool, claim_timeout=self.settings.claim_timeout)
-        self._follow_up = InvoiceFollowUp(store=store, apis=apis, publish=self._publish)
+        self._follow_up = InvoiceFollowUp(
+            store=store,
+            apis=apis,
+            publish=self._publish,
+            lookups_per_second=self.settings.lookups_per_second,
+        )
 
     async def begin(self) -> None:
         await super().begin()

@@ -47,6 +47,9 @@ class FollowUpSettings(BaseSettings):
         default=timedelta(minutes=5),
         validation_alias=_named("check_interval", "MLC_GATEWAY_INVOICE_CHECK_INTERVAL"),
     )
+    # The periodic check looks invoices up in Basware (GET /v1/accountingDocuments/status)
+    # at most this many a second per tenant, however many are under way.
+    lookups_per_second: float = Field(default=5.0, gt=0)
     # A transfer or payment step claimed longer ago than this was abandoned by a crash.
     claim_timeout: timedelta = Field(
         default=timedelta(minutes=5),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from basware_writer.domain import UploadIntent
+from basware_writer.domain import UploadIntent, accepted_uploads
 from basware_writer.stores.accepted import AcceptedStore
 from basware_writer.stores.stored_changes import dump_changes, load_changes
 
@@ -90,14 +90,7 @@ class UploadStore:
                 hashes,
                 [bum_id for _, bum_id in done],
             )
-            await self._accepted.remember(
-                tenant,
-                [
-                    ((intent.change.entity, intent.change.entity_id), intent.payload_hash, bum_id)
-                    for intent, bum_id in done
-                ],
-                conn,
-            )
+            await self._accepted.remember(tenant, accepted_uploads(done), conn)
 
     async def abandon(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
         """Nothing reached Basware (refused before the PDF was sent): a later send may try."""
@@ -134,16 +127,59 @@ class UploadStore:
             owner,
         )
 
+    async def sending(self, tenant: str, intent: UploadIntent) -> None:
+        """The PDF's PUT starts: from now on the document may be in Basware."""
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads SET sent_at = now()
+            WHERE tenant = $1 AND entity_id = $2 AND payload_hash = $3
+            """,
+            tenant,
+            intent.change.entity_id,
+            intent.payload_hash,
+        )
+
+    async def put_answered(self, tenant: str, intent: UploadIntent, bum_id: str) -> None:
+        """Basware's storage took the PDF: known at once, before the upload is settled."""
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads SET bum_id = $4
+            WHERE tenant = $1 AND entity_id = $2 AND payload_hash = $3
+            """,
+            tenant,
+            intent.change.entity_id,
+            intent.payload_hash,
+            bum_id,
+        )
+
+    async def looked_up(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
+        """These unconfirmed uploads were looked for in Basware just now."""
+        if not intents:
+            return
+        ids, hashes = _keys(intents)
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads u SET looked_at = now()
+            FROM unnest($2::text[], $3::text[]) AS r(entity_id, hash)
+            WHERE u.tenant = $1 AND u.entity_id = r.entity_id AND u.payload_hash = r.hash
+            """,
+            tenant,
+            ids,
+            hashes,
+        )
+
     async def claim_unconfirmed(
-        self, owner: str, timeout_seconds: float, limit: int
+        self, owner: str, timeout_seconds: float, limit: int, look_every_seconds: float
     ) -> dict[str, list[UploadIntent]]:
-        """Uploads that started but were never confirmed, whose writer stopped following them."""
+        """Uploads that started but were never confirmed, whose writer stopped following them
+        (handed off, or dead), and that were not looked for in the last `look_every_seconds`."""
         rows = await self._pool.fetch(
             """
             UPDATE writer_uploads u SET claimed_by = $1
             FROM (
                 SELECT tenant, entity_id, payload_hash FROM writer_uploads
                 WHERE state = 'uploading' AND writer_claim_open(claimed_by, $2)
+                  AND (looked_at IS NULL OR looked_at < now() - make_interval(secs => $4))
                 ORDER BY started_at LIMIT $3
                 FOR UPDATE SKIP LOCKED
             ) c
@@ -154,6 +190,7 @@ class UploadStore:
             owner,
             timeout_seconds,
             limit,
+            look_every_seconds,
         )
         claimed: dict[str, list[UploadIntent]] = {}
         for row in sorted(rows, key=lambda r: r["started_at"]):
@@ -164,6 +201,8 @@ class UploadStore:
                     invoice_number=row["invoice_number"],
                     invoice_date=row["invoice_date"],
                     started_at=row["started_at"],
+                    sent_at=row["sent_at"],
+                    bum_id=row["bum_id"],
                 )
             )
         return claimed
@@ -172,7 +211,7 @@ class UploadStore:
         """An unconfirmed upload is sent again: its clock starts anew."""
         await self._pool.execute(
             """
-            UPDATE writer_uploads SET started_at = now()
+            UPDATE writer_uploads SET started_at = now(), sent_at = NULL
             WHERE tenant = $1 AND entity_id = $2 AND payload_hash = $3
             """,
             tenant,
