@@ -40,8 +40,14 @@ from mlconnector.schedule import (
 from mlconnector.visma import READ_SCOPE, VismaClient, VismaCredentials, VismaEndpoints
 
 ConnectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-# Suppliers first: a purchase order or an invoice needs its vendor in Basware.
+# Dependency order: reference data first (vendors name credit terms; order and invoice lines
+# name accounts, dimension values and VAT categories), then suppliers, whose vendors a
+# purchase order or an invoice needs in Basware.
 ALL_ENTITIES: tuple[Entity, ...] = (
+    Entity.CREDIT_TERM,
+    Entity.VAT_CATEGORY,
+    Entity.ACCOUNT,
+    Entity.DIMENSION_VALUE,
     Entity.SUPPLIER,
     Entity.PURCHASE_ORDER,
     Entity.SUPPLIER_INVOICE,
