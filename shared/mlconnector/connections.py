@@ -29,6 +29,7 @@ from mlconnector.basware import (
     BaswareRegion,
 )
 from mlconnector.contracts import Entity
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout
 from mlconnector.schedule import (
     CronSchedule,
     IntervalSchedule,
@@ -105,6 +106,8 @@ class Connection(BaseModel):
     enabled: bool = True
     # Entities without a schedule use the reader's default interval.
     schedules: dict[Entity, Schedule] = Field(default_factory=dict)
+    # Which Visma dimension segment becomes Basware's cost center and which its project.
+    coding: CodingLayout = DEFAULT_LAYOUT
 
     @property
     def tenant(self) -> str:

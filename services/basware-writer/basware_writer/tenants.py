@@ -47,6 +47,7 @@ def tenant_writer(
         connection=connection.name,
         company_code=connection.basware_company_code,
         receiving_email=connection.basware_receiving_email,
+        layout=connection.coding,
     )
     executor = TenantExecutor(
         connection.tenant,

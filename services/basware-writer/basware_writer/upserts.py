@@ -24,6 +24,7 @@ from basware_writer.verdicts import StatusIndex, failed, record_verdict, rejecte
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.models import AcceptedRequest
 from mlconnector.contracts import Outcome
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout
 from mlconnector.retry import RetriesExhausted
 
 # The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
@@ -48,11 +49,14 @@ class Upserts:
         state: WriterState,
         company_code: str | None,
         status_wait_seconds: float,
+        *,
+        layout: CodingLayout = DEFAULT_LAYOUT,
     ) -> None:
         self.tenant = tenant
         self._basware = basware
         self._state = state
         self._company = company_code
+        self._layout = layout
         self._status_wait = status_wait_seconds
 
     async def send(self, step: UpsertStep) -> Outcomes:
@@ -165,4 +169,4 @@ class Upserts:
     def _prepared(self, record: PendingRecord, known: Known | None) -> PreparedRecord:
         """The record's payload: at hand within a delivery, mapped again in the follow-up."""
         found = (known or {}).get((record.ref, record.payload_hash))
-        return found or prepare(record.changes, self._company or "")
+        return found or prepare(record.changes, self._company or "", self._layout)
