@@ -174,6 +174,10 @@ _CHANGE_TYPES: dict[type[VismaRecord], tuple[Entity, type[ChangeEvent]]] = {
 }
 
 
+# Every change event type visma.changes carries.
+CHANGE_EVENTS: tuple[type[ChangeEvent], ...] = tuple(t for _, t in _CHANGE_TYPES.values())
+
+
 def entity_of(model: type[VismaRecord]) -> Entity:
     return _CHANGE_TYPES[model][0]
 

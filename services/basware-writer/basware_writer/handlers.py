@@ -27,14 +27,7 @@ from basware_writer.executor import TenantExecutor
 from basware_writer.lifecycle import DATABASE_DOWN, WriterLifecycle
 from basware_writer.metrics import BATCH_SECONDS, MALFORMED, RESULTS
 from basware_writer.verdicts import failed
-from mlconnector.contracts import (
-    ChangeEvent,
-    DeliveryResult,
-    Outcome,
-    PurchaseOrderChanged,
-    SupplierChanged,
-    SupplierInvoiceChanged,
-)
+from mlconnector.contracts import CHANGE_EVENTS, ChangeEvent, DeliveryResult, Outcome
 from mlconnector.kafka import UnreadableMessage, decode_batch
 
 log = logging.getLogger("basware_writer")
@@ -42,9 +35,6 @@ log = logging.getLogger("basware_writer")
 REWIND_PAUSE_SECONDS = 1.0
 
 Publish = Callable[[Sequence[DeliveryResult]], Awaitable[None]]
-
-
-CHANGE_EVENTS = (SupplierChanged, PurchaseOrderChanged, SupplierInvoiceChanged)
 
 
 def unreadable(message: UnreadableMessage) -> None:
