@@ -7,11 +7,11 @@ record Basware would refuse fails here, before any HTTP call, with the failing f
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice
 from mlconnector.basware.models import (
@@ -112,8 +112,24 @@ class CodingLayout(BaseModel):
         default_factory=lambda: {1: SegmentTarget.COST_CENTER, 2: SegmentTarget.PROJECT}
     )
 
+    @model_validator(mode="after")
+    def _one_segment_per_target(self) -> CodingLayout:
+        targets = list(self.segments.values())
+        doubled = sorted({t.value for t in targets if targets.count(t) > 1})
+        if doubled:
+            raise ValueError(f"more than one segment maps to {', '.join(doubled)}")
+        return self
+
     def target(self, segment_id: int) -> SegmentTarget | None:
         return self.segments.get(segment_id)
+
+    def unknown_segments(self, known: Collection[int]) -> list[int]:
+        """Segments the layout names that the Visma dimension does not have."""
+        return sorted(s for s in self.segments if s not in known)
+
+    def describe(self) -> str:
+        placed = [f"segment {s} -> {t.value}" for s, t in sorted(self.segments.items())]
+        return f"{self.dimension_id}: {', '.join(placed) or 'nothing mapped'}"
 
 
 DEFAULT_LAYOUT = CodingLayout()
@@ -223,6 +239,26 @@ def map_change(
     if isinstance(change, DimensionValueChanged):
         return dimension_from_segment_value(change.record, company_code, layout)
     raise TypeError(f"no Basware mapping for {type(change).__name__}")
+
+
+# Records whose payload a coding layout shapes: segment values and coded order lines.
+# Uploaded invoices are not among them: an invoice version is uploaded once
+# (docs/basware-api.md §10.8), and a re-upload would be a second invoice in Basware.
+RECODED_ENTITIES = (Entity.DIMENSION_VALUE, Entity.PURCHASE_ORDER)
+
+
+def _mapped(change: ChangeEvent, company_code: str, layout: CodingLayout) -> str:
+    try:
+        return payload_hash(map_change(change, company_code, layout))
+    except (NotSent, Unmappable) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def recoded(change: ChangeEvent, company_code: str, old: CodingLayout, new: CodingLayout) -> bool:
+    """Whether Basware receives something else for this change under the new layout."""
+    if change.entity not in RECODED_ENTITIES:
+        return False
+    return _mapped(change, company_code, old) != _mapped(change, company_code, new)
 
 
 def codes_named(change: ChangeEvent, layout: CodingLayout = DEFAULT_LAYOUT) -> set[CodeRef]:

@@ -350,6 +350,13 @@ class VismaClient:
             values = [v for v in values if v.last_modified_date_time >= modified_since]
         return VismaPage[R](page_number=1, records=values, total_count=len(values))
 
+    async def dimension_segments(self, dimension_id: str) -> list[int]:
+        """The segment ids of one dimension (`GET /v1/dimension/{id}`)."""
+        response = await self._request("GET", _path("dimension", dimension_id))
+        return [
+            s.segment_id for s in DimensionAnswer.model_validate_json(response.content).segments
+        ]
+
     async def iter_pages(
         self,
         model: type[R],
