@@ -292,19 +292,25 @@ def _line_codes(
     if tax:
         codes.add((Entity.VAT_CATEGORY, tax))
     for segment in sub.segments if sub else ():
-        if layout.target(segment.segment_id) is not None:
-            codes.add(
-                (
-                    Entity.DIMENSION_VALUE,
-                    segment_value_id(layout, segment.segment_id, segment.segment_value),
-                )
-            )
+        if (target := layout.target(segment.segment_id)) is not None:
+            codes.add(placed_code(target, segment.segment_value))
     return codes
 
 
-def segment_value_id(layout: CodingLayout, segment_id: int, value_id: str) -> str:
-    """The id of a dimension value's change events (VismaDimensionValue.record_id)."""
-    return f"{layout.dimension_id}/{segment_id}/{value_id}"
+def placed_code(target: SegmentTarget, value_id: str) -> CodeRef:
+    """A segment value as the code it is in Basware ("project 10"), not as Visma keys it: a
+    layout change makes the same value another Basware record, which must be accepted anew."""
+    return (Entity.DIMENSION_VALUE, f"{target.value}:{value_id}")
+
+
+def placed_code_of(payload: MasterDataPayload) -> CodeRef | None:
+    """The placed code a segment value's payload makes accepted; None for other master data."""
+    record = payload.record
+    if isinstance(record, BaswareCostCenter):
+        return placed_code(SegmentTarget.COST_CENTER, record.cost_center_code)
+    if isinstance(record, BaswareProject):
+        return placed_code(SegmentTarget.PROJECT, record.project_code)
+    return None
 
 
 class LineCoding(BaseModel):

@@ -94,9 +94,7 @@ class TenantExecutor:
         for step in planned.master:
             outcomes.add(await self._upserts.send(step))
         master_accepted = {
-            ref_of(d.change)
-            for d in outcomes.deliveries
-            if d.change.entity in REFERENCE_ENTITIES and d.verdict.accepted
+            ref for ref, _, _ in outcomes.settlement.accepted if ref[0] in REFERENCE_ENTITIES
         }
         accepted_codes = known.codes_accepted() | master_accepted
         vendors, vendor_waits = admit_vendors(planned.vendors, accepted_codes, layout)

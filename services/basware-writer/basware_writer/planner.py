@@ -196,15 +196,22 @@ CODE_NAMES = {
     Entity.CREDIT_TERM: "payment term",
     Entity.VAT_CATEGORY: "tax code",
     Entity.ACCOUNT: "account",
-    Entity.DIMENSION_VALUE: "dimension value",
 }
 
 
+def _code_name(ref: CodeRef) -> str:
+    entity, code = ref
+    if entity is Entity.DIMENSION_VALUE:
+        target, _, value = code.partition(":")
+        return f"{target.replace('_', ' ')} {value}"
+    return f"{CODE_NAMES[entity]} {code}"
+
+
 def missing_codes_reason(missing: Collection[CodeRef]) -> str | None:
-    """Which codes Basware has not accepted yet, named as Visma names them."""
+    """Which codes Basware has not accepted yet, named as Basware knows them."""
     if not missing:
         return None
-    named = ", ".join(f"{CODE_NAMES[e]} {code}" for e, code in sorted(missing))
+    named = ", ".join(_code_name(ref) for ref in sorted(missing))
     return f"Basware has not accepted {named} yet; sent once it has"
 
 

@@ -24,7 +24,7 @@ from basware_writer.verdicts import StatusIndex, failed, record_verdict, rejecte
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.models import AcceptedRequest
 from mlconnector.contracts import Outcome
-from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout, MasterDataPayload, placed_code_of
 from mlconnector.retry import RetriesExhausted
 
 # The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
@@ -137,12 +137,19 @@ class Upserts:
             if len(found) < len(record.request_ids):
                 still.append(record)
                 continue
-            codes = codes_at(record.stage, self._prepared(record, known).payload)
+            payload = self._prepared(record, known).payload
+            codes = codes_at(record.stage, payload)
             verdict = record_verdict(codes, found, attempts=record.attempts, index=index)
             if record.stage is Stage.ORDER and verdict.accepted:
                 headers_accepted.append(record)
-            else:
-                outcomes.finish(record, verdict)
+                continue
+            outcomes.finish(record, verdict)
+            placed = placed_code_of(payload) if isinstance(payload, MasterDataPayload) else None
+            if verdict.accepted and placed is not None:
+                # Orders name the code as placed: remembered beside the Visma record.
+                outcomes.settlement.accepted.append(
+                    (placed, record.payload_hash, verdict.request_id)
+                )
         if headers_accepted:
             outcomes.add(await self._send_lines(headers_accepted, wait, known))
         state = self._state
