@@ -30,6 +30,7 @@ from mlconnector.home import HomeFolder, StackFile, read_stack_file
 from mlconnector.mapping import CodingLayout
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_every
 from mlconnector.settings import DatabaseSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring
 from mlconnector.visma import READ_SCOPE, VismaCredentials, VismaEndpoints
 
@@ -631,6 +632,9 @@ def coding(
             "whose Basware record the new layout changes."
         ),
     ] = True,
+    to_topic: Annotated[
+        str, typer.Option("--to-topic", help="Where the re-sent changes are published.")
+    ] = Topic.VISMA_CHANGES.value,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
     """Set which Visma dimension segment becomes Basware's cost center and which its project
@@ -640,7 +644,6 @@ def coding(
     from mlconnector.connection_store import ConnectionStore
     from mlconnector.mapping import SegmentTarget
     from mlconnector.settings import KafkaSettings
-    from mlconnector.topics import Topic
 
     segments = {
         segment: target
@@ -679,7 +682,7 @@ def coding(
         )
         conn = await asyncpg.connect(database_url, timeout=10)
         try:
-            async with kafka_replay_publisher(KafkaSettings(), Topic.VISMA_CHANGES.value) as out:
+            async with kafka_replay_publisher(KafkaSettings(), to_topic) as out:
                 report = await replay(conn, selection, out, force=True)
         finally:
             await conn.close()
