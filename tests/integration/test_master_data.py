@@ -191,7 +191,8 @@ async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_chan
                 unknown = await asyncio.to_thread(
                     run_cli, ["connections", "coding", connection.name, "--project", "3"], env
                 )
-                assert unknown.code != 0 and "no segment 3" in unknown.stderr, unknown
+                assert unknown.code != 0, unknown
+                assert "no segment 3" in unknown.stderr, unknown
                 moved = await asyncio.to_thread(
                     run_cli,
                     [
