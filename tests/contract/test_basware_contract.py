@@ -407,7 +407,7 @@ async def test_master_data_goes_first_and_codes_are_checked_in_request_status(
     status = await eu.wait_for_request_status(refused[0].request_id, timeout=WAIT)
     assert status.request_status is RequestState.ERROR
     (item,) = status.items
-    messages = [e.message or "" for e in item.errors]
+    messages = [e.message or "" for e in item.errors or []]
     assert any("inactive AccountCode C4999" in m for m in messages), messages
     assert any("unknown ProjectCode NOPE" in m for m in messages), messages
     assert_contract_clean(contract)
