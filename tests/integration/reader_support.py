@@ -37,11 +37,15 @@ from mlconnector.visma import (
     VismaEndpoints,
 )
 from mlconnector.visma.models import (
+    VismaAccount,
+    VismaCreditTerm,
+    VismaDimensionValue,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
     VismaSupplier,
     VismaSupplierInvoice,
+    VismaVatCategory,
 )
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import PollReport, Stream
@@ -55,6 +59,10 @@ from visma_sandbox.seed import demo_company_records, demo_suppliers
 
 FAST_RETRIES = Backoff(base_seconds=0.01, cap_seconds=0.05, max_attempts=6)
 MODEL_OF: dict[Entity, type[VismaRecord]] = {
+    Entity.CREDIT_TERM: VismaCreditTerm,
+    Entity.VAT_CATEGORY: VismaVatCategory,
+    Entity.ACCOUNT: VismaAccount,
+    Entity.DIMENSION_VALUE: VismaDimensionValue,
     Entity.SUPPLIER: VismaSupplier,
     Entity.PURCHASE_ORDER: VismaPurchaseOrder,
     Entity.SUPPLIER_INVOICE: VismaSupplierInvoice,

@@ -97,7 +97,7 @@ class TenantExecutor:
             ref for ref, _, _ in outcomes.settlement.accepted if ref[0] in REFERENCE_ENTITIES
         }
         accepted_codes = known.codes_accepted() | master_accepted
-        vendors, vendor_waits = admit_vendors(planned.vendors, accepted_codes, layout)
+        vendors, vendor_waits = admit_vendors(planned.vendors, accepted_codes, self.destination)
         outcomes.add(await self._upserts.send(vendors))
         accepted_vendors = known.vendors | {
             d.change.supplier_number
@@ -111,7 +111,7 @@ class TenantExecutor:
             accepted_vendors=accepted_vendors,
             waiting_keys=waiting,
             accepted_codes=accepted_codes,
-            layout=layout,
+            destination=self.destination,
         )
         outcomes.deliveries += orders.finished
         outcomes.add(await self._upserts.send(upsert_step(Stage.ORDER, orders.going)))
@@ -122,7 +122,7 @@ class TenantExecutor:
             accepted_vendors=accepted_vendors,
             waiting_keys=waiting,
             accepted_codes=accepted_codes,
-            layout=layout,
+            destination=self.destination,
         )
         outcomes.deliveries += invoices.finished
         outcomes.add(await self._uploads.send(upload_step(invoices.going, self.destination)))

@@ -38,7 +38,7 @@ from mlconnector.basware.batching import (
     VENDOR_BATCH_LIMIT,
 )
 from mlconnector.basware.models import BaswareModel
-from mlconnector.contracts import ChangeEvent, Entity, Outcome
+from mlconnector.contracts import REFERENCE_ENTITIES, ChangeEvent, Entity, Outcome
 from mlconnector.mapping import (
     DEFAULT_LAYOUT,
     CodeRef,
@@ -87,6 +87,9 @@ class Destination(BaseModel):
     company_code: str | None
     receiving_email: str | None
     layout: CodingLayout = DEFAULT_LAYOUT
+    # The reference data the connection syncs: only its codes are waited for (a customer
+    # that keeps, say, accounts in Basware by hand has nothing to wait for).
+    synced: frozenset[Entity] = REFERENCE_ENTITIES
 
 
 class UpsertBatch(BaseModel):
@@ -310,19 +313,20 @@ def plan(changes: Sequence[ChangeEvent], known: KnownState, destination: Destina
 
 
 def missing_codes(
-    record: PreparedRecord, accepted_codes: Collection[CodeRef], layout: CodingLayout
+    record: PreparedRecord, accepted_codes: Collection[CodeRef], destination: Destination
 ) -> set[CodeRef]:
-    return codes_named(record.change, layout) - set(accepted_codes)
+    named = codes_named(record.change, destination.layout)
+    return {code for code in named if code[0] in destination.synced} - set(accepted_codes)
 
 
 def admit_vendors(
-    vendors: UpsertStep, accepted_codes: Collection[CodeRef], layout: CodingLayout
+    vendors: UpsertStep, accepted_codes: Collection[CodeRef], destination: Destination
 ) -> tuple[UpsertStep, list[tuple[PreparedRecord, str]]]:
     """The vendors whose payment term Basware has (batched again), and those that park."""
     going: list[PreparedRecord] = []
     waits: list[tuple[PreparedRecord, str]] = []
     for record in vendors.records:
-        why = missing_codes_reason(missing_codes(record, accepted_codes, layout))
+        why = missing_codes_reason(missing_codes(record, accepted_codes, destination))
         if why is None:
             going.append(record)
         else:
@@ -339,7 +343,7 @@ def admit(
     accepted_vendors: Collection[str],
     waiting_keys: Collection[str],
     accepted_codes: Collection[CodeRef] = (),
-    layout: CodingLayout = DEFAULT_LAYOUT,
+    destination: Destination | None = None,
 ) -> Admission:
     """Which dependents go now, given the vendors and codes accepted and the keys still
     waiting on Basware so far (the known state's and this batch's); a parked one is parked
@@ -352,7 +356,9 @@ def admit(
             accepted_vendors=accepted_vendors,
             waiting_keys=waiting_keys,
             parked_keys=known.parked,
-            missing_codes=missing_codes(record, accepted_codes, layout),
+            missing_codes=(
+                missing_codes(record, accepted_codes, destination) if destination else ()
+            ),
         )
         if why is None:
             ready.append(record)

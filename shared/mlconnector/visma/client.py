@@ -25,6 +25,7 @@ from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 from mlconnector.visma.credentials import VismaClientSettings, VismaCredentials, VismaEndpoints
 from mlconnector.visma.datetimes import format_filter_datetime
 from mlconnector.visma.errors import (
+    VismaNotFoundError,
     VismaPreconditionFailedError,
     VismaUnavailableError,
     api_error,
@@ -332,7 +333,11 @@ class VismaClient:
     ) -> VismaPage[R]:
         """Every value of every segment of one dimension, as one page; with `modified_since`,
         only values whose `lastModified` is not older (the route itself has no filter)."""
-        response = await self._request("GET", model.resource)
+        try:
+            response = await self._request("GET", model.resource)
+        except VismaNotFoundError:
+            # A company without the dimension has no values in it.
+            return VismaPage[R](page_number=1, records=[], total_count=0)
         dimension = DimensionAnswer.model_validate_json(response.content)
         values = [
             model.model_validate(
