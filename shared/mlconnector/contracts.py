@@ -176,6 +176,10 @@ _CHANGE_TYPES: dict[type[VismaRecord], tuple[Entity, type[ChangeEvent]]] = {
 
 # Every change event type visma.changes carries.
 CHANGE_EVENTS: tuple[type[ChangeEvent], ...] = tuple(t for _, t in _CHANGE_TYPES.values())
+# The Visma record each entity is read as.
+MODEL_OF_ENTITY: dict[Entity, type[VismaRecord]] = {
+    entity: model for model, (entity, _) in _CHANGE_TYPES.items()
+}
 
 
 def entity_of(model: type[VismaRecord]) -> Entity:
