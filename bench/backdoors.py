@@ -97,9 +97,13 @@ class VismaBackdoor(_Backdoor):
 
 
 class BaswareBackdoor(_Backdoor):
-    async def api_requests(self) -> int:
+    async def counters(self) -> dict[str, int]:
+        """Requests answered so far, by "<method> <route> <status>", and their "total"."""
         counters: dict[str, int] = await self._json("GET", "/counters")
-        return counters.get("total", 0)
+        return counters
+
+    async def api_requests(self) -> int:
+        return (await self.counters()).get("total", 0)
 
     async def set_latency(self, ms: float) -> None:
         await self._json("PUT", "/latency", {"ms": int(ms)})

@@ -49,6 +49,19 @@ def backfill_figures(data: Dataset, run: SyncRun) -> list[Figure]:
             unit="requests",
             source="Basware sandbox request counters",
         ),
+        Figure(
+            name=f"of which reference data: Visma reads ({run.reference_records} records)",
+            value=run.visma_reference_requests,
+            unit="requests",
+            source="Visma sandbox counters of creditTerm, vatCategory, account, dimension",
+        ),
+        Figure(
+            name="of which master data: Basware POSTs",
+            value=run.basware_master_requests,
+            unit="requests",
+            source="Basware sandbox counters of paymentTerms, taxCodes, accounts, costCenters, "
+            "projects",
+        ),
     ]
     figures += [
         Figure(

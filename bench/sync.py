@@ -9,6 +9,7 @@ the services still run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
@@ -19,8 +20,23 @@ from bench.procstats import ProcessUsage
 from bench.profiling import ProcessProfile, Profiler
 from bench.sizes import Dataset
 from bench.waiting import until
-from mlconnector.contracts import Outcome
+from mlconnector.contracts import REFERENCE_ENTITIES, Outcome
 from mlconnector_cli.run import RunOptions, expected_totals
+
+# Routes of the reference data (Visma sandbox route names) and of master data in Basware.
+VISMA_REFERENCE_ROUTES = ("creditterm.", "vatcategory.", "account.", "dimension.")
+BASWARE_MASTER_ROUTES = (
+    "POST /v1/paymentTerms ",
+    "POST /v1/taxCodes ",
+    "POST /v1/accounts ",
+    "POST /v1/costCenters ",
+    "POST /v2/projects ",
+)
+
+
+def _counted(after: dict[str, int], before: dict[str, int], matches: Callable[[str], bool]) -> int:
+    """Requests counted between two readings of a sandbox's counters, on matching keys."""
+    return sum(n - before.get(key, 0) for key, n in after.items() if matches(key))
 
 
 class SyncRun(BaseModel):
@@ -28,6 +44,10 @@ class SyncRun(BaseModel):
     seconds: float
     visma_requests: int
     basware_requests: int
+    # Of those, the calls for reference data (Visma) and master data (Basware).
+    visma_reference_requests: int = 0
+    basware_master_requests: int = 0
+    reference_records: int = 0
     outcomes: dict[Outcome, int]
     usage: dict[str, ProcessUsage]
     profiles: list[ProcessProfile] = []
@@ -50,6 +70,8 @@ async def measured_backfill(
     await pipeline.start([name for name in pipeline.services if name != READER])
     visma_before = await pipeline.visma.api_requests()
     basware_before = await pipeline.basware.api_requests()
+    visma_counters = await pipeline.visma.counters()
+    basware_counters = await pipeline.basware.counters()
     started = datetime.now(UTC)
     await pipeline.start([READER])
     if profiler is not None:
@@ -63,6 +85,16 @@ async def measured_backfill(
     usage = pipeline.usage()
     visma_requests = await pipeline.visma.api_requests() - visma_before
     basware_requests = await pipeline.basware.api_requests() - basware_before
+    visma_reference = _counted(
+        await pipeline.visma.counters(),
+        visma_counters,
+        lambda key: key.split(" ")[-1].startswith(VISMA_REFERENCE_ROUTES),
+    )
+    basware_master = _counted(
+        await pipeline.basware.counters(),
+        basware_counters,
+        lambda key: key.startswith(BASWARE_MASTER_ROUTES),
+    )
     finished = max(result.occurred_at for result in watcher.latest.values())
     outcomes = {
         outcome: sum(counts[outcome] for counts in watcher.outcomes().values())
@@ -73,6 +105,13 @@ async def measured_backfill(
         seconds=(finished - started).total_seconds(),
         visma_requests=visma_requests,
         basware_requests=basware_requests,
+        visma_reference_requests=visma_reference,
+        basware_master_requests=basware_master,
+        reference_records=sum(
+            sum(counts.values())
+            for entity, counts in watcher.outcomes().items()
+            if entity in REFERENCE_ENTITIES
+        ),
         outcomes=outcomes,
         usage=usage,
         profiles=profiles,

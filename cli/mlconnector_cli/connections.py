@@ -27,8 +27,10 @@ from mlconnector.basware import (
 from mlconnector.connections import ALL_ENTITIES, Connection, ConnectionInvalid
 from mlconnector.contracts import Entity
 from mlconnector.home import HomeFolder, StackFile, read_stack_file
+from mlconnector.mapping import CodingLayout
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_every
 from mlconnector.settings import DatabaseSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring
 from mlconnector.visma import READ_SCOPE, VismaCredentials, VismaEndpoints
 
@@ -608,3 +610,85 @@ def schedule(
 
     updated = run_checked(work, database_url)
     typer.echo(f"{updated.name}: schedules {_schedules_text(updated)}")
+
+
+@app.command()
+def coding(
+    name: Annotated[str, typer.Argument(help="The connection.")],
+    cost_center: Annotated[
+        int | None,
+        typer.Option(help="The segment of the dimension that becomes Basware's cost center."),
+    ] = None,
+    project: Annotated[
+        int | None, typer.Option(help="The segment that becomes Basware's project.")
+    ] = None,
+    dimension: Annotated[
+        str, typer.Option(help="The Visma dimension the subaccount segments belong to.")
+    ] = "SUBACCOUNT",
+    rederive: Annotated[
+        bool,
+        typer.Option(
+            help="Re-send (through the changes topic) the segment values and purchase orders "
+            "whose Basware record the new layout changes."
+        ),
+    ] = True,
+    to_topic: Annotated[
+        str, typer.Option("--to-topic", help="Where the re-sent changes are published.")
+    ] = Topic.VISMA_CHANGES.value,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Set which Visma dimension segment becomes Basware's cost center and which its project
+    (docs/basware-api.md §10.10). Segments are checked against the connection's Visma company;
+    a segment left out is not sent."""
+    from mlconnector.audit.replay import RecodedRecords, kafka_replay_publisher, replay
+    from mlconnector.connection_store import ConnectionStore
+    from mlconnector.mapping import SegmentTarget
+    from mlconnector.settings import KafkaSettings
+
+    segments = {
+        segment: target
+        for segment, target in (
+            (cost_center, SegmentTarget.COST_CENTER),
+            (project, SegmentTarget.PROJECT),
+        )
+        if segment is not None
+    }
+    try:
+        layout = CodingLayout(dimension_id=dimension, segments=segments)
+    except ValidationError as error:
+        fail(ConnectionInvalid.from_validation("coding", error).args[0])
+    keyring = load_keyring()
+
+    async def work() -> tuple[Connection, Connection, int]:
+        import asyncpg
+
+        async with ConnectionStore.open(database_url, keyring) as store:
+            current = await store.get(name)
+            async with current.visma_client() as visma:
+                known = await visma.dimension_segments(dimension)
+            if unknown := layout.unknown_segments(known):
+                fail(
+                    f"dimension {dimension} of {name} has no segment "
+                    f"{', '.join(map(str, unknown))} (it has {', '.join(map(str, known))})"
+                )
+            before, after = await store.update_coding(name, layout)
+        if not rederive or before.coding == after.coding:
+            return before, after, 0
+        selection = RecodedRecords(
+            tenant=after.tenant,
+            company_code=after.basware_company_code or "",
+            old=before.coding,
+            new=after.coding,
+        )
+        conn = await asyncpg.connect(database_url, timeout=10)
+        try:
+            async with kafka_replay_publisher(KafkaSettings(), to_topic) as out:
+                report = await replay(conn, selection, out, force=True)
+        finally:
+            await conn.close()
+        return before, after, sum(1 for i in report.items if i.replay_event_id)
+
+    before, after, resent = run_checked(work, database_url)
+    typer.echo(f"{after.name}: coding {after.coding.describe()} (was {before.coding.describe()})")
+    if before.coding != after.coding and rederive:
+        typer.echo(f"{resent} records re-sent with the new coding.")

@@ -16,12 +16,16 @@ import asyncpg
 from pydantic import BaseModel
 
 from mlconnector.audit.status import RecordState, StateSummary, state_summaries
-from mlconnector.contracts import Entity
+from mlconnector.contracts import REFERENCE_ENTITIES, Entity
 from mlconnector.sync_status import EntityProgress, eta_text
 
 RATE_WINDOW_SECONDS = 30.0
 LINE_WIDTH = 80
 SHORT_NAMES = {
+    Entity.CREDIT_TERM: "terms",
+    Entity.VAT_CATEGORY: "vat",
+    Entity.ACCOUNT: "acct",
+    Entity.DIMENSION_VALUE: "dim",
     Entity.SUPPLIER: "sup",
     Entity.PURCHASE_ORDER: "po",
     Entity.SUPPLIER_INVOICE: "inv",
@@ -104,7 +108,12 @@ def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
     ]
     # Last, because it is what a narrow terminal can best do without.
     parts.append(
-        " ".join(f"{SHORT_NAMES[e]} {p.settled}/{p.total}" for e, p in snapshot.entities.items())
+        " ".join(
+            f"{SHORT_NAMES[e]} {p.settled}/{p.total}"
+            for e, p in snapshot.entities.items()
+            # Reference data is shown once there is some: most lines are about documents.
+            if p.total or e not in REFERENCE_ENTITIES
+        )
     )
     line = " · ".join(parts)
     return line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 1] + "…"

@@ -16,6 +16,7 @@ from basware_sandbox.invoices import UnreadableInvoice, midnight_utc, read_embed
 from basware_sandbox.matching import three_way_match
 from basware_sandbox.records import (
     AccountingDocument,
+    CodingRow,
     DisputeInfo,
     StoredDocument,
     Workflow,
@@ -60,6 +61,18 @@ def move(
     state.notifier.document_entered(tenant, stored.document.invoice_id, processing_status)
 
 
+def coded(matched: list[CodingRow], sent: list[CodingRow]) -> list[CodingRow]:
+    """The matching's rows with the codes the invoice's own coding rows carry (by row)."""
+    by_row = {row.row_index: row for row in sent}
+    codes = ("account_code", "cost_center_code", "project_code", "tax_code")
+    return [
+        row.model_copy(update={c: getattr(by_row[row.row_index], c) for c in codes})
+        if row.row_index in by_row
+        else row
+        for row in matched
+    ]
+
+
 def process_upload(state: SandboxState, tenant: Tenant, bum_id: str) -> None:
     upload = tenant.uploads[bum_id]
     try:
@@ -91,7 +104,7 @@ def process_upload(state: SandboxState, tenant: Tenant, bum_id: str) -> None:
         order_numbers=sorted({x.order_number for x in invoice.invoice_lines if x.order_number})
         or None,
         invoice_lines=invoice.invoice_lines,
-        coding_rows=result.coding_rows,
+        coding_rows=coded(result.coding_rows, invoice.coding_rows),
         last_updated=now,
     )
     stored = StoredDocument(document=document, workflow=Workflow.IN_APPROVAL)

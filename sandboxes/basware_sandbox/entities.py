@@ -15,10 +15,15 @@ class EntityApi:
     page_size: int  # default and maximum pageSize of GET list
     # Query parameter GET list requires and filters on (matchingOrderLines: orderExternalCode).
     parent_filter: str | None = None
+    version: str = "v1"  # the route's version segment: /v2/projects
 
     @property
     def entity_version(self) -> str:
-        return f"{self.entity_type}V1"
+        return f"{self.entity_type}{self.version.upper()}"
+
+    @property
+    def route(self) -> str:
+        return f"/{self.version}/{self.path}"
 
 
 ENTITY_APIS: dict[str, EntityApi] = {
@@ -39,6 +44,7 @@ ENTITY_APIS: dict[str, EntityApi] = {
         EntityApi("costCenters", "CostCenterEntity", "costCenters", "CostCenter", 500, 500),
         EntityApi("taxCodes", "TaxCodeEntity", "taxCodes", "TaxCode", 500, 500),
         EntityApi("paymentTerms", "PaymentTermEntity", "paymentTerms", "PaymentTerm", 500, 500),
+        EntityApi("projects", "ProjectEntityV2", "projects", "Project", 500, 500, version="v2"),
         EntityApi("exchangeRates", "ExchangeRateEntity", "exchangeRates", "ExchangeRate", 500, 500),
     )
 }

@@ -25,6 +25,7 @@ VALIDATED_SCHEMAS: dict[str, tuple[str, list[str]]] = {
             "CostCenterEntity",
             "TaxCodeEntity",
             "PaymentTermEntity",
+            "ProjectEntityV2",
             "ExchangeRateEntity",
             "TransferResponseEntity",
             "PaymentResponseEntity",

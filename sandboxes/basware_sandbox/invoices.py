@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from basware_sandbox.records import InvoiceLine
+from basware_sandbox.records import CodingRow, InvoiceLine
 
 EMBEDDED_INVOICE_FILENAME = "basware-invoice.json"
 
@@ -35,6 +35,7 @@ class EmbeddedInvoice(BaseModel):
     tax_sum1: float | None = None
     gross_sum: float | None = None
     invoice_lines: list[InvoiceLine] = []
+    coding_rows: list[CodingRow] = []
 
 
 def midnight_utc(day: date) -> datetime:

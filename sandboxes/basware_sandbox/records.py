@@ -133,6 +133,10 @@ class InvoiceLine(ApiModel):
 class CodingRow(ApiModel):
     external_code: str
     row_index: int
+    account_code: str | None = None
+    cost_center_code: str | None = None
+    project_code: str | None = None
+    tax_code: str | None = None
     net_total: float | None = None
     order_number: str | None = None
     order_line_number: str | None = None

@@ -242,7 +242,7 @@ async def delete_records(request: Request, caller: Caller) -> Response:
     base = str(request.base_url).rstrip("/")
     return JSONResponse(
         {
-            "statusApiLink": f"{base}/v1/{api.path}/deleteTasks/{task_name}",
+            "statusApiLink": f"{base}{api.route}/deleteTasks/{task_name}",
             "taskName": task_name,
             "taskStatus": "InProgress",
         },
@@ -349,21 +349,23 @@ ROUTES: list[Route] = [
         methods=["GET"],
     ),
 ]
-for _path in ENTITY_APIS:
+for _entity_api in ENTITY_APIS.values():
     ROUTES += [
-        Route(f"/v1/{_path}", guarded(_scope("write"), post_records), methods=["POST"]),
-        Route(f"/v1/{_path}", guarded(_scope("read"), list_records), methods=["GET"]),
-        Route(f"/v1/{_path}", guarded(_scope("delete"), delete_records), methods=["DELETE"]),
+        Route(_entity_api.route, guarded(_scope("write"), post_records), methods=["POST"]),
+        Route(_entity_api.route, guarded(_scope("read"), list_records), methods=["GET"]),
+        Route(_entity_api.route, guarded(_scope("delete"), delete_records), methods=["DELETE"]),
         Route(
-            f"/v1/{_path}/deleteTasks/{{task_name}}",
+            f"{_entity_api.route}/deleteTasks/{{task_name}}",
             guarded(_scope("delete"), delete_task),
             methods=["GET"],
         ),
         Route(
-            f"/v1/{_path}/{{external_code}}", guarded(_scope("read"), get_record), methods=["GET"]
+            f"{_entity_api.route}/{{external_code}}",
+            guarded(_scope("read"), get_record),
+            methods=["GET"],
         ),
         Route(
-            f"/v1/{_path}/{{external_code}}",
+            f"{_entity_api.route}/{{external_code}}",
             guarded(_scope("write"), patch_record),
             methods=["PATCH"],
         ),

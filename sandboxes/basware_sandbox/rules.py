@@ -1,7 +1,10 @@
 """Business rules of the simulated target system (P2P), applied when a request is processed.
 
 They are what makes the sandbox a test oracle: a matching order whose vendor was never
-accepted fails, order lines posted before their header fail, unknown company codes fail.
+accepted fails, order lines posted before their header fail, unknown company codes fail, and
+a vendor, order or order line naming a payment term, tax code, account, cost center or
+project that P2P does not have for its company (or has as inactive) fails: master data must
+be there first, as Basware's paymentTerms route says of vendors (docs/basware-api.md §6.6).
 """
 
 from __future__ import annotations
@@ -31,9 +34,40 @@ class CompaniesView(View):
         return listed + ([self.companyCode] if self.companyCode else [])
 
 
+class PaymentTermRef(View):
+    paymentTermCode: str | None = None
+
+
 class VendorView(View):
     vendorCode: str
     companies: list[CompanyRef]
+    paymentTerms: PaymentTermRef | None = None
+
+
+class ActiveCompany(View):
+    companyCode: str
+    active: bool = True
+
+
+class MasterDataView(View):
+    companies: list[ActiveCompany] = []
+
+
+# Master-data APIs: the field holding the code, and how messages name the code.
+MASTER_CODE_FIELDS: dict[str, tuple[str, str]] = {
+    "paymentTerms": ("paymentTermCode", "PaymentTermCode"),
+    "taxCodes": ("taxCode", "TaxCode"),
+    "accounts": ("accountCode", "AccountCode"),
+    "costCenters": ("costCenterCode", "CostCenterCode"),
+    "projects": ("projectCode", "ProjectCode"),
+}
+
+
+class CodingView(View):
+    accountCode: str | None = None
+    costCenterCode: str | None = None
+    projectCode: str | None = None
+    taxCode: str | None = None
 
 
 class OrderView(View):
@@ -41,6 +75,7 @@ class OrderView(View):
     orderNumber: str
     companyCode: str
     supplierCode: str
+    paymentTermCode: str | None = None
 
 
 class GoodsReceiptView(View):
@@ -57,6 +92,8 @@ class OrderLineView(View):
     grossPrice: float | None = None
     isReceiptRequired: bool | None = None
     goodsReceipts: list[GoodsReceiptView] | None = None
+    taxCode: str | None = None
+    orderLineCoding: list[CodingView] | None = None
 
     @property
     def received_quantity(self) -> float:
@@ -72,8 +109,14 @@ class TargetIndex:
         self.orders: dict[str, OrderView] = {}
         self.orders_by_number: dict[tuple[str, str], str] = {}
         self.lines: dict[str, dict[str, OrderLineView]] = {}
+        # (api, code) -> {company: active}, over every accepted version of the code.
+        self.master: dict[tuple[str, str], dict[str, bool]] = {}
 
     def accept(self, api: EntityApi, body: dict[str, object]) -> None:
+        if api.path in MASTER_CODE_FIELDS:
+            code = str(body[MASTER_CODE_FIELDS[api.path][0]])
+            view = MasterDataView.model_validate(body)
+            self.master[(api.path, code)] = {c.companyCode: c.active for c in view.companies}
         if api.path == "vendors":
             vendor = VendorView.model_validate(body)
             by_code = self.vendor_companies.setdefault(vendor.vendorCode, {})
@@ -85,6 +128,20 @@ class TargetIndex:
         elif api.path == "matchingOrderLines":
             line = OrderLineView.model_validate(body)
             self.lines.setdefault(line.orderExternalCode, {})[line.lineNumber] = line
+
+    def code_problem(self, api: str, code: str, company_code: str) -> ItemError | None:
+        """Why a record may not name this code for this company; None when it may."""
+        name = MASTER_CODE_FIELDS[api][1]
+        active = self.master.get((api, code), {}).get(company_code)
+        if active is None:
+            return ItemError(
+                message=f"Record skipped due to unknown {name} {code} for company {company_code}"
+            )
+        if not active:
+            return ItemError(
+                message=f"Record skipped due to inactive {name} {code} for company {company_code}"
+            )
+        return None
 
     def vendor_exists(self, vendor_code: str, company_code: str) -> bool:
         return any(company_code in c for c in self.vendor_companies.get(vendor_code, {}).values())
@@ -104,6 +161,10 @@ def item_errors(
     companies = CompaniesView.model_validate(body).codes()
     if any(code not in company_codes for code in companies):
         return [ItemError(message=UNKNOWN_COMPANY)]
+    if api.path == "vendors":
+        vendor = VendorView.model_validate(body)
+        term = vendor.paymentTerms.paymentTermCode if vendor.paymentTerms else None
+        return _code_errors(index, [("paymentTerms", term)], companies)
     if api.path == "matchingOrders":
         order = OrderView.model_validate(body)
         if not index.vendor_exists(order.supplierCode, order.companyCode):
@@ -113,13 +174,38 @@ def item_errors(
                     f"for company {order.companyCode}"
                 )
             ]
+        return _code_errors(index, [("paymentTerms", order.paymentTermCode)], [order.companyCode])
     if api.path == "matchingOrderLines":
         line = OrderLineView.model_validate(body)
-        if line.orderExternalCode not in index.orders:
+        header = index.orders.get(line.orderExternalCode)
+        if header is None:
             return [
                 ItemError(
                     message=f"Order header with externalCode {line.orderExternalCode} "
                     "does not exist; post the matching order before its lines"
                 )
             ]
+        named: list[tuple[str, str | None]] = [("taxCodes", line.taxCode)]
+        for coding in line.orderLineCoding or []:
+            named += [
+                ("accounts", coding.accountCode),
+                ("costCenters", coding.costCenterCode),
+                ("projects", coding.projectCode),
+                ("taxCodes", coding.taxCode),
+            ]
+        return _code_errors(index, named, [header.companyCode])
     return []
+
+
+def _code_errors(
+    index: TargetIndex, named: list[tuple[str, str | None]], companies: list[str]
+) -> list[ItemError]:
+    """One error per code (each named once) the record's companies may not use."""
+    errors: list[ItemError] = []
+    for api, code in dict.fromkeys(named):
+        if not code:
+            continue
+        for company in companies:
+            if (problem := index.code_problem(api, code, company)) is not None:
+                errors.append(problem)
+    return errors

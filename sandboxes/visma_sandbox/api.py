@@ -353,6 +353,19 @@ class VismaApi:
             # `/v1/dimension` answers "a list of all Dimension names/IDs" (string[]).
             return json_response(json.dumps([spec.key_text(r.key) for r in rows]).encode())
         start = (parsed.page_number - 1) * parsed.page_size
+        if spec.enveloped:
+            # The newer list shape (docs/visma-api.md §6.1): an envelope, no per-row metadata.
+            records = b",".join(
+                render_record(r, spec, settings, omit=parsed.omit)
+                for r in rows[start : start + parsed.page_size]
+            )
+            head = b'{"pageNumber":%d,"pageSize":%d,"totalCount":%d,"records":[' % (
+                parsed.page_number,
+                parsed.page_size,
+                len(rows),
+            )
+            company.run_page_hooks(entity, parsed.page_number)
+            return json_response(head + records + b"]}")
         metadata = list_metadata(len(rows), max_page_size)
         body = b"[" + b",".join(
             render_record(r, spec, settings, omit=parsed.omit, metadata=metadata)

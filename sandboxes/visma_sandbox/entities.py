@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from visma_sandbox.schemas import (
     Branch,
+    CreditTerm,
     Currency,
     Dimension,
     Dto,
@@ -43,6 +44,7 @@ class EntityName(StrEnum):
     CURRENCY = "currency"
     VAT_CATEGORY = "vatcategory"
     DIMENSION = "dimension"
+    CREDIT_TERM = "creditterm"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class EntitySpec:
     webhook_entity: str | None = None
     # The list route answers a bare array of keys (`/v1/dimension`: "names/IDs").
     lists_keys_only: bool = False
+    # The list route answers `{pageNumber, pageSize, totalCount, records}` (credit terms).
+    enveloped: bool = False
 
     def key_text(self, key: RecordKey) -> str:
         return "/".join(reversed(key)) if len(key) == 2 else key[0]
@@ -116,6 +120,11 @@ def _currency(record: Dto) -> Currency:
 
 def _vat_category(record: Dto) -> VatCategory:
     assert isinstance(record, VatCategory)
+    return record
+
+
+def _credit_term(record: Dto) -> CreditTerm:
+    assert isinstance(record, CreditTerm)
     return record
 
 
@@ -243,5 +252,13 @@ SPECS: dict[EntityName, EntitySpec] = {
         key_of=lambda r: (_dimension(r).id,),
         equals={},
         lists_keys_only=True,
+    ),
+    EntityName.CREDIT_TERM: EntitySpec(
+        name=EntityName.CREDIT_TERM,
+        schema=CreditTerm,
+        key_of=lambda r: (_credit_term(r).terms_id,),
+        equals={"termsid": lambda r: _credit_term(r).terms_id},
+        renders_created=True,
+        enveloped=True,
     ),
 }

@@ -2,8 +2,8 @@
 
 Fixed per country and drawn from no random generator, so adding it changed none of the seeded
 suppliers, orders or invoices. It matches what those name: accounts 2400, 4000 and the
-service accounts, subaccount 0-00 (segments of the SUBACCOUNT dimension), branch 1 and VAT
-category 3.
+service accounts, the subaccounts 0-00 to 2-10 (segments of the SUBACCOUNT dimension: a
+department and a project), branch 1, VAT category 3 and the credit terms.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from visma_sandbox.schemas import (
     Address,
     Branch,
     Country,
+    CreditTerm,
     Currency,
     Dimension,
     Dto,
@@ -25,6 +26,7 @@ from visma_sandbox.schemas import (
     IdDescription,
     Segment,
     SegmentValue,
+    Subaccount,
     SubaccountSegment,
     VatCategory,
     VatCategoryLine,
@@ -66,6 +68,13 @@ _SUBACCOUNTS = (
     ("2-00", 3, "2", "00"),
     ("2-10", 4, "2", "10"),
 )
+# (termsId, description): the credit terms suppliers, orders and invoices name.
+CREDIT_TERMS = (
+    ("14", "14 days net"),
+    ("20", "20 days net"),
+    ("30", "30 days net"),
+    ("45", "45 days net"),
+)
 _CURRENCIES = (
     ("DKK", "Danish krone", "kr."),
     ("EUR", "Euro", "€"),
@@ -105,30 +114,50 @@ def _accounts(info: CompanyInfo) -> list[Dto]:
     ]
 
 
-def _subaccounts() -> list[Dto]:
+def _segments(department: str, project: str) -> list[SubaccountSegment]:
     departments, projects = dict(_DEPARTMENTS), dict(_PROJECTS)
+    return [
+        SubaccountSegment(
+            segment_id=1,
+            segment_description="Department",
+            segment_value=department,
+            segment_value_description=departments[department],
+        ),
+        SubaccountSegment(
+            segment_id=2,
+            segment_description="Project",
+            segment_value=project,
+            segment_value_description=projects[project],
+        ),
+    ]
+
+
+def _description(department: str, project: str) -> str:
+    return f"{dict(_DEPARTMENTS)[department]}, {dict(_PROJECTS)[project].lower()}"
+
+
+def _subaccounts() -> list[Dto]:
     return [
         GeneralLedgerSubaccount(
             subaccount_number=number,
             subaccount_id=subaccount_id,
-            description=f"{departments[department]}, {projects[project].lower()}",
-            segments=[
-                SubaccountSegment(
-                    segment_id=1,
-                    segment_description="Department",
-                    segment_value=department,
-                    segment_value_description=departments[department],
-                ),
-                SubaccountSegment(
-                    segment_id=2,
-                    segment_description="Project",
-                    segment_value=project,
-                    segment_value_description=projects[project],
-                ),
-            ],
+            description=_description(department, project),
+            segments=_segments(department, project),
         )
         for number, subaccount_id, department, project in _SUBACCOUNTS
     ]
+
+
+def line_subaccount(position: int) -> Subaccount:
+    """The subaccount a seeded line is coded to, chosen by its position (no random draw, so
+    the seeded records stay what they were)."""
+    number, subaccount_id, department, project = _SUBACCOUNTS[position % len(_SUBACCOUNTS)]
+    return Subaccount(
+        subaccount_number=number,
+        subaccount_id=subaccount_id,
+        description=_description(department, project),
+        segments=_segments(department, project),
+    )
 
 
 def _dimensions() -> list[Dto]:
@@ -248,4 +277,12 @@ def demo_reference_records(info: CompanyInfo) -> dict[EntityName, list[Dto]]:
         ],
         EntityName.VAT_CATEGORY: _vat_categories(info),
         EntityName.DIMENSION: _dimensions(),
+        EntityName.CREDIT_TERM: [
+            CreditTerm(
+                terms_id=terms_id,
+                description=description,
+                due_day1=int(terms_id),
+            )
+            for terms_id, description in CREDIT_TERMS
+        ],
     }

@@ -204,6 +204,7 @@ class PurchaseOrderLine(Dto):
     received_amt: float = 0.0
     tax_category: NumberDescription | None = None
     account: Account | None = None
+    sub: Subaccount | None = None
     requested: datetime | None = None
     promised: datetime | None = None
     completed: bool = False
@@ -289,9 +290,12 @@ class AttachmentRef(Dto):
 
 
 class Subaccount(Dto):
+    """A reference to a subaccount on a line, with the segment values it joins."""
+
     subaccount_number: str
     subaccount_id: int | None = None
     description: str | None = None
+    segments: list[SubaccountSegment] = []
 
 
 class SupplierInvoiceLine(Dto):
@@ -452,6 +456,19 @@ class VatCategory(Dto):
     active: bool = True
     exclude_listed_taxes: bool = False
     vat_category_lines: list[VatCategoryLine] = []
+
+
+class CreditTerm(Dto):
+    """`/v1/creditTerm`: a payment term; the list answers an envelope, not a bare array."""
+
+    terms_id: str
+    description: str | None = None
+    visible_to: str | None = "All"
+    due_date_type: str | None = "FixedNumberOfDays"
+    due_day1: int | None = None
+    discount_type: str | None = None
+    discount_day: int | None = None
+    discount_percent: float | None = None
 
 
 class SegmentValue(Dto):

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from visma_sandbox.config import CompanyInfo, SeedOptions
 from visma_sandbox.entities import EntityName
+from visma_sandbox.reference_data import CREDIT_TERMS, line_subaccount
 from visma_sandbox.schemas import (
     Account,
     Address,
@@ -35,7 +36,6 @@ from visma_sandbox.schemas import (
     PurchaseOrderLine,
     PurchaseReceipt,
     PurchaseReceiptLine,
-    Subaccount,
     Supplier,
     SupplierInvoice,
     SupplierInvoiceLine,
@@ -118,12 +118,7 @@ _SERVICES = (
     ("Cleaning services", "6360"),
     ("Software subscription", "6540"),
 )
-_TERMS = (
-    ("14", "14 days net"),
-    ("20", "20 days net"),
-    ("30", "30 days net"),
-    ("45", "45 days net"),
-)
+_TERMS = CREDIT_TERMS
 BRANCH = NumberName(number="1", name="Head office")
 
 
@@ -344,6 +339,7 @@ def demo_company_records(
                     amount=round(qty * cost, 2),
                     tax_category=NumberDescription(number="3", description=f"{vat:.1%} VAT"),
                     account=Account(type="Expense", number="4000", description="Purchases"),
+                    sub=line_subaccount(index + line_nbr),
                     promised=ordered + timedelta(days=14),
                 )
             )
@@ -467,9 +463,7 @@ def demo_company_records(
                         unit_cost=po_line.unit_cost,
                         cost=po_line.amount,
                         account=po_line.account,
-                        subaccount=Subaccount(
-                            subaccount_number="0-00", subaccount_id=1, description="Default"
-                        ),
+                        subaccount=po_line.sub or line_subaccount(0),
                         vat_code=IdDescription(id="3", description=f"Input VAT {vat:.1%}"),
                         po_number=order.order_nbr,
                         po_line_nr=po_line.line_nbr,
@@ -491,9 +485,7 @@ def demo_company_records(
                     unit_cost=cost,
                     cost=cost,
                     account=Account(type="Expense", number=account, description=service),
-                    subaccount=Subaccount(
-                        subaccount_number="0-00", subaccount_id=1, description="Default"
-                    ),
+                    subaccount=line_subaccount(index),
                     vat_code=IdDescription(id="3", description=f"Input VAT {vat:.1%}"),
                     branch_number=BRANCH,
                 )

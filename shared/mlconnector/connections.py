@@ -29,6 +29,7 @@ from mlconnector.basware import (
     BaswareRegion,
 )
 from mlconnector.contracts import Entity
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout
 from mlconnector.schedule import (
     CronSchedule,
     IntervalSchedule,
@@ -40,8 +41,14 @@ from mlconnector.schedule import (
 from mlconnector.visma import READ_SCOPE, VismaClient, VismaCredentials, VismaEndpoints
 
 ConnectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-# Suppliers first: a purchase order or an invoice needs its vendor in Basware.
+# Dependency order: reference data first (vendors name credit terms; order and invoice lines
+# name accounts, dimension values and VAT categories), then suppliers, whose vendors a
+# purchase order or an invoice needs in Basware.
 ALL_ENTITIES: tuple[Entity, ...] = (
+    Entity.CREDIT_TERM,
+    Entity.VAT_CATEGORY,
+    Entity.ACCOUNT,
+    Entity.DIMENSION_VALUE,
     Entity.SUPPLIER,
     Entity.PURCHASE_ORDER,
     Entity.SUPPLIER_INVOICE,
@@ -99,6 +106,8 @@ class Connection(BaseModel):
     enabled: bool = True
     # Entities without a schedule use the reader's default interval.
     schedules: dict[Entity, Schedule] = Field(default_factory=dict)
+    # Which Visma dimension segment becomes Basware's cost center and which its project.
+    coding: CodingLayout = DEFAULT_LAYOUT
 
     @property
     def tenant(self) -> str:

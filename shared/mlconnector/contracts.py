@@ -17,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.topics import message_key
 from mlconnector.visma.models import (
+    VismaAccount,
+    VismaCreditTerm,
+    VismaDimensionValue,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
     VismaSupplier,
     VismaSupplierInvoice,
+    VismaVatCategory,
 )
 
 # Fixed namespace so event ids are the same on every machine and in every run.
@@ -29,9 +33,19 @@ EVENT_ID_NAMESPACE = uuid.UUID("3f1d8f0e-5b2a-4c55-9a0e-6c1f6d0b7a11")
 
 
 class Entity(StrEnum):
+    # Reference data: what vendors, orders and invoices name (their codes).
+    CREDIT_TERM = "credit_term"
+    VAT_CATEGORY = "vat_category"
+    ACCOUNT = "account"
+    DIMENSION_VALUE = "dimension_value"
     SUPPLIER = "supplier"
     PURCHASE_ORDER = "purchase_order"
     SUPPLIER_INVOICE = "supplier_invoice"
+
+
+REFERENCE_ENTITIES = frozenset(
+    {Entity.CREDIT_TERM, Entity.VAT_CATEGORY, Entity.ACCOUNT, Entity.DIMENSION_VALUE}
+)
 
 
 def utcnow() -> datetime:
@@ -112,8 +126,40 @@ class SupplierInvoiceChanged(ChangeEvent):
     record: VismaSupplierInvoice
 
 
+class CreditTermChanged(ChangeEvent):
+    event_type: ClassVar[str] = "CreditTermChanged"
+    entity: Literal[Entity.CREDIT_TERM] = Entity.CREDIT_TERM
+    record: VismaCreditTerm
+
+
+class VatCategoryChanged(ChangeEvent):
+    event_type: ClassVar[str] = "VatCategoryChanged"
+    entity: Literal[Entity.VAT_CATEGORY] = Entity.VAT_CATEGORY
+    record: VismaVatCategory
+
+
+class AccountChanged(ChangeEvent):
+    event_type: ClassVar[str] = "AccountChanged"
+    entity: Literal[Entity.ACCOUNT] = Entity.ACCOUNT
+    record: VismaAccount
+
+
+class DimensionValueChanged(ChangeEvent):
+    event_type: ClassVar[str] = "DimensionValueChanged"
+    entity: Literal[Entity.DIMENSION_VALUE] = Entity.DIMENSION_VALUE
+    record: VismaDimensionValue
+
+
+ReferenceChange = CreditTermChanged | VatCategoryChanged | AccountChanged | DimensionValueChanged
+
 AnyChange = Annotated[
-    SupplierChanged | PurchaseOrderChanged | SupplierInvoiceChanged,
+    SupplierChanged
+    | PurchaseOrderChanged
+    | SupplierInvoiceChanged
+    | CreditTermChanged
+    | VatCategoryChanged
+    | AccountChanged
+    | DimensionValueChanged,
     Field(discriminator="entity"),
 ]
 
@@ -121,6 +167,18 @@ _CHANGE_TYPES: dict[type[VismaRecord], tuple[Entity, type[ChangeEvent]]] = {
     VismaSupplier: (Entity.SUPPLIER, SupplierChanged),
     VismaPurchaseOrder: (Entity.PURCHASE_ORDER, PurchaseOrderChanged),
     VismaSupplierInvoice: (Entity.SUPPLIER_INVOICE, SupplierInvoiceChanged),
+    VismaCreditTerm: (Entity.CREDIT_TERM, CreditTermChanged),
+    VismaVatCategory: (Entity.VAT_CATEGORY, VatCategoryChanged),
+    VismaAccount: (Entity.ACCOUNT, AccountChanged),
+    VismaDimensionValue: (Entity.DIMENSION_VALUE, DimensionValueChanged),
+}
+
+
+# Every change event type visma.changes carries.
+CHANGE_EVENTS: tuple[type[ChangeEvent], ...] = tuple(t for _, t in _CHANGE_TYPES.values())
+# The Visma record each entity is read as.
+MODEL_OF_ENTITY: dict[Entity, type[VismaRecord]] = {
+    entity: model for model, (entity, _) in _CHANGE_TYPES.items()
 }
 
 
@@ -259,6 +317,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SupplierChanged,
         PurchaseOrderChanged,
         SupplierInvoiceChanged,
+        CreditTermChanged,
+        VatCategoryChanged,
+        AccountChanged,
+        DimensionValueChanged,
         DeliveryResult,
         VismaNotification,
         BaswareNotification,

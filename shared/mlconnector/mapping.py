@@ -7,22 +7,34 @@ record Basware would refuse fails here, before any HTTP call, with the failing f
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice
 from mlconnector.basware.models import (
     AddressType,
+    BaswareAccount,
+    BaswareCostCenter,
+    BaswarePaymentTerm,
+    BaswareProject,
+    BaswareTaxCode,
     BaswareVendor,
+    CodingRow,
     ContactRole,
     FinancialAccountIdentifier,
     GoodsReceipt,
+    InheritingCompany,
     InvoiceLine,
+    MasterDataCompany,
+    MasterDataRecord,
     MatchingMode,
     MatchingOrder,
     MatchingOrderLine,
+    OrderLineCoding,
+    Translation,
     VendorAddress,
     VendorCompany,
     VendorContact,
@@ -33,19 +45,30 @@ from mlconnector.basware.models import (
     VendorProcessingStatus,
 )
 from mlconnector.contracts import (
+    AccountChanged,
     BaswareReason,
     ChangeEvent,
+    CreditTermChanged,
+    DimensionValueChanged,
+    Entity,
     PurchaseOrderChanged,
     SupplierChanged,
     SupplierInvoiceChanged,
+    VatCategoryChanged,
 )
 from mlconnector.visma.models import (
     Address,
     Contact,
+    GlAccount,
+    Subaccount,
+    VismaAccount,
+    VismaCreditTerm,
+    VismaDimensionValue,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaSupplier,
     VismaSupplierInvoice,
+    VismaVatCategory,
 )
 
 # What Basware shows as the origin of every record the connector sends.
@@ -53,6 +76,63 @@ SOURCE_SYSTEM = "VismaNet"
 # Visma's purchase receipt type for goods sent back: a negative receipt in Basware.
 RETURN_RECEIPT_TYPE = "Return"
 CLOSED_ORDER_STATUSES = frozenset({"Closed", "Canceled", "Cancelled", "Completed"})
+
+
+# Reference data is valid from the start; Visma gives it no end (docs/basware-api.md §6.6).
+VALID_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+VALID_UNTIL = datetime(2099, 12, 31, tzinfo=UTC)
+# Basware asks for an en-US name on every master-data record (docs/basware-api.md §6.6).
+NAME_LANGUAGE = "en-US"
+
+# A code a record names, as the Visma record that defines it: (entity, id). In Basware the
+# master-data records' external codes carry a prefix per kind (TERM-, TAX-, ACC-, CC-, PRJ-),
+# so that codes of different kinds ("0" a tax code and a cost center) never share one.
+CodeRef = tuple[Entity, str]
+
+
+# --- the coding layout: where Visma's dimension segments go in Basware ---
+
+
+class SegmentTarget(StrEnum):
+    """What a segment value becomes in Basware (docs/basware-api.md §10.10)."""
+
+    COST_CENTER = "cost_center"
+    PROJECT = "project"
+
+
+class CodingLayout(BaseModel):
+    """One connection's layout: which segment of Visma's SUBACCOUNT dimension is Basware's
+    cost center and which its project; a segment not named is not sent. The default fits
+    the Visma sandbox's company (segment 1 department, segment 2 project)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension_id: str = "SUBACCOUNT"
+    segments: dict[int, SegmentTarget] = Field(
+        default_factory=lambda: {1: SegmentTarget.COST_CENTER, 2: SegmentTarget.PROJECT}
+    )
+
+    @model_validator(mode="after")
+    def _one_segment_per_target(self) -> CodingLayout:
+        targets = list(self.segments.values())
+        doubled = sorted({t.value for t in targets if targets.count(t) > 1})
+        if doubled:
+            raise ValueError(f"more than one segment maps to {', '.join(doubled)}")
+        return self
+
+    def target(self, segment_id: int) -> SegmentTarget | None:
+        return self.segments.get(segment_id)
+
+    def unknown_segments(self, known: Collection[int]) -> list[int]:
+        """Segments the layout names that the Visma dimension does not have."""
+        return sorted(s for s in self.segments if s not in known)
+
+    def describe(self) -> str:
+        placed = [f"segment {s} -> {t.value}" for s, t in sorted(self.segments.items())]
+        return f"{self.dimension_id}: {', '.join(placed) or 'nothing mapped'}"
+
+
+DEFAULT_LAYOUT = CodingLayout()
 
 
 # --- payloads: what Basware receives for a record ---
@@ -79,7 +159,38 @@ class InvoicePayload(BaseModel):
     attachment_id: str | None = None
 
 
-Payload = VendorPayload | OrderPayload | InvoicePayload
+class MasterDataRoute(StrEnum):
+    """Basware's master-data route a reference record is posted to."""
+
+    PAYMENT_TERMS = "paymentTerms"
+    TAX_CODES = "taxCodes"
+    ACCOUNTS = "accounts"
+    COST_CENTERS = "costCenters"
+    PROJECTS = "projects"  # /v2/projects
+
+
+MasterRecord = (
+    BaswarePaymentTerm | BaswareTaxCode | BaswareAccount | BaswareCostCenter | BaswareProject
+)
+
+
+class MasterDataPayload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    route: MasterDataRoute
+    record: MasterDataRecord
+
+    @property
+    def external_code(self) -> str:
+        return self.record.external_code
+
+
+Payload = VendorPayload | OrderPayload | InvoicePayload | MasterDataPayload
+
+
+class NotSent(ValueError):
+    """A record that has no Basware counterpart in this connection's layout (a segment the
+    layout does not map): nothing to send, and nothing wrong."""
 
 
 class Unmappable(ValueError):
@@ -108,15 +219,219 @@ def payload_hash(payload: Payload) -> str:
     return hashlib.sha256(payload.model_dump_json(by_alias=True).encode()).hexdigest()
 
 
-def map_change(change: ChangeEvent, company_code: str) -> Payload:
-    """The payload Basware receives for a change; raises Unmappable when it cannot be valid."""
+def map_change(
+    change: ChangeEvent, company_code: str, layout: CodingLayout = DEFAULT_LAYOUT
+) -> Payload:
+    """The payload Basware receives for a change; raises Unmappable when it cannot be valid,
+    NotSent when the layout gives it no Basware record."""
     if isinstance(change, SupplierChanged):
         return vendor_from_supplier(change.record, company_code)
     if isinstance(change, PurchaseOrderChanged):
-        return order_from_purchase_order(change.record, change.receipts, company_code)
+        return order_from_purchase_order(change.record, change.receipts, company_code, layout)
     if isinstance(change, SupplierInvoiceChanged):
-        return invoice_from_supplier_invoice(change.record, company_code)
+        return invoice_from_supplier_invoice(change.record, company_code, layout)
+    if isinstance(change, CreditTermChanged):
+        return payment_term_from_credit_term(change.record, company_code)
+    if isinstance(change, VatCategoryChanged):
+        return tax_code_from_vat_category(change.record, company_code)
+    if isinstance(change, AccountChanged):
+        return account_from_gl_account(change.record, company_code)
+    if isinstance(change, DimensionValueChanged):
+        return dimension_from_segment_value(change.record, company_code, layout)
     raise TypeError(f"no Basware mapping for {type(change).__name__}")
+
+
+# Records whose payload a coding layout shapes: segment values and coded order lines.
+# Uploaded invoices are not among them: an invoice version is uploaded once
+# (docs/basware-api.md §10.8), and a re-upload would be a second invoice in Basware.
+RECODED_ENTITIES = (Entity.DIMENSION_VALUE, Entity.PURCHASE_ORDER)
+
+
+def _mapped(change: ChangeEvent, company_code: str, layout: CodingLayout) -> str:
+    try:
+        return payload_hash(map_change(change, company_code, layout))
+    except (NotSent, Unmappable) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def recoded(change: ChangeEvent, company_code: str, old: CodingLayout, new: CodingLayout) -> bool:
+    """Whether Basware receives something else for this change under the new layout."""
+    if change.entity not in RECODED_ENTITIES:
+        return False
+    return _mapped(change, company_code, old) != _mapped(change, company_code, new)
+
+
+def codes_named(change: ChangeEvent, layout: CodingLayout = DEFAULT_LAYOUT) -> set[CodeRef]:
+    """The reference records a change's payload names (its terms, accounts, tax codes and
+    mapped segment values): Basware must have accepted each before the record is sent."""
+    if isinstance(change, SupplierChanged):
+        terms = change.record.credit_terms
+        return {(Entity.CREDIT_TERM, terms.id)} if terms and terms.id else set()
+    if isinstance(change, PurchaseOrderChanged):
+        order = change.record
+        codes = {(Entity.CREDIT_TERM, order.terms.id)} if order.terms and order.terms.id else set()
+        for line in order.lines:
+            tax = line.tax_category.number if line.tax_category else None
+            codes |= _line_codes(line.account, line.sub, tax, layout)
+        return codes
+    if isinstance(change, SupplierInvoiceChanged):
+        codes = set()
+        for invoice_line in change.record.invoice_lines:
+            tax = invoice_line.vat_code.id if invoice_line.vat_code else None
+            codes |= _line_codes(invoice_line.account, invoice_line.subaccount, tax, layout)
+        return codes
+    return set()
+
+
+def _line_codes(
+    account: GlAccount | None, sub: Subaccount | None, tax: str | None, layout: CodingLayout
+) -> set[CodeRef]:
+    codes: set[CodeRef] = set()
+    if account and account.number:
+        codes.add((Entity.ACCOUNT, account.number))
+    if tax:
+        codes.add((Entity.VAT_CATEGORY, tax))
+    for segment in sub.segments if sub else ():
+        if (target := layout.target(segment.segment_id)) is not None:
+            codes.add(placed_code(target, segment.segment_value))
+    return codes
+
+
+def placed_code(target: SegmentTarget, value_id: str) -> CodeRef:
+    """A segment value as the code it is in Basware ("project 10"), not as Visma keys it: a
+    layout change makes the same value another Basware record, which must be accepted anew."""
+    return (Entity.DIMENSION_VALUE, f"{target.value}:{value_id}")
+
+
+def placed_code_of(payload: MasterDataPayload) -> CodeRef | None:
+    """The placed code a segment value's payload makes accepted; None for other master data."""
+    record = payload.record
+    if isinstance(record, BaswareCostCenter):
+        return placed_code(SegmentTarget.COST_CENTER, record.cost_center_code)
+    if isinstance(record, BaswareProject):
+        return placed_code(SegmentTarget.PROJECT, record.project_code)
+    return None
+
+
+class LineCoding(BaseModel):
+    """A line's codes in Basware's terms."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_code: str | None = None
+    cost_center_code: str | None = None
+    project_code: str | None = None
+    tax_code: str | None = None
+
+
+def line_coding(
+    account: GlAccount | None, sub: Subaccount | None, tax: str | None, layout: CodingLayout
+) -> LineCoding:
+    """Account and tax code as they are; the subaccount's segments placed by the layout."""
+    placed: dict[SegmentTarget, str] = {}
+    for segment in sub.segments if sub else ():
+        target = layout.target(segment.segment_id)
+        if target is not None:
+            placed[target] = segment.segment_value
+    return LineCoding(
+        account_code=account.number if account else None,
+        cost_center_code=placed.get(SegmentTarget.COST_CENTER),
+        project_code=placed.get(SegmentTarget.PROJECT),
+        tax_code=tax,
+    )
+
+
+# --- reference data (docs/basware-api.md §6.6) ---
+
+
+def _names(description: str | None, code: str) -> list[Translation]:
+    return [Translation(language=NAME_LANGUAGE, translation=description or code)]
+
+
+def payment_term_from_credit_term(term: VismaCreditTerm, company_code: str) -> MasterDataPayload:
+    """A Visma credit term as a Basware payment term (vendors and orders name it)."""
+    try:
+        record = BaswarePaymentTerm(
+            external_code=f"TERM-{term.terms_id}",
+            payment_term_code=term.terms_id,
+            payment_term_names=_names(term.description, term.terms_id),
+            valid_from=VALID_FROM,
+            valid_to=VALID_UNTIL,
+            companies=[InheritingCompany(company_code=company_code, active=True)],
+            due_date_calc=1 if term.due_day1 is not None else None,
+            due_date_days=term.due_day1,
+        )
+    except ValidationError as exc:
+        raise Unmappable(preflight_reasons(exc)) from None
+    return MasterDataPayload(route=MasterDataRoute.PAYMENT_TERMS, record=record)
+
+
+def tax_code_from_vat_category(category: VismaVatCategory, company_code: str) -> MasterDataPayload:
+    """A Visma VAT category as a Basware tax code (lines name it)."""
+    try:
+        record = BaswareTaxCode(
+            external_code=f"TAX-{category.vat_category_id}",
+            tax_code=category.vat_category_id,
+            tax_code_names=_names(category.description, category.vat_category_id),
+            tax_percentage=category.rate,
+            companies=[InheritingCompany(company_code=company_code, active=category.active)],
+        )
+    except ValidationError as exc:
+        raise Unmappable(preflight_reasons(exc)) from None
+    return MasterDataPayload(route=MasterDataRoute.TAX_CODES, record=record)
+
+
+def account_from_gl_account(account: VismaAccount, company_code: str) -> MasterDataPayload:
+    """A Visma GL account as a Basware account; deactivated in Visma, inactive in Basware."""
+    try:
+        record = BaswareAccount(
+            external_code=f"ACC-{account.account_cd}",
+            account_code=account.account_cd,
+            account_names=_names(account.description, account.account_cd),
+            companies=[InheritingCompany(company_code=company_code, active=account.active)],
+            tax_code=account.tax_category,
+        )
+    except ValidationError as exc:
+        raise Unmappable(preflight_reasons(exc)) from None
+    return MasterDataPayload(route=MasterDataRoute.ACCOUNTS, record=record)
+
+
+def dimension_from_segment_value(
+    value: VismaDimensionValue, company_code: str, layout: CodingLayout
+) -> MasterDataPayload:
+    """A segment value as the cost center or project the layout makes it."""
+    target = layout.target(value.segment_id) if value.dimension_id == layout.dimension_id else None
+    if target is None:
+        raise NotSent(
+            f"segment {value.segment_id} of dimension {value.dimension_id} is not mapped "
+            "to Basware in this connection's coding layout"
+        )
+    company = MasterDataCompany(company_code=company_code, active=value.active)
+    name = value.description or value.value_id
+    try:
+        if target is SegmentTarget.COST_CENTER:
+            return MasterDataPayload(
+                route=MasterDataRoute.COST_CENTERS,
+                record=BaswareCostCenter(
+                    external_code=f"CC-{value.value_id}",
+                    cost_center_code=value.value_id,
+                    cost_center_names=_names(name, value.value_id),
+                    companies=[company],
+                ),
+            )
+        return MasterDataPayload(
+            route=MasterDataRoute.PROJECTS,
+            record=BaswareProject(
+                external_code=f"PRJ-{value.value_id}",
+                project_code=value.value_id,
+                project_name=name[:100],
+                valid_from=VALID_FROM,
+                valid_until=VALID_UNTIL,
+                companies=[company],
+            ),
+        )
+    except ValidationError as exc:
+        raise Unmappable(preflight_reasons(exc)) from None
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -275,10 +590,30 @@ def _goods_receipts(
     return found
 
 
+def _order_line_coding(
+    external_code: str, quantity: float | None, net_sum: float | None, coding: LineCoding
+) -> list[OrderLineCoding] | None:
+    if coding == LineCoding():
+        return None
+    return [
+        OrderLineCoding(
+            external_code=f"{external_code}-C0",
+            row_index=0,
+            allocated_quantity=quantity or 0.0,
+            net_total=net_sum,
+            account_code=coding.account_code,
+            cost_center_code=coding.cost_center_code,
+            project_code=coding.project_code,
+            tax_code=coding.tax_code,
+        )
+    ]
+
+
 def order_from_purchase_order(
     order: VismaPurchaseOrder,
     receipts: Sequence[VismaPurchaseReceipt],
     company_code: str,
+    layout: CodingLayout = DEFAULT_LAYOUT,
 ) -> OrderPayload:
     """A Visma purchase order as a matching order and its lines, receipts on the lines."""
     external_code = order_external_code(order)
@@ -318,6 +653,18 @@ def order_from_purchase_order(
                 is_receipt_required=True,
                 is_closed=bool(line.completed or line.canceled),
                 requested_delivery_date=_aware(line.requested),
+                tax_code=line.tax_category.number if line.tax_category else None,
+                order_line_coding=_order_line_coding(
+                    f"{external_code}-{line.line_nbr}",
+                    line.order_qty,
+                    line.amount,
+                    line_coding(
+                        line.account,
+                        line.sub,
+                        line.tax_category.number if line.tax_category else None,
+                        layout,
+                    ),
+                ),
                 goods_receipts=_goods_receipts(order, line.line_nbr, receipts) or None,
             )
             for line in order.lines
@@ -333,7 +680,7 @@ def invoice_number(invoice: VismaSupplierInvoice) -> str:
 
 
 def invoice_from_supplier_invoice(
-    invoice: VismaSupplierInvoice, company_code: str
+    invoice: VismaSupplierInvoice, company_code: str, layout: CodingLayout = DEFAULT_LAYOUT
 ) -> InvoicePayload:
     """A Visma supplier invoice as the structured invoice embedded in its SmartPDF upload."""
     if invoice.date is None:
@@ -371,6 +718,22 @@ def invoice_from_supplier_invoice(
                     order_row_number=None if line.po_line_nr is None else str(line.po_line_nr),
                     net_price=line.unit_cost,
                     net_sum=line.cost,
+                )
+                for line in invoice.invoice_lines
+            ],
+            coding_rows=[
+                CodingRow(
+                    external_code=f"{invoice.reference_number}-{line.line_number}-C0",
+                    row_index=line.line_number,
+                    net_total=line.cost,
+                    order_number=line.po_number,
+                    order_line_number=None if line.po_line_nr is None else str(line.po_line_nr),
+                    **line_coding(
+                        line.account,
+                        line.subaccount,
+                        line.vat_code.id if line.vat_code else None,
+                        layout,
+                    ).model_dump(),
                 )
                 for line in invoice.invoice_lines
             ],

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 
 import httpx
 import jwt
@@ -67,8 +67,22 @@ from mlconnector.basware import (
     probe_regions,
 )
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice, render_invoice_pdf
-from mlconnector.basware.models import InvoiceLine
+from mlconnector.basware.models import InvoiceLine, OrderLineCoding, VendorPaymentTerms
+from mlconnector.mapping import (
+    CodingLayout,
+    MasterDataRoute,
+    account_from_gl_account,
+    dimension_from_segment_value,
+    payment_term_from_credit_term,
+    tax_code_from_vat_category,
+)
 from mlconnector.problems import Problem
+from mlconnector.visma.models import (
+    VismaAccount,
+    VismaCreditTerm,
+    VismaDimensionValue,
+    VismaVatCategory,
+)
 
 EU_CLIENT = ApiClient(
     client_id="contract-eu",
@@ -292,6 +306,110 @@ async def test_business_rules_fail_in_request_status(
         assert item.errors
         assert item.errors[0].category == "DataValidation"
         assert reason in (item.errors[0].message or "")
+    assert_contract_clean(contract)
+
+
+def coded_line(code: str, order_code: str, coding: OrderLineCoding) -> MatchingOrderLine:
+    return MatchingOrderLine(
+        external_code=code,
+        order_external_code=order_code,
+        line_number="1",
+        quantity=1,
+        matching_mode=MatchingMode.STANDARD,
+        net_price=10,
+        net_sum=10,
+        tax_code=coding.tax_code,
+        order_line_coding=[coding],
+    )
+
+
+async def test_master_data_goes_first_and_codes_are_checked_in_request_status(
+    eu: BaswareClient, sandbox: BaswareSandbox, contract: OpenApiContract
+) -> None:
+    """The mapping's master data and coded records, as the writer sends them: each valid for
+    Basware's schema, and a line naming an inactive or unknown code refused by name."""
+    seen = datetime(2026, 12, 1, 8, 0)
+    layout = CodingLayout()
+    master = [
+        payment_term_from_credit_term(
+            VismaCreditTerm(
+                terms_id="C30", description="30 days", due_day1=30, last_modified_date_time=seen
+            ),
+            "BW00",
+        ),
+        tax_code_from_vat_category(
+            VismaVatCategory.model_validate(
+                {
+                    "vatCategoryId": "C3",
+                    "description": "Input VAT 25 %",
+                    "vatCategoryLines": [{"vatId": "3", "vatRates": [{"vatRate": 25.0}]}],
+                    "lastModifiedDateTime": "2026-12-01T08:00:00",
+                }
+            ),
+            "BW00",
+        ),
+        *(
+            account_from_gl_account(
+                VismaAccount(
+                    account_cd=number,
+                    description="Purchases",
+                    active=active,
+                    last_modified_date_time=seen,
+                ),
+                "BW00",
+            )
+            for number, active in (("C4000", True), ("C4999", False))
+        ),
+        *(
+            dimension_from_segment_value(
+                VismaDimensionValue.model_validate(
+                    {
+                        "dimensionId": "SUBACCOUNT",
+                        "segmentId": segment,
+                        "valueId": value,
+                        "description": "Purchasing",
+                        "lastModified": "2026-12-01T08:00:00",
+                    }
+                ),
+                "BW00",
+                layout,
+            )
+            for segment, value in ((1, "C2"), (2, "C10"))
+        ),
+    ]
+    for route in MasterDataRoute:
+        kind = [p.record for p in master if p.route is route]
+        await accepted_all(eu, [a.request_id for a in await eu.upsert_master_data(kind)])
+    assert sandbox.state.records(Region.EU, "EU-TENANT", "accounts", accepted=True)[-1][
+        "companies"
+    ] == [{"companyCode": "BW00", "inherit": False, "active": False}]
+
+    termed = vendor("V-TERMS", "2100").model_copy(
+        update={"payment_terms": VendorPaymentTerms(payment_term_code="C30")}
+    )
+    await accepted_all(eu, [a.request_id for a in await eu.upsert_vendors([termed])])
+    header = order("PO-CODED", "4500100", "2100").model_copy(update={"payment_term_code": "C30"})
+    await accepted_all(eu, [a.request_id for a in await eu.upsert_matching_orders([header])])
+    good = OrderLineCoding(
+        external_code="PO-CODED-1-C0",
+        row_index=0,
+        allocated_quantity=1,
+        account_code="C4000",
+        cost_center_code="C2",
+        project_code="C10",
+        tax_code="C3",
+    )
+    coded = await eu.upsert_matching_order_lines([coded_line("PO-CODED-1", "PO-CODED", good)])
+    await accepted_all(eu, [a.request_id for a in coded])
+
+    bad = good.model_copy(update={"account_code": "C4999", "project_code": "NOPE"})
+    refused = await eu.upsert_matching_order_lines([coded_line("PO-CODED-2", "PO-CODED", bad)])
+    status = await eu.wait_for_request_status(refused[0].request_id, timeout=WAIT)
+    assert status.request_status is RequestState.ERROR
+    (item,) = status.items
+    messages = [e.message or "" for e in item.errors or []]
+    assert any("inactive AccountCode C4999" in m for m in messages), messages
+    assert any("unknown ProjectCode NOPE" in m for m in messages), messages
     assert_contract_clean(contract)
 
 
@@ -870,6 +988,11 @@ async def test_every_route_the_client_uses_was_checked(contract: OpenApiContract
         "GET /v1/vendors/{externalCode}",
         "POST /v1/matchingOrders",
         "POST /v1/matchingOrderLines",
+        "POST /v1/paymentTerms",
+        "POST /v1/taxCodes",
+        "POST /v1/accounts",
+        "POST /v1/costCenters",
+        "POST /v2/projects",
         "GET /v1/requestStatus/{requestId}",
         "POST /v1/requestStatus/acknowledge",
         "POST /v2/smartpdf/invoiceUpload",

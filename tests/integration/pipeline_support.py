@@ -14,8 +14,8 @@ from audit_store.app import create_app as create_audit_store
 from basware_writer.app import create_app as create_writer
 from basware_writer.settings import WriterSettings
 from mlconnector.asgi import serve_asgi
-from mlconnector.connections import Connection, StaticConnectionSource
-from mlconnector.contracts import DeliveryResult, Entity, Event
+from mlconnector.connections import Connection, ConnectionSource, StaticConnectionSource
+from mlconnector.contracts import DeliveryResult, Entity, Event, Outcome
 from mlconnector.kafka import event_from_message
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.topics import Topic
@@ -67,7 +67,16 @@ def latest_results(events: list[Event]) -> dict[RecordRef, DeliveryResult]:
 
 
 def covers(expected: set[RecordRef]) -> Callable[[list[Event]], bool]:
-    return lambda events: expected <= set(latest_results(events))
+    """Every expected record has a final result (parked is not final: it waits for a vendor
+    or a code, and is released once that is accepted)."""
+    return lambda events: (
+        expected
+        <= {
+            ref
+            for ref, result in latest_results(events).items()
+            if result.outcome != Outcome.PARKED
+        }
+    )
 
 
 @contextlib.asynccontextmanager
@@ -77,10 +86,11 @@ async def pipeline(
     topics: TopicNames,
     *connections: Connection,
     poll_interval_seconds: float = 0.3,
+    source: ConnectionSource | None = None,
 ) -> AsyncIterator[None]:
     """visma-reader, basware-writer and audit-store, each its own app, sharing only Kafka and
-    PostgreSQL."""
-    source = StaticConnectionSource(connections)
+    PostgreSQL; the connections given, or those of `source` (the connection store)."""
+    source = source or StaticConnectionSource(connections)
     database = DatabaseSettings(database_url=database_url)
     reader = create_reader(
         kafka,

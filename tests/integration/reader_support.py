@@ -24,7 +24,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 from pydantic import SecretStr
 
-from mlconnector.contracts import ChangeEvent, Entity, VismaNotification, change_from_record
+from mlconnector.contracts import (
+    MODEL_OF_ENTITY,
+    ChangeEvent,
+    Entity,
+    VismaNotification,
+    change_from_record,
+)
 from mlconnector.kafka import ensure_topics, event_from_message, make_broker, publish_events
 from mlconnector.migrations import apply_migrations
 from mlconnector.retry import Backoff
@@ -37,11 +43,8 @@ from mlconnector.visma import (
     VismaEndpoints,
 )
 from mlconnector.visma.models import (
-    VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
-    VismaSupplier,
-    VismaSupplierInvoice,
 )
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import PollReport, Stream
@@ -54,11 +57,6 @@ from visma_sandbox.runner import RunningSandbox
 from visma_sandbox.seed import demo_company_records, demo_suppliers
 
 FAST_RETRIES = Backoff(base_seconds=0.01, cap_seconds=0.05, max_attempts=6)
-MODEL_OF: dict[Entity, type[VismaRecord]] = {
-    Entity.SUPPLIER: VismaSupplier,
-    Entity.PURCHASE_ORDER: VismaPurchaseOrder,
-    Entity.SUPPLIER_INVOICE: VismaSupplierInvoice,
-}
 _company_numbers = itertools.count(20)
 
 
@@ -149,7 +147,7 @@ async def current_events(
     client: VismaClient, tenant: str, entity: Entity
 ) -> dict[str, ChangeEvent]:
     """The event each record as Visma holds it now must have reached: by record id."""
-    records = await read_all(client, MODEL_OF[entity])
+    records = await read_all(client, MODEL_OF_ENTITY[entity])
     receipts: dict[str, list[VismaPurchaseReceipt]] = defaultdict(list)
     if entity is Entity.PURCHASE_ORDER:
         for receipt in await read_all(client, VismaPurchaseReceipt):

@@ -16,7 +16,7 @@ from console.app import PAGES, create_app
 from console.web import Access
 from mlconnector.basware import BaswareCredentials, BaswareRegion
 from mlconnector.connection_store import ConnectionStore
-from mlconnector.connections import Connection
+from mlconnector.connections import ALL_ENTITIES, Connection
 from mlconnector.settings import KafkaSettings
 from mlconnector.visma import VismaCredentials
 
@@ -187,7 +187,7 @@ async def test_bad_input_is_said_plainly_and_changes_nothing(
         assert page.status_code == 400
         assert "not a cron expression" in page.text
         shown = (await admin.request("GET", "/api/connections/demo")).json()
-        assert [s["schedule"] for s in shown["schedules"]] == [None, None, None]
+        assert [s["schedule"] for s in shown["schedules"]] == [None] * len(ALL_ENTITIES)
         nothing = await admin.request(
             "POST", "/api/replay", json={"selection": {"kind": "failed"}, "dry_run": True}
         )

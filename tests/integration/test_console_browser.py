@@ -16,6 +16,7 @@ from home_support import RunningStack, mlconnector, port_settings, until
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
 
+from mlconnector.connections import ALL_ENTITIES
 from mlconnector.home import StackFile
 from mlconnector_cli.connections import sandbox_demo
 
@@ -148,7 +149,7 @@ async def test_an_operator_adds_pings_watches_and_fixes_in_the_browser(tmp_path:
             await shot(page, "04-ping-and-preview")
 
             await page.goto("/overview")
-            await synced(page, entities=3, timeout=180)
+            await synced(page, entities=len(ALL_ENTITIES), timeout=180)
             assert "100% of 12" in await page.inner_text("#sync")
             await shot(page, "05-overview")
 

@@ -13,15 +13,19 @@ from faststream.specification.asyncapi.v3_0_0.schema import ApplicationSchema
 
 from mlconnector.contracts import (
     EVENT_TYPES,
+    AccountChanged,
     BaswareNotification,
     ChangeEvent,
+    CreditTermChanged,
     DeliveryResult,
+    DimensionValueChanged,
     Event,
     InvoiceStatusChanged,
     OperatorAction,
     PurchaseOrderChanged,
     SupplierChanged,
     SupplierInvoiceChanged,
+    VatCategoryChanged,
     VismaNotification,
 )
 from mlconnector.topics import ALL_TOPICS, Topic
@@ -36,7 +40,15 @@ from mlconnector_cli.asyncapi import (
 DOCUMENT = Path(__file__).parents[2] / "docs" / "asyncapi.yaml"
 REF_TEMPLATE = "#/components/schemas/{model}"
 CHANGES: frozenset[type[Event]] = frozenset(
-    {SupplierChanged, PurchaseOrderChanged, SupplierInvoiceChanged}
+    {
+        SupplierChanged,
+        PurchaseOrderChanged,
+        SupplierInvoiceChanged,
+        CreditTermChanged,
+        VatCategoryChanged,
+        AccountChanged,
+        DimensionValueChanged,
+    }
 )
 # Written out here, not taken from the generator's senders: the two must agree.
 CARRIED: dict[Topic, frozenset[type[Event]]] = {

@@ -111,13 +111,13 @@ def test_bad_schedules(env: dict[str, str], options: list[str], said: str) -> No
 def test_an_unknown_entity(env: dict[str, str], args: list[str]) -> None:
     result = run_cli(args, env, SECRETS)
     assert result.code == 2
-    assert_one_line_error(result, "'suppliers' is not one of 'supplier', 'purchase_order'")
+    assert_one_line_error(result, "'suppliers' is not one of 'credit_term', 'vat_category'")
 
 
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["connections", "schedule", "acme"], "Missing argument 'entity'. Choose from: supplier,"),
+        (["connections", "schedule", "acme"], "Missing argument 'entity'. Choose from: credit"),
         (["connections", "list", "--verbose"], "No such option: --verbose"),
         (["conections", "list"], "No such command 'conections'"),
         (["connections", "add", "acme", "--visma-client-id", "v"],

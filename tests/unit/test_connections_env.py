@@ -6,6 +6,7 @@ import pytest
 
 from mlconnector.basware import BaswareEnvironment, BaswareRegion
 from mlconnector.connections import (
+    ALL_ENTITIES,
     ConnectionInvalid,
     ConnectionNotFound,
     EnvConnectionSource,
@@ -34,7 +35,7 @@ async def test_minimal_environment_gives_one_connection_with_defaults() -> None:
     assert connection.visma.client_secret.get_secret_value() == SECRET
     assert connection.basware.region is None  # detected on first use
     assert connection.hosts.environment is BaswareEnvironment.PRODUCTION
-    assert connection.entities == (Entity.SUPPLIER, Entity.PURCHASE_ORDER, Entity.SUPPLIER_INVOICE)
+    assert connection.entities == ALL_ENTITIES
     assert not connection.write_back
     assert await source.get("default") == connection
     with pytest.raises(ConnectionNotFound):

@@ -21,7 +21,7 @@ from console.connection_views import (
 from console.passwords import WeakPassword, hash_password, verify_password
 from console.preview import preview_record
 from mlconnector.basware import BaswareRegion
-from mlconnector.connections import ConnectionInvalid
+from mlconnector.connections import ALL_ENTITIES, ConnectionInvalid
 from mlconnector.contracts import Entity
 from mlconnector.schedule import CronSchedule, IntervalSchedule
 from mlconnector.visma.models import VismaSupplier
@@ -108,7 +108,7 @@ def form(**changes: object) -> ConnectionForm:
 def test_a_form_becomes_a_connection_whose_view_names_secrets_but_holds_none() -> None:
     connection = connection_of(form(), BaswareRegion.EU, None)
     assert connection.visma_webhook_secret is None  # an empty field is no secret
-    assert connection.entities == (Entity.SUPPLIER, Entity.PURCHASE_ORDER, Entity.SUPPLIER_INVOICE)
+    assert connection.entities == ALL_ENTITIES
     view = connection_view(connection)
     assert view.secrets_set == ["basware.client_secret", "visma.client_secret"]
     assert "secret-value" not in view.model_dump_json()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mlconnector.connections import (
+    ALL_ENTITIES,
     Connection,
     EnvConnectionSource,
     due_entities,
     due_polls,
     next_poll_at,
 )
-from mlconnector.contracts import Entity
+from mlconnector.contracts import REFERENCE_ENTITIES, Entity
 from mlconnector.schedule import CronSchedule, IntervalSchedule
 
 NOW = datetime(2026, 3, 2, 10, 7, 30, tzinfo=UTC)
@@ -36,16 +37,13 @@ async def acme() -> Connection:
 
 async def test_everything_is_due_before_the_first_poll() -> None:
     connection = await acme()
-    assert due_entities(connection, {}, NOW, DEFAULT) == [
-        Entity.SUPPLIER,
-        Entity.PURCHASE_ORDER,
-        Entity.SUPPLIER_INVOICE,
-    ]
+    assert due_entities(connection, {}, NOW, DEFAULT) == list(ALL_ENTITIES)
 
 
 async def test_each_entity_follows_its_own_schedule_or_the_default() -> None:
     connection = await acme()
     last = {
+        **{("acme", e): NOW for e in REFERENCE_ENTITIES},  # default 60s: not yet
         ("acme", Entity.SUPPLIER): NOW - timedelta(seconds=11),  # every 10s: due
         ("acme", Entity.PURCHASE_ORDER): NOW - timedelta(seconds=30),  # default 60s: not yet
         ("acme", Entity.SUPPLIER_INVOICE): NOW - timedelta(minutes=5),  # hourly at :00: not yet

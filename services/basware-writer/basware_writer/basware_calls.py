@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from basware_writer.backoff import BaswareBackoff
 from basware_writer.domain import Stage
-from basware_writer.planner import UpsertBatch
+from basware_writer.planner import STAGE_OF_MASTER, UpsertBatch
 from basware_writer.ports import UploadUncertain
 from mlconnector.basware.client import BaswareClient
 from mlconnector.basware.errors import BaswareError, BaswareNotFound, BaswareUnavailable
@@ -18,6 +18,7 @@ from mlconnector.basware.models import (
     AcceptedRequest,
     BaswareVendor,
     InvoiceStatus,
+    MasterDataRecord,
     MatchingOrder,
     MatchingOrderLine,
     RequestStatus,
@@ -28,6 +29,11 @@ from mlconnector.retry import RetriesExhausted
 log = logging.getLogger(__name__)
 
 UPSERT_ROUTES = {
+    Stage.PAYMENT_TERM: "POST /v1/paymentTerms",
+    Stage.TAX_CODE: "POST /v1/taxCodes",
+    Stage.ACCOUNT: "POST /v1/accounts",
+    Stage.COST_CENTER: "POST /v1/costCenters",
+    Stage.PROJECT: "POST /v2/projects",
     Stage.VENDOR: "POST /v1/vendors",
     Stage.ORDER: "POST /v1/matchingOrders",
     Stage.LINES: "POST /v1/matchingOrderLines",
@@ -50,6 +56,9 @@ class TenantBasware:
         return await self._backoff.call(UPSERT_ROUTES[stage], lambda: self._post(stage, batch))
 
     async def _post(self, stage: Stage, batch: UpsertBatch) -> list[AcceptedRequest]:
+        if stage in STAGE_OF_MASTER:
+            master = [r for r in batch.records if isinstance(r, MasterDataRecord)]
+            return await self.client.upsert_master_data(master)
         if stage is Stage.VENDOR:
             vendors = [r for r in batch.records if isinstance(r, BaswareVendor)]
             return await self.client.upsert_vendors(vendors)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlconnector.contracts import (
+    REFERENCE_ENTITIES,
     BaswareReason,
     ChangeEvent,
     DeliveryResult,
@@ -30,8 +31,14 @@ def ref_of(change: ChangeEvent) -> RecordRef:
 
 
 class Stage(StrEnum):
-    """Where an upserted record is: its vendor, its order header, or the header's lines."""
+    """Where an upserted record is: a master-data record (one stage per Basware route), its
+    vendor, its order header, or the header's lines."""
 
+    PAYMENT_TERM = "payment_term"
+    TAX_CODE = "tax_code"
+    ACCOUNT = "account"
+    COST_CENTER = "cost_center"
+    PROJECT = "project"
     VENDOR = "vendor"
     ORDER = "order"  # a matching-order header; its lines are sent once it is accepted
     LINES = "lines"
@@ -180,6 +187,10 @@ class KnownState(BaseModel):
     waiting: frozenset[str] = frozenset()
     # Suppliers with parked changes (those being released not counted).
     parked: frozenset[str] = frozenset()
+
+    def codes_accepted(self) -> set[RecordRef]:
+        """The reference records (codes) among `accepted`: Basware has them, in some version."""
+        return {ref for ref in self.accepted if ref[0] in REFERENCE_ENTITIES}
 
 
 # --- what a delivery hands back ---

@@ -1,5 +1,6 @@
-"""Carries out the planner's steps for one connection, through the ports (ports.py): the
-vendors, then the admitted order headers (their lines once accepted, upserts.py), then the
+"""Carries out the planner's steps for one connection, through the ports (ports.py): master
+data (route by route), then the vendors whose payment terms Basware has, then the admitted
+order headers (their lines once accepted, upserts.py), then the
 admitted invoices (invoice_uploads.py); what must wait parks. PostgreSQL is settled as
 outcomes become final; records Basware is still processing get no outcome here: the
 follow-up gives it."""
@@ -22,6 +23,7 @@ from basware_writer.invoice_uploads import InvoiceUploads
 from basware_writer.planner import (
     Destination,
     admit,
+    admit_vendors,
     parked,
     parked_in_kafka_order,
     plan,
@@ -33,7 +35,8 @@ from basware_writer.ports import BaswareCalls, InvoicePdfs, WriterState
 from basware_writer.settings import WriterSettings
 from basware_writer.upserts import Upserts
 from basware_writer.verdicts import failed
-from mlconnector.contracts import ChangeEvent, Entity
+from mlconnector.contracts import REFERENCE_ENTITIES, ChangeEvent, Entity
+from mlconnector.mapping import codes_named
 
 
 class TenantExecutor:
@@ -54,7 +57,12 @@ class TenantExecutor:
         self._state = state
         self._settings = settings
         self._upserts = Upserts(
-            tenant, basware, state, destination.company_code, settings.status_wait_seconds
+            tenant,
+            basware,
+            state,
+            destination.company_code,
+            settings.status_wait_seconds,
+            layout=destination.layout,
         )
         self._uploads = InvoiceUploads(
             tenant,
@@ -75,12 +83,22 @@ class TenantExecutor:
     ) -> Outcomes:
         """Delivers a batch (or a release of parked changes: `releasing` names its keys)."""
         state = self._state
+        layout = self.destination.layout
         refs = list(dict.fromkeys(ref_of(c) for c in changes))
+        # The codes the batch names are looked up with its records: which Basware has.
+        codes = {code for c in changes for code in codes_named(c, layout)} - set(refs)
         suppliers = {c.supplier_number for c in changes}
-        known = await state.known_state(self.tenant, refs, suppliers, releasing)
+        known = await state.known_state(self.tenant, [*refs, *sorted(codes)], suppliers, releasing)
         planned = plan(changes, known, self.destination)
         outcomes = Outcomes(deliveries=list(planned.finished))
-        outcomes.add(await self._upserts.send(planned.vendors))
+        for step in planned.master:
+            outcomes.add(await self._upserts.send(step))
+        master_accepted = {
+            ref for ref, _, _ in outcomes.settlement.accepted if ref[0] in REFERENCE_ENTITIES
+        }
+        accepted_codes = known.codes_accepted() | master_accepted
+        vendors, vendor_waits = admit_vendors(planned.vendors, accepted_codes, self.destination)
+        outcomes.add(await self._upserts.send(vendors))
         await self._settle_so_far(outcomes)
         accepted_vendors = known.vendors | {
             d.change.supplier_number
@@ -89,18 +107,28 @@ class TenantExecutor:
         }
         waiting = set(known.waiting) | outcomes.open_keys
         orders = admit(
-            planned.orders, known, accepted_vendors=accepted_vendors, waiting_keys=waiting
+            planned.orders,
+            known,
+            accepted_vendors=accepted_vendors,
+            waiting_keys=waiting,
+            accepted_codes=accepted_codes,
+            destination=self.destination,
         )
         outcomes.deliveries += orders.finished
         outcomes.add(await self._upserts.send(upsert_step(Stage.ORDER, orders.going)))
         await self._settle_so_far(outcomes)
         waiting |= outcomes.open_keys
         invoices = admit(
-            planned.invoices, known, accepted_vendors=accepted_vendors, waiting_keys=waiting
+            planned.invoices,
+            known,
+            accepted_vendors=accepted_vendors,
+            waiting_keys=waiting,
+            accepted_codes=accepted_codes,
+            destination=self.destination,
         )
         outcomes.deliveries += invoices.finished
         outcomes.add(await self._uploads.send(upload_step(invoices.going, self.destination)))
-        waits = [*orders.parked, *invoices.parked]
+        waits = [*vendor_waits, *orders.parked, *invoices.parked]
         entries = parked_in_kafka_order(waits, changes)
         outcomes.held_keys = await state.parked.park(
             self.tenant, entries, state.owner, self._settings.instance_timeout_seconds
@@ -108,7 +136,8 @@ class TenantExecutor:
         outcomes.deliveries += [Delivery(change=c, verdict=parked(why)) for c, why in entries]
         await self.settle(outcomes.settlement)
         outcomes.settlement = Settlement()
-        outcomes.release = release_due(
+        # Codes accepted now may be what keys parked earlier (of any supplier) wait for.
+        outcomes.release = bool(master_accepted - known.codes_accepted()) or release_due(
             known.parked | {p.supplier for p, _ in waits},
             accepted_vendors=accepted_vendors,
             waiting_keys=waiting,

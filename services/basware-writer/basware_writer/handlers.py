@@ -35,14 +35,7 @@ from basware_writer.lifecycle import DATABASE_DOWN, WriterLifecycle
 from basware_writer.metrics import BATCH_SECONDS, MALFORMED, RESULTS
 from basware_writer.settings import WriterSettings
 from basware_writer.verdicts import failed
-from mlconnector.contracts import (
-    ChangeEvent,
-    DeliveryResult,
-    Outcome,
-    PurchaseOrderChanged,
-    SupplierChanged,
-    SupplierInvoiceChanged,
-)
+from mlconnector.contracts import CHANGE_EVENTS, ChangeEvent, DeliveryResult, Outcome
 from mlconnector.kafka import UnreadableMessage, decode_batch
 
 log = logging.getLogger("basware_writer")
@@ -58,9 +51,6 @@ REBALANCED = (
     RebalanceInProgressError,
     UnknownMemberIdError,
 )
-
-
-CHANGE_EVENTS = (SupplierChanged, PurchaseOrderChanged, SupplierInvoiceChanged)
 
 
 def unreadable(message: UnreadableMessage) -> None:

@@ -1,8 +1,11 @@
 """What to do with a batch of change events: pure rules, no I/O (docs/basware-api.md §10.9).
 
 `plan(changes, known, destination)` keeps the latest version of each record, maps it, and
-decides what needs no call at all (rejected before sending, unchanged, already in flight);
-it batches the vendors to Basware's limits. Orders and invoices depend on answers the plan
+decides what needs no call at all (rejected before sending, unchanged, already in flight,
+not mapped by the connection's coding layout); it batches master data per Basware route and
+the vendors to Basware's limits. A vendor, order or invoice goes only once Basware has
+accepted every code it names (`codes_named`); until then it parks on its key, as a dependent
+waits for its vendor. Orders and invoices depend on answers the plan
 cannot know yet (a vendor posted in this very batch may be refused), so the plan hands them
 on as candidates and `admit` decides, by the same rules, once those answers are in: a
 dependent goes when its vendor is accepted and nothing of its key waits or is parked; else it
@@ -29,18 +32,26 @@ from basware_writer.domain import (
     ref_of,
 )
 from mlconnector.basware.batching import (
+    MASTER_DATA_BATCH_LIMIT,
     MATCHING_ORDER_BATCH_LIMIT,
     MATCHING_ORDER_LINE_BATCH_LIMIT,
     VENDOR_BATCH_LIMIT,
 )
 from mlconnector.basware.models import BaswareModel
-from mlconnector.contracts import ChangeEvent, Outcome
+from mlconnector.contracts import REFERENCE_ENTITIES, ChangeEvent, Entity, Outcome
 from mlconnector.mapping import (
+    DEFAULT_LAYOUT,
+    CodeRef,
+    CodingLayout,
     InvoicePayload,
+    MasterDataPayload,
+    MasterDataRoute,
+    NotSent,
     OrderPayload,
     Payload,
     Unmappable,
     VendorPayload,
+    codes_named,
     map_change,
     payload_hash,
 )
@@ -49,7 +60,18 @@ T = TypeVar("T")
 
 # Records per POST of each stage (docs/basware-api.md §5.2); the client also keeps each
 # request within Basware's byte limit.
+# Master data goes first, in this order: vendors name payment terms; order and invoice lines
+# name tax codes, accounts, cost centers and projects.
+MASTER_STAGES: dict[MasterDataRoute, Stage] = {
+    MasterDataRoute.PAYMENT_TERMS: Stage.PAYMENT_TERM,
+    MasterDataRoute.TAX_CODES: Stage.TAX_CODE,
+    MasterDataRoute.ACCOUNTS: Stage.ACCOUNT,
+    MasterDataRoute.COST_CENTERS: Stage.COST_CENTER,
+    MasterDataRoute.PROJECTS: Stage.PROJECT,
+}
+STAGE_OF_MASTER = frozenset(MASTER_STAGES.values())
 STAGE_LIMITS = {
+    **dict.fromkeys(MASTER_STAGES.values(), MASTER_DATA_BATCH_LIMIT),
     Stage.VENDOR: VENDOR_BATCH_LIMIT,
     Stage.ORDER: MATCHING_ORDER_BATCH_LIMIT,
     Stage.LINES: MATCHING_ORDER_LINE_BATCH_LIMIT,
@@ -64,6 +86,10 @@ class Destination(BaseModel):
     connection: str
     company_code: str | None
     receiving_email: str | None
+    layout: CodingLayout = DEFAULT_LAYOUT
+    # The reference data the connection syncs: only its codes are waited for (a customer
+    # that keeps, say, accounts in Basware by hand has nothing to wait for).
+    synced: frozenset[Entity] = REFERENCE_ENTITIES
 
 
 class UpsertBatch(BaseModel):
@@ -91,6 +117,8 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     finished: tuple[Delivery, ...] = ()
+    # One step per master-data route, in MASTER_STAGES order; sent before anything else.
+    master: tuple[UpsertStep, ...] = ()
     vendors: UpsertStep = UpsertStep(stage=Stage.VENDOR)
     orders: tuple[PreparedRecord, ...] = ()
     invoices: tuple[PreparedRecord, ...] = ()
@@ -133,9 +161,12 @@ def per_record(changes: Sequence[ChangeEvent]) -> list[tuple[ChangeEvent, ...]]:
     return [tuple(group) for group in groups.values()]
 
 
-def prepare(changes: Sequence[ChangeEvent], company_code: str) -> PreparedRecord:
-    """Raises Unmappable when the last change cannot become a valid Basware payload."""
-    payload = map_change(changes[-1], company_code)
+def prepare(
+    changes: Sequence[ChangeEvent], company_code: str, layout: CodingLayout = DEFAULT_LAYOUT
+) -> PreparedRecord:
+    """Raises Unmappable when the last change cannot become a valid Basware payload, NotSent
+    when the layout gives it none."""
+    payload = map_change(changes[-1], company_code, layout)
     return PreparedRecord(
         changes=tuple(changes), payload=payload, payload_hash=payload_hash(payload)
     )
@@ -152,6 +183,10 @@ def unchanged() -> Verdict:
     )
 
 
+def not_sent(why: str) -> Verdict:
+    return Verdict(outcome=Outcome.DELIVERED, attempts=0, reasons=reason("NotMapped", why))
+
+
 def parked(why: str) -> Verdict:
     return Verdict(outcome=Outcome.PARKED, attempts=0, reasons=reason("Dependency", why))
 
@@ -160,23 +195,50 @@ def misconfigured(message: str) -> Verdict:
     return Verdict(outcome=Outcome.REJECTED, reasons=reason("Configuration", message))
 
 
+CODE_NAMES = {
+    Entity.CREDIT_TERM: "payment term",
+    Entity.VAT_CATEGORY: "tax code",
+    Entity.ACCOUNT: "account",
+}
+
+
+def _code_name(ref: CodeRef) -> str:
+    entity, code = ref
+    if entity is Entity.DIMENSION_VALUE:
+        target, _, value = code.partition(":")
+        return f"{target.replace('_', ' ')} {value}"
+    return f"{CODE_NAMES[entity]} {code}"
+
+
+def missing_codes_reason(missing: Collection[CodeRef]) -> str | None:
+    """Which codes Basware has not accepted yet, named as Basware knows them."""
+    if not missing:
+        return None
+    named = ", ".join(_code_name(ref) for ref in sorted(missing))
+    return f"Basware has not accepted {named} yet; sent once it has"
+
+
 def parking_reason(
     supplier: str,
     *,
     accepted_vendors: Collection[str],
     waiting_keys: Collection[str],
     parked_keys: Collection[str],
+    missing_codes: Collection[CodeRef] = (),
 ) -> str | None:
     """Why a dependent of `supplier` cannot be sent now; None when it can.
 
     Per key (tenant:supplier), changes apply in Kafka order: a dependent waits while earlier
     changes of its key are parked (it queues behind them), while its vendor is not accepted,
-    and while an earlier request of its key is still being processed.
+    while a code it names is not accepted, and while an earlier request of its key is still
+    being processed.
     """
     if supplier in parked_keys:
         return f"earlier changes of supplier {supplier} wait; this one queues behind them"
     if supplier not in accepted_vendors:
         return f"vendor {supplier} is not accepted by Basware yet; sent once it is"
+    if why := missing_codes_reason(missing_codes):
+        return why
     if supplier in waiting_keys:
         return (
             f"Basware is still processing an earlier request of supplier {supplier}; "
@@ -214,7 +276,10 @@ def plan(changes: Sequence[ChangeEvent], known: KnownState, destination: Destina
     prepared: list[PreparedRecord] = []
     for group in per_record(changes):
         try:
-            record = prepare(group, destination.company_code)
+            record = prepare(group, destination.company_code, destination.layout)
+        except NotSent as exc:
+            finished += fan_out(group, not_sent(str(exc)))
+            continue
         except Unmappable as exc:
             verdict = Verdict(outcome=Outcome.REJECTED, reasons=exc.reasons)
             finished += fan_out(group, verdict)
@@ -222,15 +287,53 @@ def plan(changes: Sequence[ChangeEvent], known: KnownState, destination: Destina
         # A record Basware is processing already is followed by whoever posted it.
         if (record.ref, record.payload_hash) not in known.in_flight:
             prepared.append(record)
+    master, unchanged_master = _skip_unchanged(
+        [p for p in prepared if isinstance(p.payload, MasterDataPayload)], known
+    )
     vendors, unchanged_vendors = _skip_unchanged(
         [p for p in prepared if isinstance(p.payload, VendorPayload)], known
     )
     return Plan(
-        finished=(*finished, *unchanged_vendors),
+        finished=(*finished, *unchanged_master, *unchanged_vendors),
+        master=tuple(
+            upsert_step(stage, by_route)
+            for route, stage in MASTER_STAGES.items()
+            if (
+                by_route := [
+                    p
+                    for p in master
+                    if isinstance(p.payload, MasterDataPayload) and p.payload.route is route
+                ]
+            )
+        ),
         vendors=upsert_step(Stage.VENDOR, vendors),
         orders=tuple(p for p in prepared if isinstance(p.payload, OrderPayload)),
         invoices=tuple(p for p in prepared if isinstance(p.payload, InvoicePayload)),
     )
+
+
+def missing_codes(
+    record: PreparedRecord, accepted_codes: Collection[CodeRef], destination: Destination
+) -> set[CodeRef]:
+    named = codes_named(record.change, destination.layout)
+    return {code for code in named if code[0] in destination.synced} - set(accepted_codes)
+
+
+def admit_vendors(
+    vendors: UpsertStep, accepted_codes: Collection[CodeRef], destination: Destination
+) -> tuple[UpsertStep, list[tuple[PreparedRecord, str]]]:
+    """The vendors whose payment term Basware has (batched again), and those that park."""
+    going: list[PreparedRecord] = []
+    waits: list[tuple[PreparedRecord, str]] = []
+    for record in vendors.records:
+        why = missing_codes_reason(missing_codes(record, accepted_codes, destination))
+        if why is None:
+            going.append(record)
+        else:
+            waits.append((record, why))
+    if not waits:
+        return vendors, []
+    return upsert_step(Stage.VENDOR, going), waits
 
 
 def admit(
@@ -239,10 +342,12 @@ def admit(
     *,
     accepted_vendors: Collection[str],
     waiting_keys: Collection[str],
+    accepted_codes: Collection[CodeRef] = (),
+    destination: Destination | None = None,
 ) -> Admission:
-    """Which dependents go now, given the vendors accepted and the keys still waiting on
-    Basware so far (the known state's and this batch's); a parked one is parked before it is
-    compared with what Basware has, so that it keeps its place behind its key."""
+    """Which dependents go now, given the vendors and codes accepted and the keys still
+    waiting on Basware so far (the known state's and this batch's); a parked one is parked
+    before it is compared with what Basware has, so that it keeps its place behind its key."""
     ready: list[PreparedRecord] = []
     waits: list[tuple[PreparedRecord, str]] = []
     for record in candidates:
@@ -251,6 +356,9 @@ def admit(
             accepted_vendors=accepted_vendors,
             waiting_keys=waiting_keys,
             parked_keys=known.parked,
+            missing_codes=(
+                missing_codes(record, accepted_codes, destination) if destination else ()
+            ),
         )
         if why is None:
             ready.append(record)
@@ -286,6 +394,8 @@ def parked_in_kafka_order(
 
 def sent_at(stage: Stage, payload: Payload) -> list[BaswareModel]:
     """The Basware records a stage of a payload posts."""
+    if stage in STAGE_OF_MASTER and isinstance(payload, MasterDataPayload):
+        return [payload.record]
     if stage is Stage.VENDOR and isinstance(payload, VendorPayload):
         return [payload.vendor]
     if stage is Stage.ORDER and isinstance(payload, OrderPayload):
@@ -297,6 +407,8 @@ def sent_at(stage: Stage, payload: Payload) -> list[BaswareModel]:
 
 def codes_at(stage: Stage, payload: Payload) -> list[str]:
     """The external codes of the records a stage of a payload posts."""
+    if stage in STAGE_OF_MASTER and isinstance(payload, MasterDataPayload):
+        return [payload.external_code]
     if stage is Stage.VENDOR and isinstance(payload, VendorPayload):
         return [payload.vendor.external_code]
     if stage is Stage.ORDER and isinstance(payload, OrderPayload):

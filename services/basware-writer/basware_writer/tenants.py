@@ -15,6 +15,7 @@ from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from mlconnector.basware.client import BaswareClient
 from mlconnector.connections import Connection, ConnectionNotFound, ConnectionSource, find_tenant
+from mlconnector.contracts import REFERENCE_ENTITIES
 from mlconnector.http_transport import AiohttpTransport
 from mlconnector.visma.client import VismaClient
 
@@ -47,6 +48,8 @@ def tenant_writer(
         connection=connection.name,
         company_code=connection.basware_company_code,
         receiving_email=connection.basware_receiving_email,
+        layout=connection.coding,
+        synced=REFERENCE_ENTITIES & frozenset(connection.entities),
     )
     executor = TenantExecutor(
         connection.tenant,

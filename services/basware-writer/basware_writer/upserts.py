@@ -25,6 +25,7 @@ from basware_writer.verdicts import StatusIndex, failed, record_verdict, rejecte
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.models import AcceptedRequest
 from mlconnector.contracts import Outcome
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout, MasterDataPayload, placed_code_of
 from mlconnector.retry import RetriesExhausted
 
 # The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
@@ -51,11 +52,14 @@ class Upserts:
         state: WriterState,
         company_code: str | None,
         status_wait_seconds: float,
+        *,
+        layout: CodingLayout = DEFAULT_LAYOUT,
     ) -> None:
         self.tenant = tenant
         self._basware = basware
         self._state = state
         self._company = company_code
+        self._layout = layout
         self._status_wait = status_wait_seconds
 
     async def send(self, step: UpsertStep) -> Outcomes:
@@ -158,12 +162,19 @@ class Upserts:
             if len(found) < len(record.request_ids):
                 still.append(record)
                 continue
-            codes = codes_at(record.stage, self._prepared(record, known).payload)
+            payload = self._prepared(record, known).payload
+            codes = codes_at(record.stage, payload)
             verdict = record_verdict(codes, found, attempts=record.attempts, index=index)
             if record.stage is Stage.ORDER and verdict.accepted:
                 headers_accepted.append(record)
-            else:
-                outcomes.finish(record, verdict)
+                continue
+            outcomes.finish(record, verdict)
+            placed = placed_code_of(payload) if isinstance(payload, MasterDataPayload) else None
+            if verdict.accepted and placed is not None:
+                # Orders name the code as placed: remembered beside the Visma record.
+                outcomes.settlement.accepted.append(
+                    (placed, record.payload_hash, verdict.request_id)
+                )
         if headers_accepted:
             outcomes.add(await self._send_lines(headers_accepted, wait, known))
         state = self._state
@@ -194,4 +205,4 @@ class Upserts:
     def _prepared(self, record: PendingRecord, known: Known | None) -> PreparedRecord:
         """The record's payload: at hand within a delivery, mapped again in the follow-up."""
         found = (known or {}).get((record.ref, record.payload_hash))
-        return found or prepare(record.changes, self._company or "")
+        return found or prepare(record.changes, self._company or "", self._layout)

@@ -10,26 +10,10 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from mlconnector.connections import Connection
-from mlconnector.contracts import BaswareReason, Entity
-from mlconnector.mapping import (
-    Unmappable,
-    invoice_from_supplier_invoice,
-    order_from_purchase_order,
-    vendor_from_supplier,
-)
+from mlconnector.contracts import MODEL_OF_ENTITY, BaswareReason, Entity, change_from_record
+from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout, NotSent, Unmappable, map_change
 from mlconnector.visma import VismaClient, VismaError
-from mlconnector.visma.models import (
-    VismaPurchaseOrder,
-    VismaRecord,
-    VismaSupplier,
-    VismaSupplierInvoice,
-)
-
-MODELS: dict[Entity, type[VismaRecord]] = {
-    Entity.SUPPLIER: VismaSupplier,
-    Entity.PURCHASE_ORDER: VismaPurchaseOrder,
-    Entity.SUPPLIER_INVOICE: VismaSupplierInvoice,
-}
+from mlconnector.visma.models import VismaRecord
 
 
 class RecordPreview(BaseModel):
@@ -52,17 +36,15 @@ class Preview(BaseModel):
     entities: list[EntityPreview]
 
 
-def preview_record(record: VismaRecord, company_code: str) -> RecordPreview:
-    """One record mapped as the writer maps it (a purchase order without its receipts)."""
+def preview_record(
+    record: VismaRecord, company_code: str, layout: CodingLayout = DEFAULT_LAYOUT
+) -> RecordPreview:
+    """One record mapped as the writer maps it (a purchase order without its receipts); a
+    segment value the layout does not map previews as no payload and no rejection."""
     try:
-        if isinstance(record, VismaSupplier):
-            payload: BaseModel = vendor_from_supplier(record, company_code)
-        elif isinstance(record, VismaPurchaseOrder):
-            payload = order_from_purchase_order(record, (), company_code)
-        elif isinstance(record, VismaSupplierInvoice):
-            payload = invoice_from_supplier_invoice(record, company_code)
-        else:
-            raise TypeError(f"no mapping for {type(record).__name__}")
+        payload = map_change(change_from_record("preview", record), company_code, layout)
+    except NotSent:
+        return RecordPreview(entity_id=record.record_id, payload=None, rejections=[])
     except Unmappable as refused:
         return RecordPreview(
             entity_id=record.record_id, payload=None, rejections=list(refused.reasons)
@@ -75,14 +57,18 @@ def preview_record(record: VismaRecord, company_code: str) -> RecordPreview:
 
 
 async def _entity_preview(
-    client: VismaClient, entity: Entity, company_code: str, records: int
+    client: VismaClient, entity: Entity, connection: Connection, records: int
 ) -> EntityPreview:
+    company_code = connection.basware_company_code or ""
     try:
-        async for page in client.iter_page_results(MODELS[entity], page_size=records):
+        async for page in client.iter_page_results(MODEL_OF_ENTITY[entity], page_size=records):
             return EntityPreview(
                 entity=entity,
                 visma_count=page.total_count,
-                records=[preview_record(r, company_code) for r in page.records],
+                records=[
+                    preview_record(r, company_code, connection.coding)
+                    for r in page.records[:records]
+                ],
             )
     except VismaError as error:
         return EntityPreview(entity=entity, visma_count=None, records=[], problem=str(error))
@@ -91,10 +77,9 @@ async def _entity_preview(
 
 async def preview(connection: Connection, records: int) -> Preview:
     """Reads the first page of each entity the connection syncs; writes nothing anywhere."""
-    company_code = connection.basware_company_code or ""
     async with connection.visma_client() as client:
         entities = [
-            await _entity_preview(client, entity, company_code, records)
+            await _entity_preview(client, entity, connection, records)
             for entity in connection.entities
         ]
     return Preview(

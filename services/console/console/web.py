@@ -20,6 +20,7 @@ from console.producer import EventProducer
 from console.settings import ConsoleSettings
 from console.users import LoginPolicy, Session, find_session
 from mlconnector.connection_store import ConnectionStore
+from mlconnector.connections import ALL_ENTITIES
 from mlconnector.contracts import OperatorAction
 from mlconnector.home import HomeFolder, StackEndpoint, StackFileUnreadable, read_stack_file
 from mlconnector.settings import KafkaSettings
@@ -223,3 +224,5 @@ def may(session: Session | None, role: Role) -> bool:
 
 
 templates.env.globals["may"] = may
+# What a connection can sync, in dependency order (the new-connection form's checkboxes).
+templates.env.globals["all_entities"] = [entity.value for entity in ALL_ENTITIES]

@@ -33,12 +33,16 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from mlconnector.visma import (
+    VismaAccount,
+    VismaCreditTerm,
+    VismaDimensionValue,
     VismaPage,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
     VismaSupplier,
     VismaSupplierInvoice,
+    VismaVatCategory,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,10 @@ class Stream(StrEnum):
     """What the reader polls, each with a cursor of its own. Receipts publish no events: they
     ride on their purchase orders' events."""
 
+    CREDIT_TERM = "credit_term"
+    VAT_CATEGORY = "vat_category"
+    ACCOUNT = "account"
+    DIMENSION_VALUE = "dimension_value"
     SUPPLIER = "supplier"
     PURCHASE_RECEIPT = "purchase_receipt"
     PURCHASE_ORDER = "purchase_order"
@@ -57,6 +65,10 @@ class Stream(StrEnum):
 
 
 MODEL_OF: dict[Stream, type[VismaRecord]] = {
+    Stream.CREDIT_TERM: VismaCreditTerm,
+    Stream.VAT_CATEGORY: VismaVatCategory,
+    Stream.ACCOUNT: VismaAccount,
+    Stream.DIMENSION_VALUE: VismaDimensionValue,
     Stream.SUPPLIER: VismaSupplier,
     Stream.PURCHASE_RECEIPT: VismaPurchaseReceipt,
     Stream.PURCHASE_ORDER: VismaPurchaseOrder,
@@ -139,7 +151,12 @@ async def poll_stream(
 ) -> PollReport:
     started = time.perf_counter()
     cursor = await cursors.cursor(tenant, stream)
-    full_scan = cursor.full_scan_due(full_scan_every, datetime.now(UTC))
+    model = MODEL_OF[stream]
+    # A list without a lastModifiedDateTime filter is read whole every time (dedupe keeps
+    # what is published to what changed).
+    full_scan = not model.filters_by_modified or cursor.full_scan_due(
+        full_scan_every, datetime.now(UTC)
+    )
     report = PollReport(
         tenant=tenant,
         stream=stream,
@@ -148,7 +165,6 @@ async def poll_stream(
         since=None if full_scan or cursor.high_water is None else cursor.high_water - overlap,
         high_water=cursor.high_water,
     )
-    model = MODEL_OF[stream]
     for attempt in range(rescans + 1):
         if attempt:
             report.rescans += 1

@@ -53,6 +53,7 @@ from mlconnector.contracts import (
     parse_event,
 )
 from mlconnector.kafka import client_security, event_headers
+from mlconnector.mapping import RECODED_ENTITIES, CodingLayout, recoded
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
 
@@ -105,8 +106,19 @@ class OffsetRange(BaseModel):
     last_offset: int = Field(ge=0)  # inclusive
 
 
+class RecodedRecords(BaseModel):
+    """After a connection's coding layout changed: the latest change of every record whose
+    Basware payload the change alters (mapping.recoded), replayed even if delivered."""
+
+    kind: Literal["recoded"] = "recoded"
+    tenant: str
+    company_code: str
+    old: CodingLayout
+    new: CodingLayout
+
+
 ReplaySelection = Annotated[
-    FailedRecords | PendingRecords | OneRecord | OneEvent | OffsetRange,
+    FailedRecords | PendingRecords | OneRecord | OneEvent | OffsetRange | RecodedRecords,
     Field(discriminator="kind"),
 ]
 
@@ -233,6 +245,21 @@ def skip_reason(row: StoredRow, status: RecordStatus | None) -> str | None:
 
 
 async def _rows_for(conn: Connection, selection: ReplaySelection) -> list[StoredRow]:
+    if isinstance(selection, RecodedRecords):
+        ids = [
+            s.latest_change_id
+            for entity in RECODED_ENTITIES
+            for s in await record_statuses(
+                conn, StatusFilter(tenant=selection.tenant, entity=entity)
+            )
+            if s.latest_change_id
+        ]
+        rows = await fetch_rows(conn, "WHERE event_id = ANY($1::text[]) ORDER BY seq", ids)
+        return [
+            row
+            for row in rows
+            if recoded(parse_change(row), selection.company_code, selection.old, selection.new)
+        ]
     if isinstance(selection, FailedRecords):
         statuses = await record_statuses(
             conn,
@@ -353,7 +380,7 @@ async def replay(
         raise ValueError("a replay that is not a dry run needs a publisher")
     now = now or datetime.now(UTC)
     rows = await _rows_for(conn, selection)
-    if isinstance(selection, FailedRecords | PendingRecords):
+    if isinstance(selection, FailedRecords | PendingRecords | RecodedRecords):
         rows.sort(key=_dependency_order)
     # One replay per original in one run: its last copy in the selection stands for it.
     last_copy = {row.root_event_id: row.seq for row in rows}

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from mlconnector.basware.auth import BaswareCredentials, IssuedToken, fetch_token, probe_regions
 from mlconnector.basware.batching import (
+    MASTER_DATA_BATCH_LIMIT,
     MATCHING_ORDER_BATCH_LIMIT,
     MATCHING_ORDER_LINE_BATCH_LIMIT,
     MAX_REQUEST_BYTES,
@@ -41,10 +42,16 @@ from mlconnector.basware.models import (
     AcceptedRequest,
     AccountingDocument,
     AccountingDocumentResponse,
+    BaswareAccount,
+    BaswareCostCenter,
     BaswareModel,
+    BaswarePaymentTerm,
+    BaswareProject,
+    BaswareTaxCode,
     BaswareVendor,
     InvoiceStatus,
     InvoiceUpload,
+    MasterDataRecord,
     MatchingOrder,
     MatchingOrderLine,
     PaymentResponse,
@@ -70,6 +77,11 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "matchingOrders.write",
     "matchingOrderLines.read",
     "matchingOrderLines.write",
+    "paymentTerms.write",
+    "taxCodes.write",
+    "accounts.write",
+    "costCenters.write",
+    "projects.write",
     "requestStatus.read",
     "requestStatus.write",
     "accountingDocuments.read",
@@ -78,6 +90,16 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "subscriptions.write",
     "importDocuments.write",
 )
+
+
+# (version, route, requestStatus entityType) per master-data kind (docs/basware-api.md §6.6).
+MASTER_DATA_APIS: dict[type[BaswareModel], tuple[str, str, str]] = {
+    BaswarePaymentTerm: ("v1", "paymentTerms", "PaymentTerm"),
+    BaswareTaxCode: ("v1", "taxCodes", "TaxCode"),
+    BaswareAccount: ("v1", "accounts", "Account"),
+    BaswareCostCenter: ("v1", "costCenters", "CostCenter"),
+    BaswareProject: ("v2", "projects", "Project"),
+}
 
 
 class BaswarePing(BaseModel):
@@ -222,13 +244,19 @@ class BaswareClient:
     # --- inbound records ---
 
     async def _upsert(
-        self, api: str, entity_type: str, records: Sequence[BaswareModel], max_records: int
+        self,
+        api: str,
+        entity_type: str,
+        records: Sequence[BaswareModel],
+        max_records: int,
+        *,
+        version: str = "v1",
     ) -> list[AcceptedRequest]:
         accepted: list[AcceptedRequest] = []
         batches = split_batches(
             [r.payload() for r in records], max_records=max_records, max_bytes=self._max_bytes
         )
-        path = f"/v1/{api}"
+        path = f"/{version}/{api}"
         for batch in batches:
             try:
                 response = await self._call("POST", path, body=encode(batch))
@@ -260,6 +288,19 @@ class BaswareClient:
     ) -> list[AcceptedRequest]:
         return await self._upsert(
             "matchingOrderLines", "MatchingOrderLine", lines, MATCHING_ORDER_LINE_BATCH_LIMIT
+        )
+
+    async def upsert_master_data(
+        self, records: Sequence[MasterDataRecord]
+    ) -> list[AcceptedRequest]:
+        """POSTs records of one master-data kind to its route, in batches of at most 500."""
+        if not records:
+            return []
+        version, api, entity_type = MASTER_DATA_APIS[type(records[0])]
+        if any(type(r) is not type(records[0]) for r in records):
+            raise TypeError("one master-data kind per upsert")
+        return await self._upsert(
+            api, entity_type, records, MASTER_DATA_BATCH_LIMIT, version=version
         )
 
     async def get_vendor(self, external_code: str) -> BaswareVendor | None:

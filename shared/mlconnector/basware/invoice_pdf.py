@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject, IndirectObject, NameObject, NumberObject
 
-from mlconnector.basware.models import InvoiceLine
+from mlconnector.basware.models import CodingRow, InvoiceLine
 
 EMBEDDED_INVOICE_FILENAME = "basware-invoice.json"
 
@@ -37,6 +37,9 @@ class EmbeddedInvoice(BaseModel):
     tax_sum1: float | None = None
     gross_sum: float | None = None
     invoice_lines: list[InvoiceLine] = []
+    # One coding row per line (AccountingDocumentEntity.codingRows): account, cost center,
+    # project and tax code as Visma's line names them, mapped.
+    coding_rows: list[CodingRow] = []
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

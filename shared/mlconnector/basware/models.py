@@ -305,6 +305,92 @@ class MatchingOrderLine(BaswareModel):
     last_updated: datetime | None = None
 
 
+# --- master data (AccountEntity, CostCenterEntity, ProjectEntityV2, TaxCodeEntity,
+# PaymentTermEntity): what coding rows, vendors and orders name; `active: false` in a
+# company is Basware's soft delete ---
+
+
+class Translation(BaswareModel):
+    language: Annotated[str, _text(10)]
+    translation: Annotated[str, _text(2000)]
+
+
+class MasterDataCompany(BaswareModel):
+    company_code: Annotated[str, _text(32, 1)]
+    active: bool
+
+
+class InheritingCompany(MasterDataCompany):
+    inherit: bool = False
+
+
+class BaswareAccount(BaswareModel):
+    server_fields = frozenset({"last_updated"})
+
+    external_code: Code36
+    account_code: Code25
+    account_names: list[Translation]
+    companies: list[InheritingCompany]
+    tax_code: Text25 | None = None
+    last_updated: datetime | None = None
+
+
+class BaswareCostCenter(BaswareModel):
+    server_fields = frozenset({"last_updated"})
+
+    external_code: Code36
+    cost_center_code: Code25
+    cost_center_names: list[Translation]
+    companies: list[MasterDataCompany]
+    last_updated: datetime | None = None
+
+
+class BaswareProject(BaswareModel):
+    """A project of `/v2/projects` (the v1 route is deprecated)."""
+
+    server_fields = frozenset({"last_updated"})
+
+    external_code: Code36
+    project_code: Code25
+    project_name: Annotated[str, _text(100, 1)]
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    companies: list[MasterDataCompany]
+    description: Annotated[str, _text(500)] | None = None
+    last_updated: datetime | None = None
+
+
+class BaswareTaxCode(BaswareModel):
+    server_fields = frozenset({"last_updated"})
+
+    external_code: Code36
+    tax_code: Code25
+    tax_code_names: list[Translation]
+    tax_percentage: Annotated[float, Field(ge=-1e9, le=1e9)]
+    companies: list[InheritingCompany]
+    last_updated: datetime | None = None
+
+
+class BaswarePaymentTerm(BaswareModel):
+    server_fields = frozenset({"last_updated"})
+
+    external_code: Code36
+    payment_term_code: Code25
+    payment_term_names: list[Translation]
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime
+    companies: list[InheritingCompany]
+    # 1: the due date is computed from the term (dueDateDays after the invoice date).
+    due_date_calc: Literal[0, 1] | None = None
+    due_date_days: Annotated[int, Field(ge=0)] | None = None
+    last_updated: datetime | None = None
+
+
+MasterDataRecord = (
+    BaswarePaymentTerm | BaswareTaxCode | BaswareAccount | BaswareCostCenter | BaswareProject
+)
+
+
 # --- asynchronous outcomes (requestStatus) ---
 
 
@@ -408,6 +494,8 @@ class CodingRow(BaswareModel):
     row_index: int | None = None
     account_code: str | None = None
     cost_center_code: str | None = None
+    project_code: str | None = None
+    tax_code: str | None = None
     net_total: float | None = None
     gross_total: float | None = None
     order_number: str | None = None

@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from mlconnector.connections import Connection, ConnectionInvalid, ConnectionNotFound
 from mlconnector.contracts import Entity
+from mlconnector.mapping import CodingLayout
 from mlconnector.migrations import apply_migrations
 from mlconnector.schedule import CronSchedule, IntervalSchedule
 from mlconnector.vault import Keyring, SealedSecret, SecretSlot, VaultError
@@ -225,6 +226,20 @@ class ConnectionStore:
         if status == "UPDATE 0":
             raise ConnectionNotFound(name)
         return await self.get(name)
+
+    async def update_coding(self, name: str, coding: CodingLayout) -> tuple[Connection, Connection]:
+        """Sets a connection's coding layout; the connection before and after."""
+        before = await self.get(name)
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE connections SET updated_at = now(),"
+                " settings = jsonb_set(settings, '{coding}', $2::jsonb) WHERE name = $1",
+                name,
+                coding.model_dump_json(),
+            )
+        if status == "UPDATE 0":
+            raise ConnectionNotFound(name)
+        return before, await self.get(name)
 
     async def update_schedule(
         self, name: str, entity: Entity, schedule: IntervalSchedule | CronSchedule | None

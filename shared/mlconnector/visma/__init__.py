@@ -24,13 +24,18 @@ from mlconnector.visma.errors import (
     VismaUnavailableError,
 )
 from mlconnector.visma.models import (
+    REFERENCE_DATA_KEY,
     SupplierRef,
+    VismaAccount,
     VismaAttachment,
+    VismaCreditTerm,
+    VismaDimensionValue,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
     VismaSupplier,
     VismaSupplierInvoice,
+    VismaVatCategory,
 )
 from mlconnector.visma.webhooks import (
     NOTIFICATION_ID_HEADER,
@@ -43,10 +48,12 @@ __all__ = [
     "CREATE_SCOPE",
     "NOTIFICATION_ID_HEADER",
     "READ_SCOPE",
+    "REFERENCE_DATA_KEY",
     "SIGNATURE_HEADER",
     "TENANT_ID_HEADER",
     "UPDATE_SCOPE",
     "SupplierRef",
+    "VismaAccount",
     "VismaAttachment",
     "VismaAuthError",
     "VismaBadRequestError",
@@ -54,6 +61,8 @@ __all__ = [
     "VismaClientSettings",
     "VismaCompanyError",
     "VismaCredentials",
+    "VismaCreditTerm",
+    "VismaDimensionValue",
     "VismaEndpoints",
     "VismaError",
     "VismaForbiddenError",
@@ -71,5 +80,6 @@ __all__ = [
     "VismaSupplierInvoice",
     "VismaUnauthorizedError",
     "VismaUnavailableError",
+    "VismaVatCategory",
     "VismaWebhookBody",
 ]

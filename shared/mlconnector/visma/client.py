@@ -17,13 +17,15 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from mlconnector.retry import RetriesExhausted, parse_retry_after, retrying
 from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 from mlconnector.visma.credentials import VismaClientSettings, VismaCredentials, VismaEndpoints
 from mlconnector.visma.datetimes import format_filter_datetime
 from mlconnector.visma.errors import (
+    VismaNotFoundError,
     VismaPreconditionFailedError,
     VismaUnavailableError,
     api_error,
@@ -31,6 +33,7 @@ from mlconnector.visma.errors import (
 )
 from mlconnector.visma.models import (
     ListMetadata,
+    ListShape,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
     VismaRecord,
@@ -71,6 +74,50 @@ class VismaPage(BaseModel, Generic[R]):
     records: list[R]
     total_count: int | None = None
     max_page_size: int | None = None
+
+
+class DimensionSegment(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    segment_id: int
+    description: str | None = None
+    segment_values: list[dict[str, Any]] = []
+
+
+class DimensionAnswer(BaseModel):
+    """`/v1/dimension/{id}`: only what the reader needs to flatten it into values."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: str
+    segments: list[DimensionSegment] = []
+
+
+class ListEnvelope(BaseModel):
+    """The newer list shape: `{pageNumber, pageSize, totalCount, records}`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    total_count: int | None = None
+    records: list[dict[str, Any]] = []
+
+
+def _list_rows(
+    model: type[VismaRecord], content: bytes, page_size: int
+) -> tuple[list[dict[str, Any]], ListMetadata | None]:
+    """A list answer's rows and what it says about the whole result, in either shape."""
+    if model.list_shape is ListShape.ENVELOPE:
+        envelope = ListEnvelope.model_validate_json(content)
+        total = envelope.total_count
+        # No per-page maximum is stated: the page size asked for is taken as granted.
+        metadata = (
+            None if total is None else ListMetadata(total_count=total, max_page_size=page_size)
+        )
+        return envelope.records, metadata
+    rows: list[dict[str, Any]] = json.loads(content)
+    # Each row keeps its `metadata` (a model extra); content hashes leave it out.
+    raw_metadata = rows[0].get("metadata") if rows else None
+    return rows, ListMetadata.model_validate(raw_metadata) if raw_metadata else None
 
 
 class VismaPing(BaseModel):
@@ -254,20 +301,20 @@ class VismaClient:
 
         Stops on an empty page, a short page, or when totalCount says the last page was read.
         """
+        if model.list_shape is ListShape.DIMENSION:
+            yield await self._dimension_values(model, modified_since)
+            return
         params = {"pageSize": str(page_size), **model.list_params}
-        if modified_since is not None:
+        if modified_since is not None and model.filters_by_modified:
             params["lastModifiedDateTime"] = format_filter_datetime(modified_since)
             params["lastModifiedDateTimeCondition"] = ">="
         page_number = 1
         while True:
             params["pageNumber"] = str(page_number)
             response = await self._request("GET", model.resource, params=params)
-            rows: list[dict[str, Any]] = json.loads(response.content)
+            rows, metadata = _list_rows(model, response.content, page_size)
             if not rows:
                 return
-            # Each row keeps its `metadata` (a model extra); content hashes leave it out.
-            raw_metadata = rows[0].get("metadata")
-            metadata = ListMetadata.model_validate(raw_metadata) if raw_metadata else None
             yield VismaPage[R](
                 page_number=page_number,
                 records=[model.model_validate(row) for row in rows],
@@ -280,6 +327,40 @@ class VismaClient:
             if metadata is not None and page_number * effective >= metadata.total_count:
                 return
             page_number += 1
+
+    async def _dimension_values(
+        self, model: type[R], modified_since: datetime | None
+    ) -> VismaPage[R]:
+        """Every value of every segment of one dimension, as one page; with `modified_since`,
+        only values whose `lastModified` is not older (the route itself has no filter)."""
+        try:
+            response = await self._request("GET", model.resource)
+        except VismaNotFoundError:
+            # A company without the dimension has no values in it.
+            return VismaPage[R](page_number=1, records=[], total_count=0)
+        dimension = DimensionAnswer.model_validate_json(response.content)
+        values = [
+            model.model_validate(
+                {
+                    **value,
+                    "dimensionId": dimension.id,
+                    "segmentId": segment.segment_id,
+                    "segmentDescription": segment.description,
+                }
+            )
+            for segment in dimension.segments
+            for value in segment.segment_values
+        ]
+        if modified_since is not None:
+            values = [v for v in values if v.last_modified_date_time >= modified_since]
+        return VismaPage[R](page_number=1, records=values, total_count=len(values))
+
+    async def dimension_segments(self, dimension_id: str) -> list[int]:
+        """The segment ids of one dimension (`GET /v1/dimension/{id}`)."""
+        response = await self._request("GET", _path("dimension", dimension_id))
+        return [
+            s.segment_id for s in DimensionAnswer.model_validate_json(response.content).segments
+        ]
 
     async def iter_pages(
         self,

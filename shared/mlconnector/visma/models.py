@@ -12,6 +12,8 @@ Every date-time accepts the mixed shapes Visma sends and is normalised to naive 
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,12 +129,28 @@ class PaymentMethodDetail(VismaModel):
     payment_method_detail_banking_detail_type: str | None = None
 
 
+# The message key (with the tenant) of every reference-data record: one partition, so
+# reference data keeps its order, and a key no supplier number can take.
+REFERENCE_DATA_KEY = "@reference-data"
+
+
+class ListShape(StrEnum):
+    """How a list route answers (docs/visma-api.md §6.1, §7.5)."""
+
+    ARRAY = "array"  # a bare array, each element with `metadata{totalCount,maxPageSize}`
+    ENVELOPE = "envelope"  # `{pageNumber, pageSize, totalCount, records}`
+    DIMENSION = "dimension"  # `/v1/dimension/{id}`: one dimension, its segments and values
+
+
 class VismaRecord(VismaModel):
     """A top-level record the reader polls: it has a list path and a lastModifiedDateTime."""
 
     resource: ClassVar[str]
     # Query parameters every list call of this resource sends (expansions).
     list_params: ClassVar[dict[str, str]] = {}
+    list_shape: ClassVar[ListShape] = ListShape.ARRAY
+    # False: the list takes no lastModifiedDateTime filter, so every poll reads it whole.
+    filters_by_modified: ClassVar[bool] = True
     last_modified_date_time: VismaDateTime
     # Visma's row version (base64), the same value as the ETag of a single GET.
     time_stamp: str | None = None
@@ -188,6 +206,21 @@ class VismaSupplier(VismaRecord):
         return self.number
 
 
+class SubaccountSegment(VismaModel):
+    segment_id: int
+    segment_description: str | None = None
+    segment_value: str
+    segment_value_description: str | None = None
+
+
+class Subaccount(VismaModel):
+    subaccount_number: str | None = None
+    subaccount_id: int | None = None
+    description: str | None = None
+    # The segment values it joins, each a dimension value of the SUBACCOUNT dimension.
+    segments: list[SubaccountSegment] = []
+
+
 class PurchaseOrderLine(VismaModel):
     line_nbr: int
     branch: NumberName | None = None
@@ -207,6 +240,7 @@ class PurchaseOrderLine(VismaModel):
     received_amt: float | None = None
     tax_category: NumberDescription | None = None
     account: GlAccount | None = None
+    sub: Subaccount | None = None
     requested: VismaDateTime | None = None
     promised: VismaDateTime | None = None
     completed: bool | None = None
@@ -296,12 +330,6 @@ class VismaPurchaseReceipt(VismaRecord):
         return self.supplier.number
 
 
-class Subaccount(VismaModel):
-    subaccount_number: str | None = None
-    subaccount_id: int | None = None
-    description: str | None = None
-
-
 class SupplierInvoiceLine(VismaModel):
     line_number: int
     inventory_number: str | None = None
@@ -374,6 +402,109 @@ class VismaSupplierInvoice(VismaRecord):
     @property
     def supplier_number(self) -> str:
         return self.supplier.number
+
+
+# --- reference data (docs/visma-api.md §7.5) ---
+
+
+class VismaReferenceRecord(VismaRecord):
+    """Reference data: keyed apart from suppliers, on the reference-data key."""
+
+    @property
+    def supplier_number(self) -> str:
+        return REFERENCE_DATA_KEY
+
+
+class VismaAccount(VismaReferenceRecord):
+    """`/v1/account`: a general ledger account."""
+
+    resource: ClassVar[str] = "account"
+    account_id: int | None = None
+    account_cd: str
+    account_class: str | None = None
+    type: str | None = None
+    active: bool = True
+    description: str | None = None
+    tax_category: str | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.account_cd
+
+
+class VatRate(VismaModel):
+    vat_rate: float | None = None
+    group_type: str | None = None
+    start_date: VismaDateTime | None = None
+
+
+class VatCategoryLine(VismaModel):
+    vat_id: str | None = None
+    description: str | None = None
+    vat_rates: list[VatRate] = []
+
+
+class VismaVatCategory(VismaReferenceRecord):
+    """`/v1/vatCategory`: what lines name as `taxCategory` (orders) and `vatCode` (invoices).
+    Its list has no lastModifiedDateTime filter in the reference, so it is read whole."""
+
+    resource: ClassVar[str] = "vatCategory"
+    filters_by_modified: ClassVar[bool] = False
+    vat_category_id: str
+    description: str | None = None
+    active: bool = True
+    vat_category_lines: list[VatCategoryLine] = []
+
+    @property
+    def record_id(self) -> str:
+        return self.vat_category_id
+
+    @property
+    def rate(self) -> float:
+        """The rate of its first VAT line's latest revision; 0 for an exempt category."""
+        for line in self.vat_category_lines:
+            rates = [r for r in line.vat_rates if r.vat_rate is not None]
+            if rates:
+                latest = max(rates, key=lambda r: r.start_date or datetime.min)
+                return latest.vat_rate or 0.0
+        return 0.0
+
+
+class VismaCreditTerm(VismaReferenceRecord):
+    """`/v1/creditTerm`: what suppliers, orders and invoices name as their terms."""
+
+    resource: ClassVar[str] = "creditTerm"
+    list_shape: ClassVar[ListShape] = ListShape.ENVELOPE
+    terms_id: str
+    description: str | None = None
+    visible_to: str | None = None
+    due_day1: int | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.terms_id
+
+
+class VismaDimensionValue(VismaReferenceRecord):
+    """A value of a segment of the SUBACCOUNT dimension (`/v1/dimension/SUBACCOUNT`), with
+    its dimension and segment. Values carry `lastModified`; the dimension route has no
+    filter, so it is read whole."""
+
+    resource: ClassVar[str] = "dimension/SUBACCOUNT"
+    list_shape: ClassVar[ListShape] = ListShape.DIMENSION
+    filters_by_modified: ClassVar[bool] = False
+    last_modified_date_time: VismaDateTime = Field(alias="lastModified")
+    dimension_id: str
+    segment_id: int
+    segment_description: str | None = None
+    value_id: str
+    description: str | None = None
+    public_id: str | None = None
+    active: bool = True
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.dimension_id}/{self.segment_id}/{self.value_id}"
 
 
 class ListMetadata(VismaModel):

@@ -1,7 +1,8 @@
 """Parked changes per key (tenant:supplier), durable in PostgreSQL, released in Kafka order.
 
 A key with parked changes queues every later purchase order and invoice of it. The releaser
-claims a key once its vendor is accepted and none of its requests is pending; appending and
+claims a key once its vendor is accepted (or its vendor is what waits, for a code) and none
+of its requests is pending; appending and
 finishing lock the key's row, so a change parked during a release is not left behind.
 """
 
@@ -125,7 +126,9 @@ class ParkedStore:
         return int(swept.split()[-1])
 
     async def claim_ready(self, owner: str, timeout_seconds: float, limit: int) -> list[ParkedKey]:
-        """Keys whose vendor is accepted and with nothing pending, with what waits in them."""
+        """Keys whose vendor is accepted, or whose vendor itself waits (for its payment term),
+        and with nothing pending, with what waits in them. A key whose codes are still not
+        accepted parks again when delivered."""
         async with self._pool.acquire() as conn, conn.transaction():
             keys = await conn.fetch(
                 """
@@ -133,10 +136,15 @@ class ParkedStore:
                 FROM (
                     SELECT tenant, supplier_number FROM writer_parked_keys r
                     WHERE writer_claim_open(r.claimed_by, $2)
-                      AND EXISTS (
-                          SELECT 1 FROM writer_accepted a
-                          WHERE a.tenant = r.tenant AND a.entity = $4
-                            AND a.entity_id = r.supplier_number)
+                      AND (
+                          EXISTS (
+                              SELECT 1 FROM writer_accepted a
+                              WHERE a.tenant = r.tenant AND a.entity = $4
+                                AND a.entity_id = r.supplier_number)
+                          OR EXISTS (
+                              SELECT 1 FROM writer_parked w
+                              WHERE w.tenant = r.tenant AND w.supplier_number = r.supplier_number
+                                AND w.change -> 0 ->> 'entity' = $4))
                       AND NOT EXISTS (
                           SELECT 1 FROM writer_pending p
                           WHERE p.tenant = r.tenant AND p.supplier_number = r.supplier_number)

@@ -1,0 +1,239 @@
+"""Master data and coding end to end (Visma sandbox -> visma-reader -> Kafka -> basware-writer
+-> Basware sandbox, real broker and database): reference data lands in Basware first, order
+and invoice lines arrive coded, a deactivated account is refused by name, and a changed
+coding layout re-sends exactly the records it changes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import cli_env, run_cli
+from conftest import TopicNames
+from pipeline_support import covers, latest_results, pipeline, read_events
+from sandbox_support import (
+    BASWARE_CLIENT,
+    VISMA_COMPANY,
+    sandbox_connection,
+    sandboxes,
+    seeded_records,
+)
+from writer_support import records, until
+
+from basware_sandbox import BaswareSandbox, Region
+from basware_sandbox.records import RequestRecord
+from mlconnector.connection_store import ConnectionStore
+from mlconnector.contracts import Entity, Outcome
+from mlconnector.mapping import CodingLayout, SegmentTarget
+from mlconnector.settings import KafkaSettings
+from mlconnector.topics import Topic
+from mlconnector.vault import Keyring, generate_key
+from visma_sandbox.config import SeedOptions
+from visma_sandbox.runner import RunningSandbox
+
+pytestmark = pytest.mark.integration
+
+SEED = SeedOptions(companies=1, suppliers=4, purchase_orders=4, invoices=4)
+MASTER_APIS = ("paymentTerms", "taxCodes", "accounts", "costCenters", "projects")
+RecordRef = tuple[str, Entity, str]
+
+
+def reference_records(visma: RunningSandbox) -> set[RecordRef]:
+    """(tenant, entity, id) of the reference data the seeded company holds."""
+    company = visma.state.company(VISMA_COMPANY)
+    found: set[RecordRef] = {
+        (VISMA_COMPANY, entity, company.table(name).spec.key_text(stored.key))
+        for entity, name in (
+            (Entity.CREDIT_TERM, "creditterm"),
+            (Entity.VAT_CATEGORY, "vatcategory"),
+            (Entity.ACCOUNT, "account"),
+        )
+        for stored in company.table(name)
+    }
+    for stored in company.table("dimension"):
+        dimension = stored.record.model_dump()
+        for segment in dimension["segments"]:
+            for value in segment["segment_values"]:
+                value_id = f"{dimension['id']}/{segment['segment_id']}/{value['value_id']}"
+                found.add((VISMA_COMPANY, Entity.DIMENSION_VALUE, value_id))
+    return found
+
+
+def basware_requests(basware: BaswareSandbox) -> list[RequestRecord]:
+    """Every POST Basware took for the test's customer, in the order it took them."""
+    tenant = basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid)
+    return sorted(tenant.requests.values(), key=lambda r: r.received_at)
+
+
+def codes(basware: BaswareSandbox, api: str, field: str) -> set[str]:
+    return {str(r[field]) for r in records(basware, api)}
+
+
+async def test_master_data_lands_first_and_every_line_arrives_coded(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    async with sandboxes(seed=SEED) as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        expected = seeded_records(visma) | reference_records(visma)
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            events = await read_events(
+                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
+            )
+            await until(lambda: bool(basware.state.documents()), "an accounting document")
+    results = latest_results(events)
+    assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}, [
+        (r.entity_id, r.reasons) for r in results.values() if r.outcome != Outcome.DELIVERED
+    ]
+    # Nothing Basware was sent failed in its requestStatus.
+    requests = basware_requests(basware)
+    assert {r.status for r in requests} == {"Success"}, [
+        (r.api, [e.message for i in r.items for e in i.errors]) for r in requests
+    ]
+    # Each kind of master data was posted before anything that names it.
+    first = {api: next(i for i, r in enumerate(requests) if r.api == api) for api in MASTER_APIS}
+    first_vendor = next(i for i, r in enumerate(requests) if r.api == "vendors")
+    first_lines = next(i for i, r in enumerate(requests) if r.api == "matchingOrderLines")
+    assert first["paymentTerms"] < first_vendor
+    assert max(first.values()) < first_lines
+
+    accounts = codes(basware, "accounts", "accountCode")
+    cost_centers = codes(basware, "costCenters", "costCenterCode")
+    projects = codes(basware, "projects", "projectCode")
+    tax_codes = codes(basware, "taxCodes", "taxCode")
+    assert codes(basware, "paymentTerms", "paymentTermCode") == {"14", "20", "30", "45"}
+    assert cost_centers == {"0", "1", "2"}
+    assert projects == {"00", "10"}
+    lines: list[dict[str, Any]] = records(basware, "matchingOrderLines")
+    assert lines
+    for line in lines:
+        [coding] = line["orderLineCoding"]
+        assert coding["accountCode"] in accounts, line
+        assert coding["costCenterCode"] in cost_centers, line
+        assert coding["projectCode"] in projects, line
+        assert coding["taxCode"] in tax_codes, line
+    for stored in basware.state.documents():
+        for row in stored.document.coding_rows or []:
+            assert row.account_code in accounts, row
+            assert row.cost_center_code in cost_centers, row
+            assert row.project_code in projects, row
+            assert row.tax_code in tax_codes, row
+
+
+async def test_a_deactivated_account_is_inactive_in_basware_and_refused_by_name(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    seed = SeedOptions(companies=1, suppliers=2, purchase_orders=1, invoices=0)
+    async with sandboxes(seed=seed) as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        expected = seeded_records(visma) | reference_records(visma)
+        company = visma.state.company(VISMA_COMPANY)
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            await read_events(kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected))
+
+            company.update("account", "4000", {"active": False})
+
+            def inactive() -> bool:
+                account = next(
+                    a for a in records(basware, "accounts") if a["accountCode"] == "4000"
+                )
+                return account["companies"][0]["active"] is False
+
+            await until(inactive, "account 4000 inactive in Basware")
+
+            template = next(iter(company.table("purchaseorder"))).record
+            body = template.model_dump(by_alias=True, exclude_none=True)
+            body["orderNbr"] = "009001"
+            company.put("purchaseorder", body)
+            order = (VISMA_COMPANY, Entity.PURCHASE_ORDER, "009001")
+            events = await read_events(
+                kafka_settings, topics[Topic.BASWARE_RESULTS], covers({order})
+            )
+            result = latest_results(events)[order]
+            assert result.outcome is Outcome.REJECTED
+            assert any("AccountCode 4000" in r.message for r in result.reasons), result.reasons
+
+            status = await asyncio.to_thread(
+                run_cli,
+                ["audit", "status", "--state", "rejected"],
+                cli_env(tmp_path, DATABASE_URL=database_url),
+            )
+            assert status.code == 0, status.stderr
+            [row] = [line for line in status.stdout.splitlines() if "009001" in line]
+            assert "AccountCode 4000" in row
+
+
+async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_changes(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    seed = SeedOptions(companies=1, suppliers=3, purchase_orders=3, invoices=0)
+    key_file = tmp_path / "master.key"
+    key_file.write_text(generate_key() + "\n")
+    keyring = Keyring.from_env({"MLC_MASTER_KEY_FILE": str(key_file)})
+    # Segment 1 is the cost center; segment 2 (the sandbox's project) is not sent.
+    before = CodingLayout(segments={1: SegmentTarget.COST_CENTER})
+    async with sandboxes(seed=seed) as (basware, visma):
+        connection = sandbox_connection(basware, visma).model_copy(update={"coding": before})
+        expected = seeded_records(visma) | reference_records(visma)
+        async with ConnectionStore.open(database_url, keyring) as store:
+            await store.add(connection)
+            async with pipeline(kafka_settings, database_url, topics, source=store):
+                await read_events(kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected))
+                sent_before = len(basware_requests(basware))
+
+                env = cli_env(
+                    tmp_path,
+                    DATABASE_URL=database_url,
+                    KAFKA_BOOTSTRAP_SERVERS=kafka_settings.bootstrap_servers,
+                    MLC_MASTER_KEY_FILE=str(key_file),
+                )
+                unknown = await asyncio.to_thread(
+                    run_cli, ["connections", "coding", connection.name, "--project", "3"], env
+                )
+                assert unknown.code != 0, unknown
+                assert "no segment 3" in unknown.stderr, unknown
+                moved = await asyncio.to_thread(
+                    run_cli,
+                    [
+                        *("connections", "coding", connection.name, "--project", "1"),
+                        *("--to-topic", topics[Topic.VISMA_CHANGES]),
+                    ],
+                    env,
+                )
+                assert moved.code == 0, moved.stderr
+                orders = {
+                    (VISMA_COMPANY, Entity.PURCHASE_ORDER, o)
+                    for (_, e, o) in expected
+                    if e is Entity.PURCHASE_ORDER
+                }
+                segment_1 = {
+                    r for r in expected if r[1] is Entity.DIMENSION_VALUE and "/1/" in r[2]
+                }
+                assert f"{len(orders) + len(segment_1)} records re-sent" in moved.stdout
+
+                def projects() -> set[str]:
+                    return codes(basware, "projects", "projectCode")
+
+                await until(lambda: projects() == {"0", "1", "2"}, "segment 1 as projects")
+
+                def recoded() -> bool:
+                    lines = records(basware, "matchingOrderLines")
+                    return all(
+                        line["orderLineCoding"][0].get("projectCode") is not None
+                        and line["orderLineCoding"][0].get("costCenterCode") is None
+                        for line in lines
+                    )
+
+                await until(recoded, "every order line coded to a project")
+                await until(
+                    lambda: all(r.status != "InProgress" for r in basware_requests(basware)),
+                    "every request processed",
+                )
+    after = basware_requests(basware)[sent_before:]
+    assert {r.status for r in after} == {"Success"}
+    assert {r.api for r in after} == {"projects", "matchingOrders", "matchingOrderLines"}
+    resent_projects = {i.external_code for r in after if r.api == "projects" for i in r.items}
+    assert resent_projects == {"PRJ-0", "PRJ-1", "PRJ-2"}
+    resent_orders = {i.external_code for r in after if r.api == "matchingOrders" for i in r.items}
+    assert len(resent_orders) == len(orders)
