@@ -10,7 +10,7 @@ from basware_writer.basware_calls import TenantBasware
 from basware_writer.executor import TenantExecutor
 from basware_writer.invoice_pdfs import InvoicePdfMaker
 from basware_writer.planner import Destination
-from basware_writer.rate_budget import RateBudget
+from mlconnector.basware.rate_budget import RateBudget
 from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from mlconnector.basware.client import BaswareClient
