@@ -1,0 +1,83 @@
+"""Runs each connection's reconcile when its schedule says so (mlconnector.schedule),
+counted from the connection's last run in PostgreSQL, so a restart does not run it again
+early. A run that cannot compare is stored with its reason and tried at the next due time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from pydantic import ValidationError
+
+from mlconnector.basware.errors import BaswareError
+from mlconnector.basware.rate_budget import RateBudget
+from mlconnector.connections import Connection, ConnectionSource
+from mlconnector.schedule import is_due
+from mlconnector.visma.errors import VismaError
+from reconciler import metrics
+from reconciler.reading import NoCompanyCode, budget_pace, reconcile_connection
+from reconciler.settings import ReconcilerSettings
+from reconciler.store import last_runs, save_failure, save_report
+
+log = logging.getLogger(__name__)
+
+# What ends one run (stored as its failure), not the scheduler.
+RUN_FAILURES = (VismaError, BaswareError, NoCompanyCode, httpx.HTTPError, ValidationError, OSError)
+
+
+async def reconcile_and_store(
+    pool: asyncpg.Pool, budget: RateBudget, connection: Connection
+) -> None:
+    started = datetime.now(UTC)
+    try:
+        async with connection.visma_client() as visma, connection.basware_client() as basware:
+            pace = await budget_pace(budget, connection, basware)
+            report = await reconcile_connection(connection, visma, basware, pace)
+    except RUN_FAILURES as error:
+        log.warning("reconcile of %s failed: %s", connection.name, error)
+        async with pool.acquire() as db:
+            await save_failure(db, connection.name, connection.tenant, started, str(error))
+        metrics.observe_failure(connection.name)
+        return
+    async with pool.acquire() as db:
+        await save_report(db, report)
+    metrics.observe(report)
+    log.info(
+        "reconciled %s: %s",
+        connection.name,
+        "all equal" if report.all_equal else "differences found",
+    )
+
+
+async def run_due(
+    pool: asyncpg.Pool,
+    budget: RateBudget,
+    source: ConnectionSource,
+    settings: ReconcilerSettings,
+    now: datetime,
+) -> list[str]:
+    """Reconciles every enabled connection that is due; returns their names."""
+    async with pool.acquire() as db:
+        last = await last_runs(db)
+    due = [
+        c
+        for c in await source.list()
+        if c.enabled and is_due(settings.schedule_of(c.name), last.get(c.name), now)
+    ]
+    for connection in due:
+        await reconcile_and_store(pool, budget, connection)
+    return [c.name for c in due]
+
+
+async def schedule_forever(
+    pool: asyncpg.Pool,
+    budget: RateBudget,
+    source: ConnectionSource,
+    settings: ReconcilerSettings,
+) -> None:
+    while True:
+        await run_due(pool, budget, source, settings, datetime.now(UTC))
+        await asyncio.sleep(settings.check_interval_seconds)
