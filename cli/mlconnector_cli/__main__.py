@@ -9,6 +9,7 @@ from mlconnector_cli.connections import DEFAULT_DATABASE_URL, DatabaseUrl, run_a
 from mlconnector_cli.connections import app as connections_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
+from mlconnector_cli.reconcile import reconcile
 from mlconnector_cli.users import app as users_app
 
 app = typer.Typer(
@@ -120,6 +121,7 @@ app.add_typer(connections_app)
 app.add_typer(keys_app)
 app.add_typer(users_app)
 app.command()(ping)
+app.command()(reconcile)
 register_audit_commands(app)
 
 

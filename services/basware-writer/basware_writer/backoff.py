@@ -1,8 +1,8 @@
 """Where the writer backs off Basware: every call of a tenant takes a slot among the requests
-in flight and a slot of the shared request budget (mlconnector/basware/rate_budget.py), and 429, 5xx and
-transport failures are retried by the one retry policy (mlconnector.retry: exponential
-backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of every instance
-(docs/basware-api.md §10.6)."""
+in flight and a slot of the shared request budget (mlconnector/basware/rate_budget.py), and
+429, 5xx and transport failures are retried by the one retry policy (mlconnector.retry:
+exponential backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of
+every instance (docs/basware-api.md §10.6)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from basware_writer.metrics import IN_FLIGHT, RATE_LIMITED, RETRIES
-from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.basware.errors import BaswareRateLimited, BaswareUnavailable
+from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.retry import Backoff, retrying
 
 log = logging.getLogger(__name__)

@@ -96,7 +96,9 @@ class WriterLifecycle:
             source = await self._exits.enter_async_context(
                 open_connection_source(self._database.database_url)
             )
-        self._tenants = Tenants(source, stores, RateBudget(pool, settings, on_wait=observe_budget_wait), settings)
+        self._tenants = Tenants(
+            source, stores, RateBudget(pool, settings, on_wait=observe_budget_wait), settings
+        )
         self._follow_up = FollowUp(stores, self.tenants.executor, publish_follow_up, settings)
 
     async def begin(self) -> None:

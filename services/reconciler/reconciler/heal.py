@@ -66,7 +66,8 @@ async def _receipts_of(
     found: dict[str, list[VismaPurchaseReceipt]] = {n: [] for n in order_numbers}
     async for receipts in visma.iter_pages(VismaPurchaseReceipt, page_size=VISMA_PAGE_SIZE):
         for receipt in receipts:
-            for number in {line.po_order_nbr for line in receipt.lines} & order_numbers:
+            pointed_at = {line.po_order_nbr for line in receipt.lines if line.po_order_nbr}
+            for number in pointed_at & order_numbers:
                 found[number].append(receipt)
     return found
 

@@ -268,9 +268,7 @@ class BaswareClient:
             "matchingOrderLines", "MatchingOrderLine", lines, MATCHING_ORDER_LINE_BATCH_LIMIT
         )
 
-    async def _list_pages(
-        self, path: str, params: dict[str, str]
-    ) -> AsyncIterator[bytes]:
+    async def _list_pages(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
         """The body of each page of a P2P list (404: no records), following the continuation
         token with the same query (docs/basware-api.md §5.3); a page is read when asked for."""
         token: str | None = None
