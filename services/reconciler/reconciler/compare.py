@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, JsonValue, field_validator
 
 
 class Outcome(StrEnum):
@@ -49,6 +49,11 @@ class Side(BaseModel):
     status: str | None = None
     # Why the Visma record cannot be mapped (Outcome.UNMAPPABLE).
     unmappable: str | None = None
+
+    @field_validator("owned")
+    @classmethod
+    def _normalised(cls, owned: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        return {field: normalised(value) for field, value in owned.items()}
 
 
 class RecordOutcome(BaseModel):
@@ -98,7 +103,7 @@ def normalised(value: Any) -> JsonValue:
 
 
 def owned_values(dumped: dict[str, Any], fields: Iterable[str]) -> dict[str, JsonValue]:
-    return {field: normalised(dumped.get(field)) for field in fields}
+    return {field: dumped.get(field) for field in fields}
 
 
 def field_differences(visma: Side, basware: Side) -> tuple[FieldDifference, ...]:

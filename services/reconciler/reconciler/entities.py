@@ -36,7 +36,7 @@ from reconciler.compare import Side, owned_values
 V = TypeVar("V", bound=VismaRecord)
 B = TypeVar("B", bound=BaseModel)
 
-# Visma's largest page (docs/visma-api.md §4): a full read costs one call per 1,000 records.
+# Visma's largest page (docs/visma-api.md §6.1): a full read costs one call per 1,000 records.
 VISMA_PAGE_SIZE = 1000
 
 VENDOR_FIELDS = (

@@ -1,8 +1,8 @@
 """Reading both sides of a connection and comparing them: the I/O edge of the reconciler.
 
-Visma is read with the reader's client (its quota pacer paces every page, docs/visma-api.md
-§8); Basware with its list routes, each page taking a slot of the request budget every
-process that calls Basware shares (docs/basware-api.md §10.6). A 429 or 503 slows that budget
+Visma is read with the reader's client, its quota pacer pacing every page
+(docs/visma-api.md §8); Basware with its list routes, each page taking a slot of the request
+budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 or 503 slows that budget
 and the entity is read again from its first page, a few times at most.
 """
 
