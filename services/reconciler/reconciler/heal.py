@@ -10,8 +10,10 @@ skip it as unchanged. Duplicates and extras are never touched; invoices are not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
 from mlconnector.audit.replay import (
@@ -38,6 +40,20 @@ class Healed(BaseModel):
     entity_id: str
     event_id: str
     replay_of: str
+
+
+class BrokerPublisher:
+    """Heals published with the service's own broker (the command line has its producer)."""
+
+    def __init__(self, broker: KafkaBroker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic
+
+    async def publish(self, messages: Sequence[ReplayMessage]) -> None:
+        for message in messages:
+            await self._broker.publish(
+                message.value, self._topic, key=message.key, headers=message.headers
+            )
 
 
 def to_heal(report: ConnectionReport) -> list[RecordOutcome]:

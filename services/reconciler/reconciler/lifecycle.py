@@ -3,6 +3,7 @@ Basware budget, the connections, and the schedule loop."""
 
 from __future__ import annotations
 
+from mlconnector.audit.replay import ReplayPublisher
 from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connections import ConnectionSource
 from mlconnector.lifecycle import ServiceLifecycle
@@ -20,9 +21,12 @@ class ReconcilerLifecycle(ServiceLifecycle[ReconcilerSettings]):
         database: DatabaseSettings,
         settings: ReconcilerSettings,
         connections: ConnectionSource | None,
+        publisher: ReplayPublisher | None,
     ) -> None:
+        """`publisher`: where heals go, None when scheduled runs only report."""
         super().__init__(SERVICE_NAME, database, settings, pool_size=2, connections=connections)
         self._source: ConnectionSource | None = None
+        self._publisher = publisher
 
     async def open(self) -> None:
         await self.open_database("reconciler")
@@ -33,5 +37,6 @@ class ReconcilerLifecycle(ServiceLifecycle[ReconcilerSettings]):
         assert self._source is not None
         budget = RateBudget(self.pool, self.settings)
         self.run_loop(
-            "reconcile-schedule", schedule_forever(self.pool, budget, self._source, self.settings)
+            "reconcile-schedule",
+            schedule_forever(self.pool, budget, self._source, self.settings, self._publisher),
         )

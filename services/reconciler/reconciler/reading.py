@@ -2,8 +2,8 @@
 
 Visma is read with the reader's client, its quota pacer pacing every page
 (docs/visma-api.md §8); Basware with its list routes, each page taking a slot of the request
-budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 or 503 slows that budget
-and the entity is read again from its first page, a few times at most.
+budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 or 503
+slows that budget and the entity is read again from its first page, a few times at most.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Runs each connection's reconcile when its schedule says so (mlconnector.schedule),
 counted from the connection's last run in PostgreSQL, so a restart does not run it again
-early. A run that cannot compare is stored with its reason and tried at the next due time."""
+early. A run that cannot compare is stored with its reason and tried at the next due time.
+With RECONCILER_HEAL, a run also re-publishes what is missing or different (heal.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import asyncpg
 import httpx
 from pydantic import ValidationError
 
+from mlconnector.audit.replay import ReplayPublisher
 from mlconnector.basware.errors import BaswareError
 from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.schedule import is_due
 from mlconnector.visma.errors import VismaError
 from reconciler import metrics
+from reconciler.heal import heal
 from reconciler.reading import NoCompanyCode, budget_pace, reconcile_connection
 from reconciler.settings import ReconcilerSettings
 from reconciler.store import last_runs, save_failure, save_report
@@ -29,13 +32,21 @@ RUN_FAILURES = (VismaError, BaswareError, NoCompanyCode, httpx.HTTPError, Valida
 
 
 async def reconcile_and_store(
-    pool: asyncpg.Pool, budget: RateBudget, connection: Connection
+    pool: asyncpg.Pool,
+    budget: RateBudget,
+    connection: Connection,
+    publisher: ReplayPublisher | None = None,
 ) -> None:
+    """One run, stored; with a publisher, what is missing or different is healed."""
     started = datetime.now(UTC)
     try:
         async with connection.visma_client() as visma, connection.basware_client() as basware:
             pace = await budget_pace(budget, connection, basware)
             report = await reconcile_connection(connection, visma, basware, pace)
+            if publisher is not None:
+                async with pool.acquire() as db:
+                    healed = await heal(report, visma, db, publisher)
+                log.info("%s: re-published %d records", connection.name, len(healed))
     except RUN_FAILURES as error:
         log.warning("reconcile of %s failed: %s", connection.name, error)
         async with pool.acquire() as db:
@@ -58,6 +69,7 @@ async def run_due(
     source: ConnectionSource,
     settings: ReconcilerSettings,
     now: datetime,
+    publisher: ReplayPublisher | None = None,
 ) -> list[str]:
     """Reconciles every enabled connection that is due; returns their names."""
     async with pool.acquire() as db:
@@ -68,7 +80,7 @@ async def run_due(
         if c.enabled and is_due(settings.schedule_of(c.name), last.get(c.name), now)
     ]
     for connection in due:
-        await reconcile_and_store(pool, budget, connection)
+        await reconcile_and_store(pool, budget, connection, publisher)
     return [c.name for c in due]
 
 
@@ -77,7 +89,8 @@ async def schedule_forever(
     budget: RateBudget,
     source: ConnectionSource,
     settings: ReconcilerSettings,
+    publisher: ReplayPublisher | None = None,
 ) -> None:
     while True:
-        await run_due(pool, budget, source, settings, datetime.now(UTC))
+        await run_due(pool, budget, source, settings, datetime.now(UTC), publisher)
         await asyncio.sleep(settings.check_interval_seconds)

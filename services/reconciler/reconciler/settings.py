@@ -1,4 +1,5 @@
-"""RECONCILER_*: how often each connection is reconciled, and the Basware budget's rates."""
+"""RECONCILER_*: how often each connection is reconciled, whether a scheduled run heals, and
+the Basware budget's rates."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_schedule
+from mlconnector.topics import Topic
 
 
 class ReconcilerSettings(BaseSettings):
@@ -15,6 +17,9 @@ class ReconcilerSettings(BaseSettings):
     schedule: str = "1d"
     # ...unless named here: {"connection name": "cron:0 2 * * *"}.
     schedules: dict[str, str] = Field(default_factory=dict)
+    # Whether a scheduled run re-publishes what is missing or different, as `--heal` does.
+    heal: bool = False
+    changes_topic: str = Topic.VISMA_CHANGES.value
     # How often the scheduler looks for a due connection (and for new connections).
     check_interval_seconds: float = Field(default=60.0, gt=0)
     # The shared Basware request budget (the writer's BASWARE_WRITER_RATE_* say the same;
