@@ -40,8 +40,6 @@ from basware_writer.app import create_app as create_writer
 from basware_writer.settings import WriterSettings
 from invoice_follow_up.app import create_app as create_follow_up
 from invoice_follow_up.settings import FollowUpSettings
-from reconciler.app import create_app as create_reconciler
-from reconciler.settings import ReconcilerSettings
 from mlconnector.contracts import (
     AnyChange,
     BaswareNotification,
@@ -59,6 +57,8 @@ from mlconnector.kafka import (
 )
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.topics import ALL_TOPICS, Topic
+from reconciler.app import create_app as create_reconciler
+from reconciler.settings import ReconcilerSettings
 from visma_reader.app import create_app as create_reader
 from visma_reader.settings import ReaderSettings
 from webhook_gateway.app import create_app as create_gateway

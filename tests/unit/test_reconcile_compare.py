@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from writer_changes import TO, invoice, order, supplier
 
 from mlconnector.basware.models import AccountingDocument, BaswareVendor, MatchingOrder
-from mlconnector.contracts import ChangeEvent
+from mlconnector.contracts import ChangeEvent, PurchaseOrderChanged, SupplierInvoiceChanged
 from mlconnector.mapping import InvoicePayload, OrderPayload, VendorPayload, map_change
 from reconciler.compare import FieldDifference, Outcome, Side, compare
 from reconciler.entities import PURCHASE_ORDERS, SUPPLIER_INVOICES, SUPPLIERS
@@ -80,7 +80,7 @@ def vendor_as_listed(change: ChangeEvent) -> BaswareVendor:
 def test_a_vendor_as_the_writer_posts_it_is_equal_and_an_edit_names_its_field() -> None:
     change = supplier("S1", "Nordlys AS")
     listed = vendor_as_listed(change)
-    expected = SUPPLIERS.visma_side(change.record, COMPANY)  # type: ignore[attr-defined]
+    expected = SUPPLIERS.visma_side(change.record, COMPANY)
 
     assert compare("supplier", [expected], [SUPPLIERS.held(listed)]).totals.equal == 1
     edited = listed.model_copy(update={"name": "Sørlys AS"})
@@ -92,17 +92,19 @@ def test_a_vendor_as_the_writer_posts_it_is_equal_and_an_edit_names_its_field() 
 
 def test_an_order_header_as_posted_is_equal() -> None:
     change = order("PO1", "S1")
+    assert isinstance(change, PurchaseOrderChanged)
     payload = map_change(change, COMPANY)
     assert isinstance(payload, OrderPayload)
     listed = MatchingOrder.model_validate(
         {**payload.order.payload(), "lastUpdated": "2026-12-01T10:00:00Z"}
     )
-    expected = PURCHASE_ORDERS.visma_side(change.record, COMPANY)  # type: ignore[attr-defined]
+    expected = PURCHASE_ORDERS.visma_side(change.record, COMPANY)
     assert compare("purchase_order", [expected], [PURCHASE_ORDERS.held(listed)]).totals.equal == 1
 
 
 def test_an_invoice_is_found_by_supplier_and_number_and_its_sums_compared() -> None:
     change = invoice("INV1", "S1", amount=125.0, detailTotal=100.0, vatTotal=25.0)
+    assert isinstance(change, SupplierInvoiceChanged)
     payload = map_change(change, COMPANY)
     assert isinstance(payload, InvoicePayload)
     embedded = payload.invoice
@@ -119,7 +121,7 @@ def test_an_invoice_is_found_by_supplier_and_number_and_its_sums_compared() -> N
         tax_sum1=25.0,
         gross_sum=125.0,
     )
-    expected = SUPPLIER_INVOICES.visma_side(change.record, COMPANY)  # type: ignore[attr-defined]
+    expected = SUPPLIER_INVOICES.visma_side(change.record, COMPANY)
 
     report = compare("supplier_invoice", [expected], [SUPPLIER_INVOICES.held(document)])
 

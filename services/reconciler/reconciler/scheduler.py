@@ -1,7 +1,9 @@
 """Runs each connection's reconcile when its schedule says so (mlconnector.schedule),
 counted from the connection's last run in PostgreSQL, so a restart does not run it again
-early. A run that cannot compare is stored with its reason and tried at the next due time.
-With RECONCILER_HEAL, a run also re-publishes what is missing or different (heal.py)."""
+early; a connection never reconciled is due one schedule after the service started (not at
+once: a new stack would reconcile before its first sync). A run that cannot compare is stored
+with its reason and tried at the next due time. With RECONCILER_HEAL, a run also re-publishes
+what is missing or different (heal.py)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ async def run_due(
     source: ConnectionSource,
     settings: ReconcilerSettings,
     now: datetime,
+    started_at: datetime,
     publisher: ReplayPublisher | None = None,
 ) -> list[str]:
     """Reconciles every enabled connection that is due; returns their names."""
@@ -77,7 +80,7 @@ async def run_due(
     due = [
         c
         for c in await source.list()
-        if c.enabled and is_due(settings.schedule_of(c.name), last.get(c.name), now)
+        if c.enabled and is_due(settings.schedule_of(c.name), last.get(c.name, started_at), now)
     ]
     for connection in due:
         await reconcile_and_store(pool, budget, connection, publisher)
@@ -91,6 +94,7 @@ async def schedule_forever(
     settings: ReconcilerSettings,
     publisher: ReplayPublisher | None = None,
 ) -> None:
+    started_at = datetime.now(UTC)
     while True:
-        await run_due(pool, budget, source, settings, datetime.now(UTC), publisher)
+        await run_due(pool, budget, source, settings, datetime.now(UTC), started_at, publisher)
         await asyncio.sleep(settings.check_interval_seconds)
