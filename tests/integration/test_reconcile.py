@@ -1,6 +1,7 @@
 """`mlconnector reconcile` on the real broker and database: a clean sync is all equal; three
 edits made in Basware behind the connector's back are found, exactly, with their fields;
-`--heal` restores the vendor and the order with one request each and leaves the duplicate."""
+`--heal` restores the vendor and the order with one request each and leaves the duplicate.
+And the reconciler service on its schedule: each run stored, on /metrics and in the status."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 from cli_support import CliResult, run_cli
 from conftest import TopicNames
@@ -19,10 +22,17 @@ from writer_support import until
 
 from basware_sandbox import BaswareSandbox, Region
 from basware_sandbox.documents import upload_again
-from mlconnector.connections import Connection
+from mlconnector.asgi import serve_asgi
+from mlconnector.connections import Connection, StaticConnectionSource
 from mlconnector.contracts import Entity, Outcome
-from mlconnector.settings import KafkaSettings
+from mlconnector.migrations import apply_migrations
+from mlconnector.reconcile_status import latest_reconciles
+from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.sync_status import sync_status
 from mlconnector.topics import Topic
+from mlconnector_cli.status import render_status
+from reconciler.app import create_app as create_reconciler
+from reconciler.settings import ReconcilerSettings
 from visma_sandbox.config import SeedOptions
 
 pytestmark = pytest.mark.integration
@@ -164,3 +174,44 @@ async def test_reconcile_finds_what_changed_behind_the_connectors_back_and_heals
             after, output = await reconcile(env)
             assert after.code == 1
             assert set(differences(output)) == {(Entity.SUPPLIER_INVOICE, invoice_key)}
+
+
+async def test_the_reconciler_runs_each_connection_on_its_schedule_and_shows_it(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    seed = SeedOptions(companies=1, suppliers=3, purchase_orders=0, invoices=0)
+    conn = await asyncpg.connect(database_url)
+    try:
+        # The shared Basware budget lives in the writer's tables.
+        await apply_migrations(conn, "basware_writer", owner="basware-writer")
+        async with sandboxes(seed=seed) as (basware, visma):
+            connection = sandbox_connection(basware, visma)
+            app = create_reconciler(
+                kafka_settings,
+                DatabaseSettings(database_url=database_url),
+                ReconcilerSettings(schedule="0.2", check_interval_seconds=0.05),
+                StaticConnectionSource([connection]),
+            )
+            async with serve_asgi(app) as url, httpx.AsyncClient(base_url=url) as http:
+                # A guard against a hang, not a timed assertion.
+                async with asyncio.timeout(30):
+                    while not (runs := await latest_reconciles(conn)):
+                        await asyncio.sleep(0.05)
+                metrics = (await http.get("/metrics")).text
+            report = await sync_status(conn, [])
+    finally:
+        await conn.close()
+
+    (run,) = runs
+    assert (run.connection, run.all_equal, run.error) == (connection.name, False, None)
+    totals = {e.entity: (e.visma, e.missing) for e in run.entities}
+    # Nothing was synced: Basware lacks every supplier.
+    assert totals[Entity.SUPPLIER] == (seed.suppliers, seed.suppliers)
+    sample = (
+        f'mlc_reconcile_records{{connection="{connection.name}",entity="supplier",'
+        f'outcome="missing"}} {float(seed.suppliers)}'
+    )
+    assert sample in metrics
+    shown = render_status(report)
+    (line,) = [line for line in shown.splitlines() if connection.name in line]
+    assert "supplier: 3 missing" in line

@@ -29,8 +29,17 @@ from reconciler.store import last_runs, save_failure, save_report
 
 log = logging.getLogger(__name__)
 
-# What ends one run (stored as its failure), not the scheduler.
-RUN_FAILURES = (VismaError, BaswareError, NoCompanyCode, httpx.HTTPError, ValidationError, OSError)
+# What ends one run (stored as its failure), not the scheduler; a PostgreSQL error too (the
+# budget's table is basware-writer's: it exists once the writer has run).
+RUN_FAILURES = (
+    VismaError,
+    BaswareError,
+    NoCompanyCode,
+    httpx.HTTPError,
+    ValidationError,
+    OSError,
+    asyncpg.PostgresError,
+)
 
 
 async def reconcile_and_store(
