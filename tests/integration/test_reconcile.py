@@ -17,7 +17,13 @@ import pytest
 from cli_support import CliResult, run_cli
 from conftest import TopicNames
 from pipeline_support import covers, latest_results, pipeline, read_events
-from sandbox_support import BASWARE_CLIENT, sandbox_connection, sandboxes, seeded_records
+from sandbox_support import (
+    BASWARE_CLIENT,
+    connection_environment,
+    sandbox_connection,
+    sandboxes,
+    seeded_records,
+)
 from writer_support import until
 
 from basware_sandbox import BaswareSandbox, Region
@@ -54,19 +60,7 @@ def cli_env(
         "MLC_HOME": str(home),
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "MLC_CONNECTION_NAME": connection.name,
-        "VISMA_CLIENT_ID": connection.visma.client_id,
-        "VISMA_CLIENT_SECRET": connection.visma.client_secret.get_secret_value(),
-        "VISMA_TENANT_ID": connection.visma.tenant_id,
-        "VISMA_COMPANY_ID": connection.visma.company_id,
-        "VISMA_TOKEN_URL": connection.visma_endpoints.token_url,
-        "VISMA_API_BASE_URL": connection.visma_endpoints.api_base_url,
-        "BASWARE_CLIENT_ID": connection.basware.client_id,
-        "BASWARE_CLIENT_SECRET": connection.basware.client_secret.get_secret_value(),
-        "BASWARE_REGION": "EU",
-        "BASWARE_BASE_URL": basware.base_url(Region.EU),
-        "BASWARE_ISSUER": basware.host(Region.EU).issuer,
-        "BASWARE_COMPANY_CODE": connection.basware_company_code or "",
+        **connection_environment(connection, basware),
     }
 
 

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 from writer_changes import TO, invoice, order, supplier
 
+from mlconnector.audit.status import RecordStatus
 from mlconnector.basware.models import AccountingDocument, BaswareVendor, MatchingOrder
 from mlconnector.contracts import ChangeEvent, PurchaseOrderChanged, SupplierInvoiceChanged
 from mlconnector.mapping import InvoicePayload, OrderPayload, VendorPayload, map_change
 from reconciler.compare import FieldDifference, Outcome, Side, compare
 from reconciler.entities import PURCHASE_ORDERS, SUPPLIER_INVOICES, SUPPLIERS
+from reconciler.uploads import upload_note
 
 COMPANY = TO.company_code or ""
 
@@ -127,3 +129,19 @@ def test_an_invoice_is_found_by_supplier_and_number_and_its_sums_compared() -> N
 
     assert report.totals.equal == 1
     assert report.totals.statuses == {"New": 1}
+
+
+def test_a_missing_invoice_says_whether_it_was_uploaded() -> None:
+    def status(state: str) -> RecordStatus:
+        return RecordStatus(
+            tenant="1000001", entity="supplier_invoice", entity_id="Invoice/1",
+            supplier_number="S1", state=state, latest_change_id="c", latest_change_at=None,
+            latest_change_replay_of=None, content_hash=None, changes=1, replays=0,
+            first_change_at=None, latest_result_id="r",
+            latest_result_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC), result_change_id="c",
+            outcome=state, reasons=(), attempts=1, region="EU", request_id=None, results=1,
+        )  # fmt: skip
+
+    assert upload_note(status("delivered")).startswith("uploaded (delivered 2026-12-01 09:30")
+    assert upload_note(status("rejected")).startswith("not uploaded: rejected")
+    assert upload_note(None).startswith("not uploaded: the audit log holds no change")

@@ -20,6 +20,7 @@ from reconciler.heal import heal as heal_report
 from reconciler.reading import ConnectionReport, budget_pace, reconcile_connection
 from reconciler.settings import ReconcilerSettings
 from reconciler.store import save_report
+from reconciler.uploads import note_uploads
 
 
 class ReconcileOutput(BaseModel):
@@ -60,6 +61,7 @@ async def reconcile_once(
                 pace = await budget_pace(budget, connection, basware)
                 report = await reconcile_connection(connection, visma, basware, pace, entities)
                 async with pool.acquire() as db:
+                    report = await note_uploads(db, report)
                     await save_report(db, report)
                 output.connections.append(report)
                 if heal:

@@ -26,6 +26,7 @@ from reconciler.heal import heal
 from reconciler.reading import NoCompanyCode, budget_pace, reconcile_connection
 from reconciler.settings import ReconcilerSettings
 from reconciler.store import last_runs, save_failure, save_report
+from reconciler.uploads import note_uploads
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ async def reconcile_and_store(
         metrics.observe_failure(connection.name)
         return
     async with pool.acquire() as db:
+        report = await note_uploads(db, report)
         await save_report(db, report)
     metrics.observe(report)
     log.info(
