@@ -127,6 +127,8 @@ class SandboxState:
         self.request_log: deque[RequestLogEntry] = deque(maxlen=self.config.request_log_limit)
         self.webhook_log: list[WebhookAttempt] = []
         self.exports: dict[str, Export] = {}
+        # The selection of each paged listing under way, by the id its token carries.
+        self.listings: dict[str, list[Any]] = {}
         self.clock.offset = 0.0
         self.pipeline.clear()
         self.log_seq = 0
