@@ -60,6 +60,12 @@ async def reconcile_figures(
             target=Target(op="<", value=MAX_SECONDS),
         ),
         Figure(
+            name="reconcile: reading and comparing (without start-up and storing)",
+            value=(report.finished_at - report.started_at).total_seconds(),
+            unit="s",
+            source="the reconcile's report: started_at to finished_at",
+        ),
+        Figure(
             name="reconcile: Visma calls",
             value=report.calls.visma,
             unit="calls",
