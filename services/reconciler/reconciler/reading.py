@@ -9,7 +9,9 @@ slows that budget and the entity is read again from its first page, a few times 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import gc
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -141,6 +143,20 @@ async def reconcile_entity(
     return compare(spec.entity.value, visma_sides, basware_sides, extras=spec.ours is not None)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while both sides are read: a reconcile allocates millions
+    of small objects it keeps, and each collection walks them all again (the read of 11,000
+    records took three times as long with it). What it would free is freed after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def entities_of(connection: Connection, only: Sequence[Entity] = ()) -> list[Entity]:
     """The connection's synced entities that are reconciled, in dependency order."""
     return [e for e in connection.entities if e in RECONCILED and (not only or e in only)]
@@ -158,12 +174,13 @@ async def reconcile_connection(
         raise NoCompanyCode(f"connection {connection.name} has no Basware company code")
     started = datetime.now(UTC)
     calls = Calls()
-    reports = await asyncio.gather(
-        *(
-            reconcile_entity(RECONCILED[e], visma, basware, company_code, pace, calls)
-            for e in entities_of(connection, only)
+    with collector_paused():
+        reports = await asyncio.gather(
+            *(
+                reconcile_entity(RECONCILED[e], visma, basware, company_code, pace, calls)
+                for e in entities_of(connection, only)
+            )
         )
-    )
     return ConnectionReport(
         connection=connection.name,
         tenant=connection.tenant,
