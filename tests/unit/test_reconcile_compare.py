@@ -59,6 +59,28 @@ def test_each_outcome_is_counted_and_every_record_not_equal_is_listed() -> None:
     assert "same" not in by_key
 
 
+def test_two_visma_records_of_one_key_pair_with_two_basware_records() -> None:
+    # Two invoices of one supplier with the same supplier invoice number, each uploaded once.
+    visma = [
+        Side(key="S1/F-1", entity_id="Invoice/1", owned={"grossSum": 100.0}),
+        Side(key="S1/F-1", entity_id="Invoice/2", owned={"grossSum": 250.0}),
+    ]
+    basware = [
+        Side(key="S1/F-1", owned={"grossSum": 250.0}, basware_id="b"),
+        Side(key="S1/F-1", owned={"grossSum": 100.0}, basware_id="a"),
+    ]
+    assert compare("supplier_invoice", visma, basware).totals.equal == 2
+
+    # One of them missing: the other is still found equal.
+    report = compare("supplier_invoice", visma, basware[:1])
+    assert (report.totals.equal, report.totals.missing) == (1, 1)
+    assert [d.entity_id for d in report.differences] == ["Invoice/1"]
+
+    # A third document under that key is a second upload.
+    extra = Side(key="S1/F-1", owned={"grossSum": 100.0}, basware_id="c")
+    assert compare("supplier_invoice", visma, [*basware, extra]).totals.duplicate == 2
+
+
 def test_without_extras_a_record_only_basware_has_is_not_reported() -> None:
     report = compare("supplier_invoice", [], [side("stray", name="E")], extras=False)
     assert report.differences == []

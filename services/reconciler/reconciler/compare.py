@@ -4,8 +4,9 @@ Each side is given as `Side`s: a record's key and the values of the fields the c
 owns, as JSON. Visma's side is what the writer's own mapping makes of each Visma record;
 Basware's is what its list routes answer. A key Visma has and Basware lacks is missing, one
 only Basware has (from this source system) is extra, one on both sides is equal or different
-(each differing field with both values), one Basware holds twice is a duplicate (invoices: two
-documents for one Visma invoice).
+(each differing field with both values), one Basware holds more often than Visma is a
+duplicate (invoices: two documents for one Visma invoice). Two Visma records may share a key
+(two invoices with one supplier invoice number): each is paired with one Basware record.
 """
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ def field_differences(visma: Side, basware: Side) -> tuple[FieldDifference, ...]
     )
 
 
+def paired(records: Sequence[Side], copies: Sequence[Side]) -> list[tuple[Side, Side | None]]:
+    """The Visma records of one key, each with a Basware record of it (at most as many as
+    there are records): an equal one where there is one, then the rest in order."""
+    if len(records) == 1:
+        return [(records[0], copies[0] if copies else None)]
+    left = list(copies)
+    pairs: dict[int, Side] = {}
+    for n, record in enumerate(records):
+        equal = next((c for c in left if not field_differences(record, c)), None)
+        if equal is not None:
+            pairs[n] = equal
+            left.remove(equal)
+    for n in range(len(records)):
+        if n not in pairs and left:
+            pairs[n] = left.pop(0)
+    return [(record, pairs.get(n)) for n, record in enumerate(records)]
+
+
 def compare(
     entity: str, visma: Sequence[Side], basware: Sequence[Side], *, extras: bool = True
 ) -> EntityReport:
@@ -144,29 +163,36 @@ def compare(
                 )
             )
 
-    seen: set[str] = set()
+    mapped: defaultdict[str, list[Side]] = defaultdict(list)
     for record in visma:
-        seen.add(record.key)
         if record.unmappable is not None:
             report(Outcome.UNMAPPABLE, record, detail=record.unmappable)
-            continue
-        copies = held.get(record.key, [])
-        ids = tuple(c.basware_id for c in copies if c.basware_id)
-        if not copies:
-            report(Outcome.MISSING, record)
-        elif len(copies) > 1:
-            statuses = ", ".join(sorted({c.status for c in copies if c.status}))
-            report(Outcome.DUPLICATE, record, basware_ids=ids, basware_status=statuses or None)
         else:
-            (copy,) = copies
+            mapped[record.key].append(record)
+    for key, records in mapped.items():
+        copies = held.get(key, [])
+        if len(copies) > len(records):
+            # More Basware records than Visma ones under this key: a second upload.
+            ids = tuple(c.basware_id for c in copies if c.basware_id)
+            statuses = ", ".join(sorted({c.status for c in copies if c.status}))
+            for record in records:
+                report(Outcome.DUPLICATE, record, basware_ids=ids, basware_status=statuses or None)
+            continue
+        # Each Visma record takes one Basware record of its key, an equal one first: two
+        # Visma invoices may carry the same supplier invoice number.
+        for record, copy in paired(records, copies):
+            if copy is None:
+                report(Outcome.MISSING, record)
+                continue
             fields = field_differences(record, copy)
             report(
                 Outcome.DIFFERENT if fields else Outcome.EQUAL,
                 record,
                 fields=fields,
-                basware_ids=ids,
+                basware_ids=(copy.basware_id,) if copy.basware_id else (),
                 basware_status=copy.status,
             )
+    seen = {r.key for r in visma}
     if extras:
         for key in sorted(set(held) - seen):
             for copy in held[key]:
