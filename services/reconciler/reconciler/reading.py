@@ -2,8 +2,9 @@
 
 Visma is read with the reader's client, its quota pacer pacing every page
 (docs/visma-api.md §8); Basware with its list routes, each page taking a slot of the request
-budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 or 503
-slows that budget and the entity is read again from its first page, a few times at most.
+budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 (or a
+Retry-After) slows that budget, a 5xx or no answer waits a little, and the entity is read
+again from its first page, a few times at most.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -28,8 +29,9 @@ from reconciler.entities import RECONCILED, ReconciledEntity
 
 T = TypeVar("T")
 
-# How often one entity's Basware side is read again after a 429 or 503.
+# How often one entity's Basware side is read again after a 429, a 5xx or no answer.
 BASWARE_READ_ATTEMPTS = 4
+RETRY_PAUSE_SECONDS = 0.5
 
 
 class NoCompanyCode(ValueError):
@@ -81,6 +83,18 @@ class ConnectionReport(BaseModel):
         return all(e.totals.all_equal for e in self.entities)
 
 
+async def all_of(*work: Coroutine[Any, Any, T]) -> list[T]:
+    """Runs the coroutines side by side. When one fails, the others are cancelled and awaited
+    before its failure goes on (nothing is left half-way in the database or an HTTP call),
+    as that failure itself, not as a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(w) for w in work]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
 async def _paced(pages: AsyncIterator[T], pace: Pace, calls: Calls) -> AsyncIterator[T]:
     # A page is read when asked for, so taking the slot first paces the call itself.
     while True:
@@ -123,9 +137,13 @@ async def _basware_sides(
             if attempt >= BASWARE_READ_ATTEMPTS:
                 raise
             attempt += 1
-            await pace.pushed_back(
-                exc.retry_after, rate_limited=isinstance(exc, BaswareRateLimited)
-            )
+            rate_limited = isinstance(exc, BaswareRateLimited)
+            if rate_limited or exc.retry_after is not None:
+                await pace.pushed_back(exc.retry_after, rate_limited=rate_limited)
+            else:
+                # No answer or a 5xx without Retry-After: not Basware asking everyone to slow
+                # down, so this read alone waits a little.
+                await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt)
 
 
 async def reconcile_entity(
@@ -136,7 +154,7 @@ async def reconcile_entity(
     pace: Pace,
     calls: Calls,
 ) -> EntityReport:
-    visma_sides, basware_sides = await asyncio.gather(
+    visma_sides, basware_sides = await all_of(
         _visma_sides(spec, visma, company_code, calls),
         _basware_sides(spec, basware, company_code, pace, calls),
     )
@@ -175,7 +193,7 @@ async def reconcile_connection(
     started = datetime.now(UTC)
     calls = Calls()
     with collector_paused():
-        reports = await asyncio.gather(
+        reports = await all_of(
             *(
                 reconcile_entity(RECONCILED[e], visma, basware, company_code, pace, calls)
                 for e in entities_of(connection, only)
