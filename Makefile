@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := shared services/visma-reader services/basware-writer services/webhook-gateway \
-            services/invoice-follow-up services/audit-store services/console sandboxes cli
+            services/invoice-follow-up services/audit-store services/console services/reconciler \
+            sandboxes cli
 SERVICE_PACKAGES := services/visma-reader/visma_reader services/basware-writer/basware_writer \
                     services/webhook-gateway/webhook_gateway \
                     services/invoice-follow-up/invoice_follow_up services/audit-store/audit_store \
-                    services/console/console
+                    services/console/console services/reconciler/reconciler
 PKG_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 SIZE ?= full

@@ -6,6 +6,7 @@ already in Basware. The phases, in order:
 
 1. backfill: the ledger (put at rest first: last activity a day ago) synced with webhooks
    on and the scheduled poll as a safety net only;
+   reconcile: `mlconnector reconcile` over the ledger just synced;
 2. latency with webhooks: one supplier changed N times at a steady rate;
 3. webhooks off, the reader restarted to poll every second; incremental cost: one poll
    cycle that finds 10 changes;
@@ -21,13 +22,14 @@ from bench.ledger import put_ledger_at_rest
 from bench.outcomes import OutcomeWatcher
 from bench.pipeline import READER, PipelineOptions, running_pipeline
 from bench.profiling import Profiler, profile_figures
+from bench.reconcile import reconcile_figures
 from bench.report import Record
 from bench.sizes import BenchSize, ScenarioContext
 from bench.sync import measured_backfill
 from mlconnector.topics import message_key
 from mlconnector_cli.stack import local_stack
 
-PHASES = ("backfill", "incremental", "latency")
+PHASES = ("backfill", "reconcile", "incremental", "latency")
 
 
 async def tenant_lifecycle(size: BenchSize, context: ScenarioContext, record: Record) -> None:
@@ -53,6 +55,12 @@ async def tenant_lifecycle(size: BenchSize, context: ScenarioContext, record: Re
             record("backfill", backfill_figures(size.backfill, run))
             if run.profiles:
                 record("profile", profile_figures(run.profiles))
+            record(
+                "reconcile",
+                await reconcile_figures(
+                    pipeline, stack, size.backfill.records, context.log_dir / "reconcile-home"
+                ),
+            )
 
             changes = size.latency_changes
             interval = size.latency_change_interval

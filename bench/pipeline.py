@@ -31,6 +31,7 @@ from mlconnector_cli.run import (
 from mlconnector_cli.stack import Stack
 
 READER = "visma-reader"
+RECONCILER = "reconciler"
 # Seeding 10k/50k/50k records takes the Visma sandbox about a minute before it listens.
 SANDBOX_START_TIMEOUT = 600.0
 # Visma's production quota is 15,000 calls per hour and company (docs/visma-api.md §8.1); the
@@ -143,8 +144,11 @@ async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncItera
         log_dir=options.log_dir,
     )
     sandboxes = sandbox_processes(run_options, urls)
+    # The reconciler takes no part in a sync (the reconcile scenario runs the command).
     services = {
-        p.name: p for p in service_processes(run_options, stack, urls, demo_connection_env(urls))
+        p.name: p
+        for p in service_processes(run_options, stack, urls, demo_connection_env(urls))
+        if p.name != RECONCILER
     }
     service_urls = {}
     for process in services.values():

@@ -14,7 +14,7 @@ COPY cli/ cli/
 RUN pip install --no-cache-dir -c constraints.txt \
         -e shared -e services/visma-reader -e services/basware-writer \
         -e services/webhook-gateway -e services/invoice-follow-up -e services/audit-store \
-        -e services/console \
+        -e services/console -e services/reconciler \
         -e sandboxes -e cli
 
 EXPOSE 8080

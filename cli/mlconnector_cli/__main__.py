@@ -10,6 +10,7 @@ from mlconnector_cli.connections import app as connections_app
 from mlconnector_cli.database import app as database_app
 from mlconnector_cli.keys import app as keys_app
 from mlconnector_cli.ping import ping
+from mlconnector_cli.reconcile import reconcile
 from mlconnector_cli.users import app as users_app
 
 app = typer.Typer(
@@ -122,6 +123,7 @@ app.add_typer(keys_app)
 app.add_typer(users_app)
 app.add_typer(database_app)
 app.command()(ping)
+app.command()(reconcile)
 register_audit_commands(app)
 
 

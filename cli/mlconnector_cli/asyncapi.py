@@ -57,6 +57,8 @@ from mlconnector.kafka import (
 )
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.topics import ALL_TOPICS, Topic
+from reconciler.app import create_app as create_reconciler
+from reconciler.settings import ReconcilerSettings
 from visma_reader.app import create_app as create_reader
 from visma_reader.settings import ReaderSettings
 from webhook_gateway.app import create_app as create_gateway
@@ -103,6 +105,7 @@ def documented_brokers() -> list[KafkaBroker]:
     writer = WriterSettings.model_construct()
     gateway = GatewaySettings.model_construct()
     follow_up = FollowUpSettings.model_construct()
+    reconciler = ReconcilerSettings.model_construct()
 
     reader_broker = app_broker(create_reader(kafka, database, reader))
     sends(
@@ -144,6 +147,16 @@ def documented_brokers() -> list[KafkaBroker]:
         "Each new state of an uploaded invoice in Basware, found by the invoice follow-up.",
     )
 
+    reconciler_broker = app_broker(create_reconciler(kafka, database, reconciler))
+    sends(
+        reconciler_broker,
+        reconciler.changes_topic,
+        "ReconcilerHeal",
+        ChangeEvents,
+        "With RECONCILER_HEAL: the current Visma version of each record Basware lacks or holds "
+        "differently, as a replay (replay-of, replay-reason: reconcile) with resend set.",
+    )
+
     audit_topics = ALL_TOPICS
     audit_broker = app_broker(
         create_audit_store(kafka, database, AuditSettings.model_construct(), audit_topics)
@@ -159,7 +172,8 @@ def documented_brokers() -> list[KafkaBroker]:
         Topic.VISMA_CHANGES,
         "AuditReplay",
         ChangeEvents,
-        "Change events replayed from the log (`mlconnector replay`), with a replay-of header.",
+        "Change events replayed from the log (`mlconnector replay`), with a replay-of header; "
+        "also `mlconnector reconcile --heal` (replay-reason: reconcile).",
     )
     # The console publishes with its own producer (its outbox); a broker only to declare it.
     console_broker = KafkaBroker()
@@ -189,6 +203,7 @@ def documented_brokers() -> list[KafkaBroker]:
         writer_broker,
         gateway_broker,
         follow_up_broker,
+        reconciler_broker,
         audit_broker,
         console_broker,
     ]

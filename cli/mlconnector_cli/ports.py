@@ -27,6 +27,7 @@ class StackPorts(BaseSettings):
     basware_writer: int = Field(default=8703, ge=1, le=65535)
     audit_store: int = Field(default=8704, ge=1, le=65535)
     invoice_follow_up: int = Field(default=8705, ge=1, le=65535)
+    reconciler: int = Field(default=8706, ge=1, le=65535)
     # The second, third, ... basware-writer of `run --writers N`.
     more_writers: int = Field(default=8711, ge=1, le=65535)
     broker: int = Field(default=8709, ge=1, le=65535)
@@ -43,6 +44,7 @@ class StackPorts(BaseSettings):
             "basware-writer": self.basware_writer,
             "audit-store": self.audit_store,
             "invoice-follow-up": self.invoice_follow_up,
+            "reconciler": self.reconciler,
             "console": self.console,
         }[name]
 

@@ -60,7 +60,14 @@ from mlconnector_cli.stack import (
 
 WRITER = "basware-writer"
 SANDBOXES = ("visma-sandbox", "basware-sandbox")
-SERVICES = ("audit-store", WRITER, "webhook-gateway", "invoice-follow-up", "visma-reader")
+SERVICES = (
+    "audit-store",
+    WRITER,
+    "webhook-gateway",
+    "invoice-follow-up",
+    "reconciler",
+    "visma-reader",
+)
 # The operator console: started by `mlconnector run` beside the pipeline, not by benchmarks.
 CONSOLE = "console"
 # The demo connection: the sandboxes' seeded company 1 and their demo API clients.
@@ -186,6 +193,7 @@ def random_endpoints() -> Endpoints:
             broker=block + 4,
             invoice_follow_up=block + 5,
             console=block + 6,
+            reconciler=block + 7,
             more_writers=block + 10,
             visma_sandbox=block + 20,
             basware_sandbox=block + 30,

@@ -46,6 +46,7 @@ def render_status(report: StatusReport) -> str:
         lines.append("consumer lag")
         rows = [[r.group, r.topic, str(r.lag)] for r in report.lag]
         lines.append(_indent(render_table(["GROUP", "TOPIC", "LAG"], rows)))
+    lines += _reconciles(report)
     if not report.entities:
         lines.append("records: none yet")
         return "\n".join(lines)
@@ -84,6 +85,30 @@ def render_status(report: StatusReport) -> str:
     else:
         lines.append("backfill: caught up, every known record has its answer from Basware")
     return "\n".join(lines)
+
+
+def _reconciles(report: StatusReport) -> list[str]:
+    """The latest reconcile of each connection, and its entities that are not all equal."""
+    from mlconnector_cli.audit import render_table
+
+    if not report.reconciles:
+        return []
+    rows = []
+    for run in report.reconciles:
+        if run.error:
+            verdict = f"FAILED: {run.error}"
+        elif run.all_equal:
+            verdict = "all equal"
+        else:
+            verdict = "; ".join(
+                f"{e.entity}: {e.missing} missing, {e.different} different, {e.extra} extra, "
+                f"{e.duplicate} duplicate"
+                for e in run.entities
+                if e.not_equal
+            )
+        rows.append([run.connection, _age(run.finished_at, report.now), verdict])
+    table = render_table(["CONNECTION", "RECONCILED", "OUTCOME"], rows)
+    return ["reconcile (mlconnector reconcile for the records)", _indent(table)]
 
 
 def _indent(text: str) -> str:

@@ -125,6 +125,23 @@ def process_upload(state: SandboxState, tenant: Tenant, bum_id: str) -> None:
         approve(state, invoice_id)
 
 
+def upload_again(state: SandboxState, invoice_id: str) -> StoredDocument:
+    """Back door: the PDF of an imported invoice uploaded once more (by someone else, or by
+    mail as well), which makes a second document."""
+    tenant, stored = state.find_document(invoice_id)
+    original = tenant.uploads[stored.document.bumid or ""]
+    bum_id = uuid.uuid4().hex
+    tenant.uploads[bum_id] = original.model_copy(
+        update={"bum_id": bum_id, "invoice_id": None, "outcome": None}
+    )
+    process_upload(state, tenant, bum_id)
+    again = tenant.uploads[bum_id]
+    if again.invoice_id is None:
+        raise TransitionRefused(f"the second upload was not imported: {again.outcome}")
+    state.changed()
+    return tenant.documents[again.invoice_id]
+
+
 def inject(state: SandboxState, tenant: Tenant, document: AccountingDocument) -> StoredDocument:
     """Back door: an invoice that appears directly in WaitingForTransfer or WaitingForPrebook."""
     stored = StoredDocument(document=document, workflow=Workflow.APPROVED)

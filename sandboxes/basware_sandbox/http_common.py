@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +25,8 @@ T = TypeVar("T")
 JSON_CONTENT_TYPES = ("application/json", "text/json", "application/json-patch+json")
 CONTINUATION_HEADER = "x-amz-meta-continuationtoken"
 REQUEST_ID_HEADER = "x-amzn-RequestId"
+# Listings whose next page may still be asked for; the oldest is forgotten beyond this.
+MAX_LISTINGS = 64
 
 
 def sandbox(request: Request) -> SandboxState:
@@ -213,18 +216,23 @@ def _fingerprint(request: Request) -> str:
     return hashlib.sha256(json.dumps(query).encode()).hexdigest()[:16]
 
 
-def page(request: Request, items: list[T], size: int) -> tuple[list[T], str | None]:
-    """One page of `items` and the continuation token of the next, if any.
+def page(request: Request, select: Callable[[], list[T]], size: int) -> tuple[list[T], str | None]:
+    """One page of what `select` lists and the continuation token of the next, if any.
 
-    A token is only good with the same query parameters it was issued for.
+    A listing is selected once, at its first page, and its token names that selection: the
+    pages that follow are cut from it (records show their content as it is then), so a long
+    list costs one selection, not one per page. A token is only good with the same query
+    parameters it was issued for; one whose selection was forgotten selects again.
     """
     token = request.headers.get(CONTINUATION_HEADER)
     offset = 0
+    listing: str | None = None
     if token:
         try:
             decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
             offset, fingerprint = int(decoded["o"]), str(decoded["q"])
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            listing = decoded.get("s")
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
             raise BadRequest(
                 "PARAMETER_VALIDATION_ERROR", "continuation token is not valid"
             ) from exc
@@ -233,8 +241,17 @@ def page(request: Request, items: list[T], size: int) -> tuple[list[T], str | No
                 "PARAMETER_VALIDATION_ERROR",
                 "continuation token was issued for other query parameters",
             )
+    listings = sandbox(request).listings
+    items: list[T] | None = listings.get(listing) if listing else None
+    if items is None or listing is None:
+        items = select()
+        listing = uuid.uuid4().hex
     chunk = items[offset : offset + size]
     if offset + size >= len(items):
+        listings.pop(listing, None)
         return chunk, None
-    next_token = json.dumps({"o": offset + size, "q": _fingerprint(request)}).encode()
-    return chunk, base64.urlsafe_b64encode(next_token).decode()
+    listings[listing] = items
+    while len(listings) > MAX_LISTINGS:
+        listings.pop(next(iter(listings)))
+    next_token = json.dumps({"o": offset + size, "q": _fingerprint(request), "s": listing})
+    return chunk, base64.urlsafe_b64encode(next_token.encode()).decode()

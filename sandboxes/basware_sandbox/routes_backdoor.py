@@ -1,16 +1,17 @@
 """The sandbox's back door under /_sandbox: no auth, not part of Basware's API.
 
 Tests and the local stack use it to provision API clients, drive invoices through approval
-(which fires webhooks), inject faults and latency, move the clock, and read what landed.
+(which fires webhooks), inject faults and latency, move the clock, read what landed, and
+change records behind the client's back (edit or delete one, upload an invoice again).
 Every route calls the same SandboxState methods an in-process test would call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, RootModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -48,6 +49,10 @@ class Rejection(BaseModel):
 
 class StatusMove(BaseModel):
     processing_status: str
+
+
+class RecordEdit(RootModel[dict[str, Any]]):
+    """Fields of a record to overwrite, by Basware's JSON names."""
 
 
 class BadInput(Exception):
@@ -107,6 +112,32 @@ async def records(request: Request) -> Response:
     return JSONResponse(found)
 
 
+async def edit_record(request: Request) -> Response:
+    p = request.path_params
+    fields = await _parse(request, RecordEdit)
+    body = sandbox(request).edit_record(
+        Region(p["region"]),
+        p["bwcid"],
+        p["api"],
+        p["external_code"],
+        fields.root,
+        environment=request.query_params.get("environment", Environment.PRODUCTION),
+    )
+    return JSONResponse(body)
+
+
+async def delete_record(request: Request) -> Response:
+    p = request.path_params
+    sandbox(request).delete_record(
+        Region(p["region"]),
+        p["bwcid"],
+        p["api"],
+        p["external_code"],
+        environment=request.query_params.get("environment", Environment.PRODUCTION),
+    )
+    return Response(status_code=204)
+
+
 async def request_statuses(request: Request) -> Response:
     p = request.path_params
     env = request.query_params.get("environment", Environment.PRODUCTION)
@@ -163,6 +194,11 @@ async def advance(request: Request) -> Response:
         sandbox(request), request.path_params["invoice_id"], setting.processing_status
     )
     return JSONResponse(_document_view(stored))
+
+
+async def upload_again(request: Request) -> Response:
+    stored = documents.upload_again(sandbox(request), request.path_params["invoice_id"])
+    return JSONResponse(_document_view(stored), status_code=201)
 
 
 async def add_fault(request: Request) -> Response:
@@ -229,6 +265,8 @@ _ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/hosts", hosts, "GET"),
     ("/clients", add_client, "POST"),
     ("/tenants/{region}/{bwcid}/records/{api}", records, "GET"),
+    ("/tenants/{region}/{bwcid}/records/{api}/{external_code}", edit_record, "PATCH"),
+    ("/tenants/{region}/{bwcid}/records/{api}/{external_code}", delete_record, "DELETE"),
     ("/tenants/{region}/{bwcid}/requests", request_statuses, "GET"),
     ("/documents", list_documents, "GET"),
     ("/tenants/{region}/{bwcid}/documents", inject_document, "POST"),
@@ -236,6 +274,7 @@ _ROUTES: list[tuple[str, Endpoint, str]] = [
     ("/documents/{invoice_id}/reject", reject, "POST"),
     ("/documents/{invoice_id}/pay", pay, "POST"),
     ("/documents/{invoice_id}/advance", advance, "POST"),
+    ("/documents/{invoice_id}/upload-again", upload_again, "POST"),
     ("/faults", add_fault, "POST"),
     ("/faults", list_faults, "GET"),
     ("/faults", clear_faults, "DELETE"),

@@ -25,7 +25,12 @@ from basware_sandbox.http_common import (
     read_json,
     sandbox,
 )
-from basware_sandbox.records import RequestItem, RequestRecord, StoredDocument
+from basware_sandbox.records import (
+    AccountingDocument,
+    RequestItem,
+    RequestRecord,
+    StoredDocument,
+)
 from basware_sandbox.routes_p2p import guarded
 from basware_sandbox.s3 import park_export
 from basware_sandbox.state import Tenant
@@ -50,22 +55,25 @@ async def list_documents(request: Request, caller: Caller) -> Response:
     if mode != "Standard":
         # The sandbox has no InvoiceEnrichment flow, so it has no such documents.
         return Response(status_code=404)
-    selected = sorted(
-        (
-            s.document
-            for s in caller.tenant.documents.values()
-            # Invoices still in approval (New) are not offered to the ERP unless asked for.
-            if (
-                s.document.processing_status == status
-                if status
-                else s.document.processing_status != "New"
-            )
-            and (company is None or s.document.company_code == company)
-            and (after is None or s.document.last_updated > after)
-        ),
-        key=lambda d: (d.last_updated, d.invoice_id),
-    )
-    chunk, continuation = page(request, selected, size)
+
+    def select() -> list[AccountingDocument]:
+        return sorted(
+            (
+                s.document
+                for s in caller.tenant.documents.values()
+                # Invoices still in approval (New) are not offered to the ERP unless asked for.
+                if (
+                    s.document.processing_status == status
+                    if status
+                    else s.document.processing_status != "New"
+                )
+                and (company is None or s.document.company_code == company)
+                and (after is None or s.document.last_updated > after)
+            ),
+            key=lambda d: (d.last_updated, d.invoice_id),
+        )
+
+    chunk, continuation = page(request, select, size)
     if not chunk:
         return Response(status_code=404)
     return _redirect(request, {"accountingDocuments": [d.to_json() for d in chunk]}, continuation)

@@ -164,15 +164,18 @@ async def list_records(request: Request, caller: Caller) -> Response:
         parent = request.query_params.get(api.parent_filter)
         if not parent:
             raise BadRequest("PARAMETER_VALIDATION_ERROR", f"{api.parent_filter} is required")
-    selected = [
-        r
-        for r in caller.tenant.records[api.path].values()
-        if _updated_after(r, after)
-        and (company is None or company in _company_codes(r.body))
-        and (parent is None or r.body.get(api.parent_filter or "") == parent)
-    ]
-    selected.sort(key=lambda r: (r.body["lastUpdated"], r.external_code))
-    chunk, continuation = page(request, selected, size)
+
+    def select() -> list[StoredRecord]:
+        selected = [
+            r
+            for r in caller.tenant.records[api.path].values()
+            if _updated_after(r, after)
+            and (company is None or company in _company_codes(r.body))
+            and (parent is None or r.body.get(api.parent_filter or "") == parent)
+        ]
+        return sorted(selected, key=lambda r: (r.body["lastUpdated"], r.external_code))
+
+    chunk, continuation = page(request, select, size)
     if not chunk:
         return Response(status_code=404)
     headers = {CONTINUATION_HEADER: continuation} if continuation else {}
@@ -292,15 +295,18 @@ async def list_request_status(request: Request, caller: Caller) -> Response:
     status = params.get("status") or (None if entity_type or system else "Error")
     after = parse_instant(params.get("lastUpdated"), "lastUpdated")
     size = page_size(request, 500, 500)
-    selected = [
-        e
-        for e in caller.tenant.requests.values()
-        if (status is None or e.status == status)
-        and (entity_type is None or e.entity_type == entity_type)
-        and (system is None or system == "P2P")
-        and (after is None or e.last_updated > after)
-    ]
-    chunk, continuation = page(request, selected, size)
+
+    def select() -> list[RequestRecord]:
+        return [
+            e
+            for e in caller.tenant.requests.values()
+            if (status is None or e.status == status)
+            and (entity_type is None or e.entity_type == entity_type)
+            and (system is None or system == "P2P")
+            and (after is None or e.last_updated > after)
+        ]
+
+    chunk, continuation = page(request, select, size)
     if not chunk:
         return Response(status_code=404)
     ignore = _truthy(params.get("ignoreSuccessfullItems"))

@@ -22,7 +22,7 @@ from basware_sandbox.http_common import (
     read_json,
     sandbox,
 )
-from basware_sandbox.records import Subscription
+from basware_sandbox.records import Subscription, Task
 from basware_sandbox.webhooks import DEFAULT_SUB_TYPE
 
 NOT_FOUND = {"detail": "Not Found"}
@@ -129,15 +129,18 @@ async def get_task(request: Request, caller: Caller) -> Response:
 async def list_tasks(request: Request, caller: Caller) -> Response:
     params = request.query_params
     after = parse_instant(params.get("lastUpdated"), "lastUpdated")
-    found = [
-        t
-        for t in caller.tenant.tasks.values()
-        if params.get("taskType") in (None, t.task_type)
-        and params.get("taskStatus") in (None, t.task_status)
-        and params.get("documentId") in (None, t.document_id)
-        and (after is None or t.last_updated > after)
-    ]
-    chunk, continuation = page(request, found, 100)
+
+    def select() -> list[Task]:
+        return [
+            t
+            for t in caller.tenant.tasks.values()
+            if params.get("taskType") in (None, t.task_type)
+            and params.get("taskStatus") in (None, t.task_status)
+            and params.get("documentId") in (None, t.document_id)
+            and (after is None or t.last_updated > after)
+        ]
+
+    chunk, continuation = page(request, select, 100)
     if not chunk:
         return JSONResponse(NOT_FOUND, status_code=404)
     headers = {CONTINUATION_HEADER: continuation} if continuation else {}

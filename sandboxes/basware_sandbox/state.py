@@ -26,6 +26,8 @@ from basware_sandbox.records import (
     Task,
     Upload,
     WebhookAttempt,
+    content_hash,
+    iso,
 )
 from basware_sandbox.rules import TargetIndex
 from basware_sandbox.tokens import TokenIssuer
@@ -77,7 +79,12 @@ class Tenant(BaseModel):
     matched_quantities: Counter[str] = Field(default_factory=Counter)
 
     def model_post_init(self, context: Any, /) -> None:
-        # A restored tenant: its accepted records, in the order P2P accepted them.
+        self.reindex()
+
+    def reindex(self) -> None:
+        """The index from the accepted records, in the order P2P accepted them (a restored
+        tenant, or a record removed behind the client's back)."""
+        self.index = TargetIndex()
         accepted = [
             (record, ENTITY_APIS[path])
             for path, by_code in self.accepted.items()
@@ -120,6 +127,8 @@ class SandboxState:
         self.request_log: deque[RequestLogEntry] = deque(maxlen=self.config.request_log_limit)
         self.webhook_log: list[WebhookAttempt] = []
         self.exports: dict[str, Export] = {}
+        # The selection of each paged listing under way, by the id its token carries.
+        self.listings: dict[str, list[Any]] = {}
         self.clock.offset = 0.0
         self.pipeline.clear()
         self.log_seq = 0
@@ -195,6 +204,51 @@ class SandboxState:
         tenant = self.tenant_of(region, bwcid, environment)
         store = tenant.accepted if accepted else tenant.records
         return [r.body for r in store[api].values()]
+
+    # --- edits behind the client's back (someone working in Basware's own screens) ---
+
+    def edit_record(
+        self,
+        region: Region | str,
+        bwcid: str,
+        api: str,
+        external_code: str,
+        fields: dict[str, Any],
+        *,
+        environment: Environment | str = Environment.PRODUCTION,
+    ) -> dict[str, Any]:
+        """Overwrites fields of a record wherever Basware holds it (API layer and P2P), as
+        an edit in Basware would; KeyError for an unknown record."""
+        tenant = self.tenant_of(region, bwcid, environment)
+        found = [
+            s[api][external_code]
+            for s in (tenant.records, tenant.accepted)
+            if external_code in s[api]
+        ]
+        if not found:
+            raise KeyError(f"no {api} record {external_code}")
+        for record in found:
+            record.body.update(fields, lastUpdated=iso(self.clock.utcnow()))
+            record.content_hash = content_hash(record.body)
+        self.changed()
+        return found[0].body
+
+    def delete_record(
+        self,
+        region: Region | str,
+        bwcid: str,
+        api: str,
+        external_code: str,
+        *,
+        environment: Environment | str = Environment.PRODUCTION,
+    ) -> None:
+        """Removes a record from the API layer and from P2P; KeyError for an unknown one."""
+        tenant = self.tenant_of(region, bwcid, environment)
+        removed = [s[api].pop(external_code, None) for s in (tenant.records, tenant.accepted)]
+        if not any(removed):
+            raise KeyError(f"no {api} record {external_code}")
+        tenant.reindex()
+        self.changed()
 
     def find_document(self, invoice_id: str) -> tuple[Tenant, StoredDocument]:
         for tenant in self.tenants.values():

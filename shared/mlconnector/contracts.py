@@ -100,6 +100,9 @@ class ChangeEvent(Event):
     supplier_number: str
     last_modified: datetime
     content_hash: str
+    # Basware was found to differ from this version (reconcile --heal): the writer sends it
+    # even when Basware accepted the same content before.
+    resend: bool = False
 
     @property
     def key(self) -> str:

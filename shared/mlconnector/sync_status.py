@@ -25,6 +25,7 @@ from mlconnector.connection_store.store import connection_names
 from mlconnector.contracts import Entity
 from mlconnector.home import StackEndpoint
 from mlconnector.readiness import ReadinessReport
+from mlconnector.reconcile_status import LatestReconcile, latest_reconciles
 
 RATE_WINDOW = timedelta(minutes=1)
 HTTP_TIMEOUT_SECONDS = 3.0
@@ -123,6 +124,8 @@ class StatusReport(BaseModel):
     entities: list[EntityStatus]
     results_last_minute: int
     now: datetime
+    # The latest reconcile of each connection.
+    reconciles: list[LatestReconcile] = []
 
     @property
     def rate_per_second(self) -> float:
@@ -225,6 +228,7 @@ async def sync_status(
         entities=list(rows.values()),
         results_last_minute=recent,
         now=now,
+        reconciles=await latest_reconciles(conn),
     )
 
 

@@ -285,6 +285,37 @@ async def test_orders_then_lines_with_goods_receipts_are_accepted(
     assert_contract_clean(contract)
 
 
+async def test_vendors_and_matching_orders_are_listed_page_by_page_for_one_company(
+    eu: BaswareClient, contract: OpenApiContract
+) -> None:
+    vendors = [vendor(f"LV-{i}", f"L{i}", company="1010") for i in range(5)]
+    await accepted_all(eu, [a.request_id for a in await eu.upsert_vendors(vendors)])
+    orders = [
+        order(f"LPO-{i}", f"LPO{i}", "L0").model_copy(update={"company_code": "1010"})
+        for i in range(3)
+    ]
+    await accepted_all(eu, [a.request_id for a in await eu.upsert_matching_orders(orders)])
+
+    vendor_pages = [
+        [v.external_code for v in page]
+        async for page in eu.iter_vendor_pages(company_code="1010", page_size=2)
+    ]
+    order_pages = [
+        [o.external_code for o in page]
+        async for page in eu.iter_matching_order_pages(company_code="1010", page_size=2)
+    ]
+    nothing = [page async for page in eu.iter_vendor_pages(company_code="no-such-company")]
+
+    # The continuation header carries on with the same query; the last page has none.
+    assert [len(page) for page in vendor_pages] == [2, 2, 1]
+    assert sorted(c for page in vendor_pages for c in page) == [f"LV-{i}" for i in range(5)]
+    assert [len(page) for page in order_pages] == [2, 1]
+    assert sorted(c for page in order_pages for c in page) == [f"LPO-{i}" for i in range(3)]
+    # Basware's 404 is "no records".
+    assert nothing == []
+    assert_contract_clean(contract)
+
+
 async def test_business_rules_fail_in_request_status(
     eu: BaswareClient, contract: OpenApiContract
 ) -> None:
@@ -1006,6 +1037,7 @@ async def test_every_route_the_client_uses_was_checked(contract: OpenApiContract
         "POST /v1/subscriptions",
         "GET /v1/subscriptions",
         "GET /v1/vendors",
+        "GET /v1/matchingOrders",
         "GET /.well-known/jwks.json",
         "GET /.well-known/openid-configuration",
     }

@@ -36,6 +36,7 @@ def port_settings() -> dict[str, str]:
         "MLC_PORT_BROKER": str(block + 4),
         "MLC_PORT_INVOICE_FOLLOW_UP": str(block + 5),
         "MLC_PORT_CONSOLE": str(block + 6),
+        "MLC_PORT_RECONCILER": str(block + 7),
         "MLC_PORT_MORE_WRITERS": str(block + 10),
         "MLC_PORT_VISMA_SANDBOX": str(block + 20),
         "MLC_PORT_BASWARE_SANDBOX": str(block + 30),

@@ -89,6 +89,26 @@ def sandbox_connection(
     )
 
 
+def connection_environment(connection: Connection, basware: BaswareSandbox) -> dict[str, str]:
+    """A sandbox connection as the environment variables of the single-connection form."""
+    return {
+        "MLC_CONNECTION_NAME": connection.name,
+        "VISMA_CLIENT_ID": connection.visma.client_id,
+        "VISMA_CLIENT_SECRET": connection.visma.client_secret.get_secret_value(),
+        "VISMA_TENANT_ID": connection.visma.tenant_id,
+        "VISMA_COMPANY_ID": connection.visma.company_id,
+        "VISMA_TOKEN_URL": connection.visma_endpoints.token_url,
+        "VISMA_API_BASE_URL": connection.visma_endpoints.api_base_url,
+        "BASWARE_CLIENT_ID": connection.basware.client_id,
+        "BASWARE_CLIENT_SECRET": connection.basware.client_secret.get_secret_value(),
+        "BASWARE_REGION": "EU",
+        "BASWARE_BASE_URL": basware.base_url(Region.EU),
+        "BASWARE_ISSUER": basware.host(Region.EU).issuer,
+        "BASWARE_COMPANY_CODE": connection.basware_company_code or "",
+        "BASWARE_RECEIVING_EMAIL": connection.basware_receiving_email or "",
+    }
+
+
 @contextlib.asynccontextmanager
 async def sandboxes(
     signature: WebhookSignature | None = None,

@@ -1,4 +1,4 @@
-"""The request budget in PostgreSQL (basware_writer/rate_budget.sql), shared by writer
+"""The request budget in PostgreSQL (mlconnector/basware/rate_budget.sql), shared by writer
 instances (here: two pools)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from writer_support import quick_settings
 
-from basware_writer.rate_budget import RateBudget
+from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.migrations import apply_migrations
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TopicNames
-from sandbox_support import BASWARE_CLIENT
+from sandbox_support import BASWARE_CLIENT, connection_environment
 from writer_support import (
     QUICK,
     all_final,
@@ -62,19 +62,7 @@ def writer_environment(
         "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
         "DATABASE_URL": database_url,
         "MLC_HTTP_PORT": "0",
-        "VISMA_CLIENT_ID": connection.visma.client_id,
-        "VISMA_CLIENT_SECRET": connection.visma.client_secret.get_secret_value(),
-        "VISMA_TENANT_ID": connection.visma.tenant_id,
-        "VISMA_COMPANY_ID": connection.visma.company_id,
-        "VISMA_TOKEN_URL": connection.visma_endpoints.token_url,
-        "VISMA_API_BASE_URL": connection.visma_endpoints.api_base_url,
-        "BASWARE_CLIENT_ID": connection.basware.client_id,
-        "BASWARE_CLIENT_SECRET": connection.basware.client_secret.get_secret_value(),
-        "BASWARE_REGION": "EU",
-        "BASWARE_BASE_URL": basware.base_url(Region.EU),
-        "BASWARE_ISSUER": basware.host(Region.EU).issuer,
-        "BASWARE_COMPANY_CODE": connection.basware_company_code or "",
-        "BASWARE_RECEIVING_EMAIL": connection.basware_receiving_email or "",
+        **connection_environment(connection, basware),
         "PATH": "/usr/bin:/bin",
     }
 

@@ -14,6 +14,7 @@ SERVICES = (
     "basware-writer",
     "webhook-gateway",
     "invoice-follow-up",
+    "reconciler",
     "audit-store",
     "console",
 )

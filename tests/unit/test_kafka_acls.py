@@ -28,6 +28,7 @@ SERVICES = (
     "basware-writer",
     "webhook-gateway",
     "invoice-follow-up",
+    "reconciler",
     "audit-store",
     "console",
 )
@@ -77,7 +78,8 @@ def test_no_service_may_write_what_another_service_produces() -> None:
     # A forged DeliveryResult needs write on basware.results: only the writer has it.
     assert writers["basware.results"] == {"basware-writer"}
     assert writers["visma.notifications"] == {"webhook-gateway", "console"}
-    assert writers["visma.changes"] == {"visma-reader", CLI, "console"}
+    # The reconciler re-publishes Visma's current version (RECONCILER_HEAL), as the reader.
+    assert writers["visma.changes"] == {"visma-reader", CLI, "console", "reconciler"}
     assert writers["basware.events"] == {"webhook-gateway", "invoice-follow-up"}
     assert not any(principal == "audit-store" for principal, op, *_ in granted() if op == "Write")
 

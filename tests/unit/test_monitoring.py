@@ -71,7 +71,14 @@ def test_compose_provisions_the_dashboard_beside_prometheus_scraping_every_servi
     assert compose["services"]["prometheus"]["profiles"] == ["monitoring"]
     scraped = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"] for job in scraped["scrape_configs"]}
-    assert jobs == {"visma-reader", "basware-writer", "webhook-gateway", "audit-store", "console"}
+    assert jobs == {
+        "visma-reader",
+        "basware-writer",
+        "webhook-gateway",
+        "reconciler",
+        "audit-store",
+        "console",
+    }
     provider = yaml.safe_load(
         (ROOT / "docker/grafana/provisioning/dashboards/ml-connector.yml").read_text()
     )

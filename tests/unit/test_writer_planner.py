@@ -75,6 +75,17 @@ def test_a_record_basware_accepted_with_this_content_is_delivered_without_a_call
     assert unchanged.verdict.reasons[0].category == "Unchanged"
 
 
+def test_a_change_reconcile_resends_goes_although_basware_accepted_its_content() -> None:
+    healed = supplier("S1").model_copy(update={"resend": True})
+    digest = plan([healed], KnownState(), TO).vendors.records[0].payload_hash
+    known = KnownState(accepted={(Entity.SUPPLIER, "S1"): digest})
+
+    planned = plan([healed], known, TO)
+
+    assert refs(planned.vendors.records) == ["S1"]
+    assert planned.finished == ()
+
+
 def test_a_record_basware_is_processing_already_gets_no_outcome_here() -> None:
     change = supplier("S1")
     digest = plan([change], KnownState(), TO).vendors.records[0].payload_hash

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from basware_writer.rate_budget import SlotRequests
+from mlconnector.basware.rate_budget import SlotRequests
 
 
 async def test_takers_asking_together_share_one_reservation_and_each_gets_its_own_slot() -> None:

@@ -1,9 +1,10 @@
 """Where the writer backs off Basware: every call of a tenant takes a slot among the requests
-in flight and a slot of the shared request budget (rate_budget.py), and 429, 5xx and
-transport failures are retried by the one retry policy (mlconnector.retry: exponential
-backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of every instance
-(docs/basware-api.md §10.6). Retries end at the retry horizon, and within a batch at the
-batch's deadline (BATCH_DEADLINE), so no batch outlives the consumer's poll interval."""
+in flight and a slot of the shared request budget (mlconnector/basware/rate_budget.py), and
+429, 5xx and transport failures are retried by the one retry policy (mlconnector.retry:
+exponential backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of
+every instance (docs/basware-api.md §10.6). Retries end at the retry horizon, and within a
+batch at the batch's deadline (BATCH_DEADLINE), so no batch outlives the consumer's poll
+interval."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 from basware_writer.metrics import IN_FLIGHT, RATE_LIMITED, RETRIES
-from basware_writer.rate_budget import RateBudget
 from mlconnector.basware.errors import BaswareRateLimited, BaswareUnavailable
+from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.retry import Backoff, retrying
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,11 @@ import asyncpg
 from basware_writer.domain import Outcomes
 from basware_writer.executor import TenantExecutor
 from basware_writer.follow_up import FollowUp
-from basware_writer.rate_budget import RateBudget
+from basware_writer.metrics import observe_budget_wait
 from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from basware_writer.tenants import Tenants
+from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connection_store.source import open_connection_source
 from mlconnector.connections import ConnectionSource
 from mlconnector.migrations import apply_migrations
@@ -95,7 +96,9 @@ class WriterLifecycle:
             source = await self._exits.enter_async_context(
                 open_connection_source(self._database.database_url)
             )
-        self._tenants = Tenants(source, stores, RateBudget(pool, settings), settings)
+        self._tenants = Tenants(
+            source, stores, RateBudget(pool, settings, on_wait=observe_budget_wait), settings
+        )
         self._follow_up = FollowUp(stores, self.tenants.executor, publish_follow_up, settings)
 
     async def begin(self) -> None:

@@ -28,6 +28,12 @@ BUDGET_WAITS = Histogram(
     ["tenant"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+
+def observe_budget_wait(tenant: str, seconds: float) -> None:
+    BUDGET_WAITS.labels(tenant).observe(seconds)
+
+
 RATE_LIMITED = Counter(
     "mlc_writer_rate_limited", "429 answers from Basware (each slows the budget)", ["tenant"]
 )

@@ -253,7 +253,8 @@ def _skip_unchanged(
     going: list[PreparedRecord] = []
     finished: list[Delivery] = []
     for record in records:
-        if known.accepted.get(record.ref) == record.payload_hash:
+        resend = any(change.resend for change in record.changes)
+        if known.accepted.get(record.ref) == record.payload_hash and not resend:
             # What Basware would receive is what it already accepted: nothing to send.
             finished += fan_out(record.changes, unchanged())
         else:

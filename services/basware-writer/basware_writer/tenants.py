@@ -10,10 +10,10 @@ from basware_writer.basware_calls import TenantBasware
 from basware_writer.executor import TenantExecutor
 from basware_writer.invoice_pdfs import InvoicePdfMaker
 from basware_writer.planner import Destination
-from basware_writer.rate_budget import RateBudget
 from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from mlconnector.basware.client import BaswareClient
+from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connections import Connection, ConnectionNotFound, ConnectionSource, find_tenant
 from mlconnector.contracts import REFERENCE_ENTITIES
 from mlconnector.http_transport import AiohttpTransport

@@ -351,7 +351,7 @@ async def _statuses_of(
     return {(s.tenant, s.entity, s.entity_id): s for s in found}
 
 
-async def _replays_so_far(conn: Connection, originals: set[str]) -> dict[str, int]:
+async def replays_so_far(conn: Connection, originals: set[str]) -> dict[str, int]:
     records = await conn.fetch(
         "SELECT replay_of, count(*) AS n FROM audit_log"
         " WHERE replay_of = ANY($1::text[]) GROUP BY replay_of",
@@ -385,7 +385,7 @@ async def replay(
     # One replay per original in one run: its last copy in the selection stands for it.
     last_copy = {row.root_event_id: row.seq for row in rows}
     statuses = await _statuses_of(conn, rows) if not force else {}
-    replays = await _replays_so_far(conn, set(last_copy))
+    replays = await replays_so_far(conn, set(last_copy))
     items: list[ReplayItem] = []
     messages: list[ReplayMessage] = []
     for row in rows:

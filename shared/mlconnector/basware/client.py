@@ -54,6 +54,7 @@ from mlconnector.basware.models import (
     MasterDataRecord,
     MatchingOrder,
     MatchingOrderLine,
+    MatchingOrderList,
     PaymentResponse,
     PrebookResponse,
     RequestStatus,
@@ -62,11 +63,16 @@ from mlconnector.basware.models import (
     SubscriptionsResponse,
     TransferResponse,
     UploadResponse,
+    VendorList,
 )
 from mlconnector.basware.regions import BaswareHosts, BaswareRegion
 from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 
 REQUEST_ID_HEADER = "x-amzn-RequestId"
+# The largest pageSize of each list (docs/basware-api.md §5.3).
+VENDOR_PAGE_LIMIT = 100
+MATCHING_ORDER_PAGE_LIMIT = 500
+ACCOUNTING_DOCUMENT_PAGE_LIMIT = 100
 CONTINUATION_HEADER = "x-amz-meta-continuationtoken"
 
 # Everything ml-connector does with Basware, asked for in one token (tokens are scope-bound).
@@ -303,6 +309,38 @@ class BaswareClient:
             api, entity_type, records, MASTER_DATA_BATCH_LIMIT, version=version
         )
 
+    async def _list_pages(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
+        """The body of each page of a P2P list (404: no records), following the continuation
+        token with the same query (docs/basware-api.md §5.3); a page is read when asked for."""
+        token: str | None = None
+        while True:
+            headers = {CONTINUATION_HEADER: token} if token else None
+            response = await self._call("GET", path, params=params, headers=headers, ok=(200, 404))
+            if response.status_code == 404:
+                return
+            yield response.content
+            token = response.headers.get(CONTINUATION_HEADER)
+            if not token:
+                return
+
+    async def iter_vendor_pages(
+        self, *, company_code: str | None = None, page_size: int = VENDOR_PAGE_LIMIT
+    ) -> AsyncIterator[list[BaswareVendor]]:
+        params = {"pageSize": str(page_size)}
+        if company_code is not None:
+            params["companyCode"] = company_code
+        async for body in self._list_pages("/v1/vendors", params):
+            yield VendorList.model_validate_json(body).vendor_entities
+
+    async def iter_matching_order_pages(
+        self, *, company_code: str | None = None, page_size: int = MATCHING_ORDER_PAGE_LIMIT
+    ) -> AsyncIterator[list[MatchingOrder]]:
+        params = {"pageSize": str(page_size)}
+        if company_code is not None:
+            params["companyCode"] = company_code
+        async for body in self._list_pages("/v1/matchingOrders", params):
+            yield MatchingOrderList.model_validate_json(body).matching_orders
+
     async def get_vendor(self, external_code: str) -> BaswareVendor | None:
         response = await self._call("GET", f"/v1/vendors/{external_code}", ok=(200, 404))
         if response.status_code == 404:
@@ -390,15 +428,16 @@ class BaswareClient:
         )
         return InvoiceUpload(bum_id=upload.bum_id)
 
-    async def iter_accounting_documents(
+    async def iter_accounting_document_pages(
         self,
         *,
         processing_status: str | None = "WaitingForTransfer",
         company_code: str | None = None,
         last_updated: datetime | None = None,
-        page_size: int = 100,
-    ) -> AsyncIterator[AccountingDocument]:
-        """Every page of GET /v1/accountingDocuments, following the continuation token."""
+        page_size: int = ACCOUNTING_DOCUMENT_PAGE_LIMIT,
+    ) -> AsyncIterator[list[AccountingDocument]]:
+        """Each page of GET /v1/accountingDocuments, following the continuation token; a
+        page is read when the caller asks for it."""
         params = {"pageSize": str(page_size)}
         if processing_status is not None:
             params["ProcessingStatus"] = processing_status
@@ -413,12 +452,27 @@ class BaswareClient:
             if answer is None:
                 return
             body, token = answer
-            for document in AccountingDocumentResponse.model_validate_json(
-                body
-            ).accounting_documents:
-                yield document
+            yield AccountingDocumentResponse.model_validate_json(body).accounting_documents
             if not token:
                 return
+
+    async def iter_accounting_documents(
+        self,
+        *,
+        processing_status: str | None = "WaitingForTransfer",
+        company_code: str | None = None,
+        last_updated: datetime | None = None,
+        page_size: int = ACCOUNTING_DOCUMENT_PAGE_LIMIT,
+    ) -> AsyncIterator[AccountingDocument]:
+        """Every document of GET /v1/accountingDocuments (see `iter_accounting_document_pages`)."""
+        async for documents in self.iter_accounting_document_pages(
+            processing_status=processing_status,
+            company_code=company_code,
+            last_updated=last_updated,
+            page_size=page_size,
+        ):
+            for document in documents:
+                yield document
 
     async def get_accounting_document(self, invoice_id: str) -> AccountingDocument | None:
         answer = await self._get_through_redirect(f"/v1/accountingDocuments/{invoice_id}")

@@ -222,6 +222,18 @@ class MatchingOrder(BaswareModel):
     last_updated: datetime | None = None
 
 
+class VendorList(BaswareModel):
+    """An answer of GET /v1/vendors."""
+
+    vendor_entities: list[BaswareVendor]
+
+
+class MatchingOrderList(BaswareModel):
+    """An answer of GET /v1/matchingOrders."""
+
+    matching_orders: list[MatchingOrder]
+
+
 class OrderLineCoding(BaswareModel):
     external_code: Code36
     row_index: int

@@ -1,7 +1,7 @@
 """The writer's PostgreSQL state, one store per thing it holds: what Basware accepted
 (accepted.py), requests still processing (pending.py), upload claims (uploads.py), parked
 changes (parked.py) and live instances (instances.py); the request budget has its own
-module (rate_budget.py)."""
+module, shared with the reconciler (mlconnector/basware/rate_budget.py)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from console.charts import Chart, ChartPoint, ChartSeries, per_minute, svg
 from console.sampler import CategoryCount, SyncSample, latest_sample
 from console.users import Session
 from console.web import Access, now, page, state_of
+from mlconnector.reconcile_status import LatestReconcile
 from mlconnector.sync_status import LagRow, ServiceHealth, eta_text
 
 router = APIRouter()
@@ -50,6 +51,8 @@ class Overview(BaseModel):
     results_per_second: float
     failures: list[CategoryCount]
     charts: list[Chart]
+    # The latest reconcile of each connection (README: "Reconcile").
+    reconciles: list[LatestReconcile] = []
 
 
 def overview_rows(sample: SyncSample) -> list[OverviewRow]:
@@ -138,6 +141,7 @@ async def overview(request: Request) -> Overview:
         results_per_second=sample.report.rate_per_second,
         failures=sample.failures,
         charts=drawn,
+        reconciles=sample.report.reconciles,
     )
 
 
@@ -165,5 +169,6 @@ async def overview_page(request: Request, session: Viewer) -> Response:
 @router.get("/api/overview", response_model=Overview, tags=["overview"])
 async def overview_api(request: Request, session: Viewer) -> Overview:
     """Per connection and entity: counts per state, percent done and ETA, freshness; each
-    service's readiness, consumer lag, failures per category, and the 24 h chart series."""
+    service's readiness, consumer lag, failures per category, the 24 h chart series, and the
+    latest reconcile of each connection."""
     return await overview(request)

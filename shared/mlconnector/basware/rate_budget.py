@@ -1,7 +1,9 @@
-"""The request budget per Basware tenant and region, shared by every writer instance.
+"""The request budget per Basware tenant and region, shared by every process that calls
+Basware (every writer instance, the reconciler).
 
-A token bucket kept in PostgreSQL (its statements and their rules: rate_budget.sql): every
-Basware call waits for a reserved slot; a 429 halves the rate and its Retry-After blocks the
+A token bucket kept in PostgreSQL (its statements and their rules: rate_budget.sql; its table
+writer_budget is created by basware-writer's migrations): every Basware call waits for a
+reserved slot; a 429 halves the rate and its Retry-After blocks the
 whole budget, so no instance sends before Basware said it may (docs/basware-api.md §10.6).
 A slot that was waited for is checked against the block again before it is used: a
 Retry-After given meanwhile (to this instance or another) wins over the reservation.
@@ -14,11 +16,9 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib import resources
+from typing import Protocol
 
 import asyncpg
-
-from basware_writer.metrics import BUDGET_WAITS
-from basware_writer.settings import WriterSettings
 
 NAME_MARK = "-- name:"
 
@@ -37,11 +37,26 @@ def named_statements(text: str) -> dict[str, str]:
 
 
 STATEMENTS = named_statements(
-    resources.files("basware_writer").joinpath("rate_budget.sql").read_text()
+    resources.files("mlconnector.basware").joinpath("rate_budget.sql").read_text()
 )
 
 
 Reserve = Callable[[int], Awaitable[list[float]]]
+# Told the tenant and the seconds a call waited for its slot (a metric, for instance).
+WaitObserver = Callable[[str, float], None]
+
+
+class BudgetRates(Protocol):
+    """The budget's rates, as the writer's and the reconciler's settings both carry them."""
+
+    @property
+    def rate_per_second(self) -> float: ...
+    @property
+    def rate_burst(self) -> float: ...
+    @property
+    def rate_min_per_second(self) -> float: ...
+    @property
+    def rate_recovery_seconds(self) -> float: ...
 
 
 class SlotRequests:
@@ -84,9 +99,12 @@ Budget = tuple[str, str]  # (tenant, region)
 
 
 class RateBudget:
-    def __init__(self, pool: asyncpg.Pool, settings: WriterSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: BudgetRates, on_wait: WaitObserver | None = None
+    ) -> None:
         self._pool = pool
         self._settings = settings
+        self._on_wait = on_wait
         self._requests: dict[Budget, SlotRequests] = {}
         self._block_reads: dict[Budget, SlotRequests] = {}
         # Retry-After known to this process (monotonic end), before PostgreSQL has it.
@@ -134,7 +152,8 @@ class RateBudget:
             await asyncio.sleep(local)
             waited += local
         if waited > 0:
-            BUDGET_WAITS.labels(tenant).observe(waited)
+            if self._on_wait is not None:
+                self._on_wait(tenant, waited)
         return waited
 
     @staticmethod
