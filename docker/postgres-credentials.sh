@@ -11,7 +11,7 @@ dir="${1:-.mlconnector/postgres}"
 umask 077
 mkdir -p "$dir"
 for who in visma-reader basware-writer webhook-gateway invoice-follow-up audit-store console \
-        mlconnector-cli; do
+        reconciler mlconnector-cli; do
     file="$dir/$who.pgpass"
     role="mlconnector_$(echo "$who" | tr '-' '_')"
     [ -s "$file" ] || echo "*:*:*:$role:$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')" > "$file"

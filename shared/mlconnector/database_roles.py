@@ -52,6 +52,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("invoice_follow_up", "invoice-follow-up"),
     ("audit_store", "audit-store"),
     ("console", "console"),
+    ("reconciler", "reconciler"),
 )
 
 # Every role reads the migration ledger: a service checks at start that nothing is due.
@@ -66,6 +67,15 @@ MANAGE_CONNECTIONS = (
     Grant("connection_secrets", READ_WRITE),
     Grant("connection_schedules", READ_WRITE),
 )
+# A reconcile (the service's, or the command's run once) stores its run, and takes its Basware
+# requests from the writers' shared budget.
+RECONCILE = (
+    Grant("reconcile_run", APPEND),
+    Grant("reconcile_totals", APPEND),
+    Grant("reconcile_difference", APPEND),
+    Grant("writer_budget", UPSERT),
+)
+READ_RECONCILES = (Grant("reconcile_run", READ), Grant("reconcile_totals", READ))
 READ_AUDIT = (
     Grant("audit_log", READ),
     Grant("audit_chain_head", READ),
@@ -121,6 +131,14 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_samples", READ_WRITE),
         Grant("console_minutes", READ_WRITE),
         Grant("console_failure_minutes", READ_WRITE),
+        *READ_RECONCILES,
+    ),
+    # Invoices missing in Basware are told apart by their audit status.
+    "reconciler": (
+        LEDGER,
+        *READ_CONNECTIONS,
+        *READ_AUDIT,
+        *RECONCILE,
     ),
     # connections, keys, users, ping, status and audit status|verify|replay.
     CLI: (
@@ -132,6 +150,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_sessions", READ_WRITE),
         # `users add|remove` record the action; the console publishes it.
         Grant("console_outbox", ("INSERT",)),
+        *RECONCILE,
     ),
 }
 LOGINS = tuple(GRANTS)

@@ -151,9 +151,8 @@ class RateBudget:
             # yet is slept here first).
             await asyncio.sleep(local)
             waited += local
-        if waited > 0:
-            if self._on_wait is not None:
-                self._on_wait(tenant, waited)
+        if waited > 0 and self._on_wait is not None:
+            self._on_wait(tenant, waited)
         return waited
 
     @staticmethod
