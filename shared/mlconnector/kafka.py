@@ -31,10 +31,16 @@ HEADER_EVENT_TYPE = "event-type"
 HEADER_SCHEMA_VERSION = "schema-version"
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLAY_OF = "replay-of"
+# Why a replay was published when no person asked for it: "broker lost".
+HEADER_REPLAY_REASON = "replay-reason"
 
 
 def event_headers(
-    event: Event, *, correlation_id: str | None = None, replay_of: str | None = None
+    event: Event,
+    *,
+    correlation_id: str | None = None,
+    replay_of: str | None = None,
+    replay_reason: str | None = None,
 ) -> dict[str, str]:
     headers = {
         HEADER_EVENT_ID: event.event_id,
@@ -44,6 +50,8 @@ def event_headers(
     }
     if replay_of:
         headers[HEADER_REPLAY_OF] = replay_of
+        if replay_reason:
+            headers[HEADER_REPLAY_REASON] = replay_reason
     return headers
 
 
