@@ -196,7 +196,7 @@ def replay_event_id(original_event_id: str, sequence: int) -> str:
 
 
 def replay_message(
-    row: StoredRow, new_event_id: str, now: datetime, reason: str | None = None
+    row: StoredRow, new_event_id: str, now: datetime, replay_reason: str | None = None
 ) -> ReplayMessage:
     """The change event of `row` as a fresh event: new id, occurring now, same key and type."""
     change = parse_change(row)
@@ -205,7 +205,7 @@ def replay_message(
         replayed,
         correlation_id=row.derived.correlation_id or row.root_event_id,
         replay_of=row.root_event_id,
-        replay_reason=reason,
+        replay_reason=replay_reason,
     )
     return ReplayMessage(
         key=row.message.key, value=replayed.model_dump_json().encode(), headers=headers
@@ -351,10 +351,10 @@ async def replay(
     dry_run: bool = False,
     force: bool = False,
     now: datetime | None = None,
-    reason: str | None = None,
+    replay_reason: str | None = None,
 ) -> ReplayReport:
     """Replays what `selection` names (or, with dry_run, says what it would replay);
-    `reason` goes into every replay's headers, and so into the log."""
+    `replay_reason` goes into every replay's headers, and so into the log."""
     if publisher is None and not dry_run:
         raise ValueError("a replay that is not a dry run needs a publisher")
     now = now or datetime.now(UTC)
@@ -396,7 +396,7 @@ async def replay(
             replays[row.root_event_id] = sequence
             item.replay_event_id = replay_event_id(row.root_event_id, sequence)
             item.action = ReplayAction.WOULD_REPLAY if dry_run else ReplayAction.REPLAYED
-            messages.append(replay_message(row, item.replay_event_id, now, reason))
+            messages.append(replay_message(row, item.replay_event_id, now, replay_reason))
         items.append(item)
     if messages and not dry_run:
         assert publisher is not None
