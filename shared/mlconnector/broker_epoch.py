@@ -15,7 +15,9 @@ under the new generation), which points past the new broker's log, or into it, p
 records it never read. So once a topic's mark changes from one epoch to another, the
 process rewinds its partitions of that topic (and of the topics nobody marks) to the start
 of the new log and commits that: it reads the new broker from its beginning, and drops what
-it already handled by event id, as after any re-delivery.
+it already handled by event id, as after any re-delivery. A partition whose position is past
+the end of its log is rewound too, marks or not: the log is not the one the position was
+taken on (a process that never saw the epoch before the loss finds it that way).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ EPOCH_GROUP = "mlconnector.broker-epoch"
 MARK_PARTITION = 0
 # How often a process looks at the marks for its consumers' sake.
 FOLLOW_INTERVAL_SECONDS = 2.0
+# position() is answered locally once a partition's position is known.
+POSITION_TIMEOUT = 1.0
 
 Marks = Mapping[str, int | None]
 
@@ -130,19 +134,37 @@ class EpochFollower:
         self._known.update({t: mark for t, mark in marks.items() if mark is not None})
 
 
-async def rewind(consumer: AIOKafkaConsumer, topics: set[str], marked: set[str]) -> int:
-    """Moves the consumer's partitions of `topics` (and of topics nobody marks) to the start
-    of their log and commits it; returns how many partitions moved."""
-    partitions = [
-        tp for tp in consumer.assignment() if tp.topic in topics or tp.topic not in marked
-    ]
-    if not partitions:
-        return 0
-    starts = await consumer.beginning_offsets(partitions)
+async def rewind(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+    """Moves the partitions to the start of their log and commits it."""
+    starts = await consumer.beginning_offsets(list(partitions))
     for partition, start in starts.items():
         consumer.seek(partition, start)
     await consumer.commit({tp: OffsetAndMetadata(start, "") for tp, start in starts.items()})
-    return len(partitions)
+
+
+async def beyond_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Partitions whose position is past the end of the log the broker reported in its last
+    fetch: a log that is not the one the position was taken on (the embedded broker answers
+    such a fetch with nothing rather than with an out-of-range error)."""
+    found: list[TopicPartition] = []
+    for partition in consumer.assignment():
+        end = consumer.highwater(partition)
+        if end is None:
+            continue
+        try:
+            position = await asyncio.wait_for(consumer.position(partition), POSITION_TIMEOUT)
+        except (TimeoutError, AssertionError):  # revoked meanwhile, or still resetting
+            continue
+        if position > end:
+            found.append(partition)
+    return found
+
+
+def _to_rewind(
+    consumer: AIOKafkaConsumer, moved: set[str], marked: set[str]
+) -> list[TopicPartition]:
+    # Topics nobody marks go back with any loss: the broker lost them too, most likely.
+    return [tp for tp in consumer.assignment() if tp.topic in moved or tp.topic not in marked]
 
 
 async def follow_broker_epoch(
@@ -150,43 +172,52 @@ async def follow_broker_epoch(
     consumers: Callable[[], Iterable[GroupConsumer]],
     interval: float = FOLLOW_INTERVAL_SECONDS,
 ) -> None:
-    """Runs until cancelled: rewinds the consumers whose topics changed epoch (see above)."""
+    """Runs until cancelled: rewinds the consumers onto a broker that lost what it held (see
+    above); the first look at once, so that the epoch the process runs on is known early."""
     follower = EpochFollower()
     marks = EpochMarks(kafka, ())
     while True:
-        await asyncio.sleep(interval)
         current = list(consumers())
-        topics = {tp.topic for _, consumer in current for tp in consumer.assignment()}
-        if not topics:
-            continue
+        # Subscribed, not only assigned: a consumer still joining its group learns the
+        # epoch it is on too, so that the next one is a change to it.
+        topics = {t for _, consumer in current for t in consumer.subscription()}
         try:
-            seen = await marks.read(topics)
+            seen = await marks.read(topics) if topics else {}
         except (KafkaError, OSError):
-            continue  # the broker is away: nothing to rewind onto
-        moved = follower.changed(seen)
-        if moved and not await _rewind_all(current, moved, seen):
-            continue  # tried again next round: a second rewind only re-reads
-        follower.settle(seen)
+            seen = None  # the broker is away: nothing to rewind onto
+        if seen is not None:
+            moved = follower.changed(seen)
+            marked = {t for t, mark in seen.items() if mark is not None}
+            if await _rewind_all(current, moved, marked):
+                follower.settle(seen)
+        await asyncio.sleep(interval)
 
 
-async def _rewind_all(consumers: Sequence[GroupConsumer], moved: set[str], seen: Marks) -> bool:
-    marked = {t for t, mark in seen.items() if mark is not None}
+async def _rewind_all(
+    consumers: Sequence[GroupConsumer], moved: set[str], marked: set[str]
+) -> bool:
+    """Rewinds what changed epoch, and whatever sits past the end of its log; False when a
+    consumer could not be rewound now (a second rewind only re-reads)."""
     done = True
     for group, consumer in consumers:
         try:
-            count = await rewind(consumer, moved, marked)
+            partitions = set(await beyond_the_end(consumer))
+            if moved:
+                partitions |= set(_to_rewind(consumer, moved, marked))
+            if partitions:
+                await rewind(consumer, sorted(partitions))
         except (KafkaError, AssertionError) as error:
-            # Rebalancing meanwhile (the next owner of a partition starts from what the
-            # group committed, which this rewind may not have reached yet).
+            # Rebalancing meanwhile: the partitions' next owner starts from what the group
+            # committed, which this rewind may not have reached yet.
             log.warning("group %s not rewound onto the new broker yet: %s", group, error)
             done = False
             continue
-        if count:
+        if partitions:
             log.warning(
-                "the broker lost %s and was marked anew: group %s reads its %d partitions "
+                "the broker lost what group %s read (%s): its %d partitions there are read "
                 "again from the start of the new log",
-                ", ".join(sorted(moved)),
                 group,
-                count,
+                ", ".join(sorted({tp.topic for tp in partitions})),
+                len(partitions),
             )
     return done

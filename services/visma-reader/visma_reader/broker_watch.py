@@ -106,7 +106,8 @@ class BrokerWatch:
         self._recovered = recovered
 
     async def run(self) -> None:
-        """visma-reader's loop: a check every interval, the first one at once."""
+        """visma-reader's loop: a check every interval, the first one at once; the polls
+        start once the first one ended, whatever its outcome."""
         failing = False
         while True:
             try:
@@ -120,6 +121,7 @@ class BrokerWatch:
                 level = logging.DEBUG if failing else logging.WARNING
                 log.log(level, "broker epoch not checked (%s: %s)", type(error).__name__, error)
                 failing = True
+            self._gate.open()
             await asyncio.sleep(self._interval)
 
     async def check(self) -> RecoveryReport | None:

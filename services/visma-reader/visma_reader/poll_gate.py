@@ -4,7 +4,9 @@ The recovery drops "published" marks and moves cursors back. A poll that read so
 before that and advanced its cursor after would carry the cursor past the records whose marks
 were dropped, and they would not be read again. So the recovery closes the gate: a poll
 between two pages stops there (PollInterrupted: its cursor stays where it was, as after a
-crash), new polls wait, and the recovery starts once no poll is left.
+crash), new polls wait, and the recovery starts once no poll is left. The gate starts closed:
+the first polls of a process wait for its first look at the broker, so that a recovery at
+start (a database that outlived its broker) never races the polls it would stop.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ class PollInterrupted(Exception):
 
 
 class PollGate:
-    def __init__(self) -> None:
+    def __init__(self, *, open_at_start: bool = False) -> None:
         self._open = asyncio.Event()
-        self._open.set()
+        if open_at_start:
+            self._open.set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._polls = 0
@@ -44,6 +47,9 @@ class PollGate:
         """Between two pages of a poll: PollInterrupted when the gate is closing."""
         if not self._open.is_set():
             raise PollInterrupted("a broker recovery is waiting for the polls to stop")
+
+    def open(self) -> None:
+        self._open.set()
 
     @contextlib.asynccontextmanager
     async def closed(self) -> AsyncIterator[None]:

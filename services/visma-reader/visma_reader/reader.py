@@ -50,7 +50,7 @@ class Reader:
         self._publish = publish
         self._settings = settings
         self._observer = observer
-        self._gate = gate or PollGate()
+        self._gate = gate or PollGate(open_at_start=True)
 
     async def poll(self, source: VismaSource, tenant: str, entity: Entity) -> list[PollReport]:
         """One poll of the entity; PollInterrupted when a broker recovery stops it."""
