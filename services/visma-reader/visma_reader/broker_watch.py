@@ -94,6 +94,7 @@ class BrokerWatch:
         *,
         interval: float,
         instance: str,
+        # Told when a recovery left records to read again from Visma.
         recovered: Callable[[], Awaitable[None]],
     ) -> None:
         self._marks = marks
@@ -139,7 +140,8 @@ class BrokerWatch:
             report = await self._recover(conn, memory)
         finally:
             await conn.close()  # the lock goes with the session
-        await self._recovered()
+        if report.reread:
+            await self._recovered()
         return report
 
     async def _recover(self, conn: asyncpg.Connection, memory: BrokerMemory) -> RecoveryReport:
