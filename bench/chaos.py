@@ -18,15 +18,11 @@ import contextlib
 import os
 import signal
 
-from bench.latency import SUPPLIER
-from bench.ledger import put_ledger_at_rest
-from bench.outcomes import OutcomeWatcher
-from bench.pipeline import Pipeline, PipelineOptions, running_pipeline
+from bench.lifecycle import ledger_at_rest
+from bench.pipeline import Pipeline, PipelineOptions
 from bench.report import Figure, Record, Target
 from bench.sizes import BenchSize, ScenarioContext
 from bench.sync import SyncRun, measured_backfill
-from mlconnector.topics import message_key
-from mlconnector_cli.stack import local_stack
 
 MAX_SLOWDOWN = 1.5
 
@@ -70,35 +66,27 @@ async def timed_backfill(
         log_dir=context.log_dir / ("chaos" if kill else "calm"),
     )
     options.log_dir.mkdir(parents=True, exist_ok=True)
-    async with (
-        local_stack(purpose="bench") as stack,
-        running_pipeline(stack, options) as pipeline,
-    ):
-        tenant = pipeline.company.company_id
-        async with OutcomeWatcher(
-            stack.bootstrap_servers, changes_key=message_key(tenant, SUPPLIER)
-        ) as watcher:
-            await put_ledger_at_rest(pipeline)
-            schedule = KillSchedule(pipeline, size.chaos_kill_interval, size.chaos_rounds)
-            killing: list[asyncio.Task[None]] = []
+    async with ledger_at_rest(options) as (pipeline, watcher):
+        schedule = KillSchedule(pipeline, size.chaos_kill_interval, size.chaos_rounds)
+        killing: list[asyncio.Task[None]] = []
 
-            def start_killing() -> None:
-                if kill:
-                    killing.append(asyncio.create_task(schedule.run()))
+        def start_killing() -> None:
+            if kill:
+                killing.append(asyncio.create_task(schedule.run()))
 
-            try:
-                run = await measured_backfill(
-                    pipeline,
-                    watcher,
-                    size.chaos_ledger,
-                    timeout=size.backfill_timeout * 3,
-                    clock_started=start_killing,
-                )
-            finally:
-                for task in killing:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+        try:
+            run = await measured_backfill(
+                pipeline,
+                watcher,
+                size.chaos_ledger,
+                timeout=size.backfill_timeout * 3,
+                clock_started=start_killing,
+            )
+        finally:
+            for task in killing:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     return run, schedule.kills
 
 
