@@ -122,6 +122,10 @@ class BrokerWatch:
                 level = logging.DEBUG if failing else logging.WARNING
                 log.log(level, "broker epoch not checked (%s: %s)", type(error).__name__, error)
                 failing = True
+            except Exception:
+                # A bug here must neither stop the polls nor end the watch: said, tried again.
+                log.exception("the broker epoch check failed")
+                failing = True
             self._gate.open()
             await asyncio.sleep(self._interval)
 
