@@ -85,9 +85,13 @@ class Pipeline:
         self.service_urls = service_urls
         self._sandboxes = list(sandboxes)
         self._http = httpx.AsyncClient(timeout=10.0)
+        # Services a supervisor (the chaos run) killed and is starting again.
+        self.restarting: set[str] = set()
 
     def check_alive(self) -> None:
         for process in [*self._sandboxes, *self.services.values()]:
+            if process.name in self.restarting:
+                continue
             if process.pid is not None and process.exited is not None:
                 raise ServiceExited(
                     f"{process.name} exited with code {process.exited}:\n{process.tail()}"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.baseline import baseline
+from bench.chaos import chaos
 from bench.console_pages import console_pages
 from bench.gateway import gateway_rate
 from bench.lifecycle import PHASES, tenant_lifecycle
@@ -29,6 +30,7 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "baseline": (("baseline",), baseline),
     "gateway": (("gateway",), gateway_rate),
     "console": (("console",), console_pages),
+    "chaos": (("chaos",), chaos),
 }
 
 

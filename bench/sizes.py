@@ -44,6 +44,11 @@ class BenchSize(BaseModel):
     gateway_webhooks: int
     # Audit log rows under the console's Records and Overview timings.
     console_audit_rows: int = 1_000_000
+    # The chaos run: its ledger, a service killed (and started again) every interval, each
+    # of them this many times.
+    chaos_ledger: Dataset
+    chaos_kill_interval: float = 20.0
+    chaos_rounds: int = 10
     # What `python -m bench --size <name>` runs unless told otherwise.
     runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
 
@@ -58,8 +63,11 @@ SIZES: dict[str, BenchSize] = {
         baseline=Dataset(suppliers=3, purchase_orders=6, invoices=6),
         gateway_webhooks=500,
         console_audit_rows=5_000,
+        chaos_ledger=Dataset(suppliers=300, purchase_orders=600, invoices=600),
+        chaos_kill_interval=1.0,
+        chaos_rounds=2,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
-        runs=("tenant", "baseline", "console"),
+        runs=("tenant", "baseline", "console", "chaos"),
     ),
     "full": BenchSize(
         name="full",
@@ -69,7 +77,8 @@ SIZES: dict[str, BenchSize] = {
         latency_change_interval=0.5,
         baseline=Dataset(suppliers=200, purchase_orders=400, invoices=400),
         gateway_webhooks=5_000,
-        runs=("tenant", "baseline", "gateway", "console"),
+        chaos_ledger=Dataset(suppliers=10_000, purchase_orders=50_000, invoices=50_000),
+        runs=("tenant", "baseline", "gateway", "console", "chaos"),
     ),
 }
 

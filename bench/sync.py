@@ -64,9 +64,11 @@ async def measured_backfill(
     *,
     timeout: float,
     profiler: Profiler | None = None,
+    clock_started: Callable[[], None] | None = None,
 ) -> SyncRun:
     """Starts the services (the reader last) and waits until every seeded record settled,
-    profiling every process meanwhile when given a profiler."""
+    profiling every process meanwhile when given a profiler; `clock_started` is told when
+    the clock starts (the chaos run starts its kills then)."""
     await pipeline.start([name for name in pipeline.services if name != READER])
     visma_before = await pipeline.visma.api_requests()
     basware_before = await pipeline.basware.api_requests()
@@ -74,6 +76,8 @@ async def measured_backfill(
     basware_counters = await pipeline.basware.counters()
     started = datetime.now(UTC)
     await pipeline.start([READER])
+    if clock_started is not None:
+        clock_started()
     if profiler is not None:
         await profiler.start(pipeline.pids())
 

@@ -53,6 +53,7 @@ from mlconnector.kafka import (
     HEADER_EVENT_ID,
     HEADER_EVENT_TYPE,
     HEADER_REPLAY_OF,
+    HEADER_REPLAY_REASON,
     HEADER_SCHEMA_VERSION,
 )
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -71,7 +72,8 @@ DESCRIPTION = (
     "apps by `make asyncapi`. A message's body is one event as JSON. Its headers name it: "
     f"`{HEADER_EVENT_TYPE}` says which of the channel's payload models the body is, with "
     f"`{HEADER_EVENT_ID}`, `{HEADER_SCHEMA_VERSION}`, `{HEADER_CORRELATION_ID}` and, on "
-    f"replays, `{HEADER_REPLAY_OF}`."
+    f"replays, `{HEADER_REPLAY_OF}` (with `{HEADER_REPLAY_REASON}` when a service replays: "
+    '"broker lost").'
 )
 
 

@@ -37,9 +37,10 @@ T = TypeVar("T")
 
 replay_app = typer.Typer(
     name="replay",
-    help="Re-publish change events from the audit log onto visma.changes: what failed, one "
-    "record, or an offset range. Replays carry a replay-of header and a new event id, keep "
-    "their key, and are audited themselves. A record delivered since is not replayed.",
+    help="Re-publish change events from the audit log onto visma.changes: what failed, what "
+    "has no result yet, one record, or an offset range. Replays carry a replay-of header and "
+    "a new event id, keep their key, and are audited themselves. A record delivered since is "
+    "not replayed.",
     no_args_is_help=True,
 )
 audit_app = typer.Typer(
@@ -227,6 +228,26 @@ def replay_failed(
         until=parse_time(until, "--until"),
     )
     _replay(database_url, selection, to_topic, dry_run, force=False)
+
+
+@replay_app.command("pending")
+def replay_pending(
+    tenant: TenantOption = None,
+    entity: EntityOption = None,
+    dry_run: DryRun = False,
+    to_topic: ToTopic = Topic.VISMA_CHANGES.value,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Replay every record whose latest change has no result yet (parked ones excepted).
+
+    What a lost broker held: visma-reader does this by itself when it finds the broker lost
+    (README, "Broker loss"); this is the same selection by hand. Vendors first, then
+    purchase orders, then invoices; the writer answers what Basware already has without
+    sending it again.
+    """
+    from mlconnector.audit.replay import PendingRecords
+
+    _replay(database_url, PendingRecords(tenant=tenant, entity=entity), to_topic, dry_run, False)
 
 
 @replay_app.command("record")

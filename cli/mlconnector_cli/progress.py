@@ -89,16 +89,17 @@ class RateMeter:
         return (n1 - n0) / (t1 - t0) if t1 > t0 else None
 
 
-def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
-    """One line of at most LINE_WIDTH characters: percent and totals, rate and ETA, what
-    needs a look, then the totals per entity."""
+def render_line(snapshot: ProgressSnapshot, rate: float | None, notice: str | None = None) -> str:
+    """One line of at most LINE_WIDTH characters: why nothing moves (`notice`, e.g. a broker
+    that does not answer), percent and totals, rate and ETA, what needs a look, then the
+    totals per entity."""
     total, settled = snapshot.total, snapshot.settled
     percent = 100.0 * settled / total if total else 0.0
     if total and settled >= total:
         head = f"caught up: {snapshot.count(RecordState.DELIVERED)}/{total} delivered"
     else:
         head = f"{percent:3.0f}% {settled}/{total}"
-    parts = [head]
+    parts = [notice, head] if notice else [head]
     if settled < total:
         parts.append(f"{rate:.0f}/s ETA {eta_text(total - settled, rate)}" if rate else "ETA ?")
     parts += [
@@ -120,18 +121,22 @@ def render_line(snapshot: ProgressSnapshot, rate: float | None) -> str:
 
 
 class ProgressReader:
-    """Reads snapshots over one connection, opened on first use, again after it broke."""
+    """Reads snapshots (and what else the run watches) over one connection, opened on first
+    use, again after it broke."""
 
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
         self._conn: asyncpg.Connection | None = None
 
+    async def connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self._database_url, timeout=5)
+        return self._conn
+
     async def snapshot(
         self, totals: Mapping[Entity, int], tenant: str | None = None
     ) -> ProgressSnapshot:
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self._database_url, timeout=5)
-        return snapshot_of(await state_summaries(self._conn), totals, tenant)
+        return snapshot_of(await state_summaries(await self.connection()), totals, tenant)
 
     async def aclose(self) -> None:
         if self._conn is not None:

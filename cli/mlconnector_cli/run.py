@@ -19,8 +19,8 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -34,7 +34,6 @@ from mlconnector.contracts import Entity
 from mlconnector.database_roles import CLI
 from mlconnector.home import HomeFolder, StackEndpoint, StackFile, read_stack_file, write_stack_file
 from mlconnector.vault import Keyring, dev_key
-from mlconnector_cli.connections import database_location
 from mlconnector_cli.ports import (
     BASWARE_SANDBOX_PORTS,
     VISMA_SANDBOX_PORTS,
@@ -49,7 +48,6 @@ from mlconnector_cli.progress import (
     RateMeter,
     render_line,
 )
-from mlconnector_cli.recovery import recover_from_database
 from mlconnector_cli.stack import (
     EmbeddedBroker,
     Stack,
@@ -500,9 +498,6 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
         await forget_home_database(home)
     async with local_stack(purpose="run", home=home, broker_port=ports.broker) as stack:
         keyring = Keyring(dev_key(home.master_key_file))
-        recovered = await recover_from_database(stack.database_url, stack.kafka_settings())
-        if recovered.republished or recovered.reread:
-            print(recovered.describe(), flush=True)
         if options.demo_connection:
             await store_demo_connection(stack.database_url, keyring, endpoints)
         # The console finds the stack (its services, the sandboxes' URLs) in the home.
@@ -532,26 +527,18 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
             await asyncio.gather(*(p.stop() for p in reversed(processes)))
 
 
-async def replace_lost_broker(
-    stack: Stack, broker: EmbeddedBroker, processes: list[ManagedProcess]
-) -> None:
-    """The embedded broker died and took every message with it (docs/broker.md §3.6): a new
-    one on the same port, the services started again on it (their consumers do not survive
-    a broker's loss), and what the old one held recovered from PostgreSQL, with no one typing
-    a command."""
+async def replace_lost_broker(stack: Stack, broker: EmbeddedBroker) -> None:
+    """The embedded broker died and took every message with it (docs/broker.md §3.6): a new,
+    empty one on the same port, with the topics. The services stay up: their clients find
+    the new broker at the same address, and visma-reader recovers from PostgreSQL what the
+    old one held (README, "Broker loss"), with no one typing a command."""
     print(
-        f"the broker at {broker.address} is gone: starting a new one and recovering what it "
-        "held from the database",
+        f"the broker at {broker.address} is gone: starting a new, empty one there; the "
+        "services recover what it held from the database",
         flush=True,
     )
-    services = [p for p in processes if p.name not in SANDBOXES]
-    await asyncio.gather(*(p.stop() for p in services))
     await broker.start()
     await create_topics(stack)
-    recovered = await recover_from_database(stack.database_url, stack.kafka_settings())
-    print(recovered.describe(), flush=True)
-    for process in services:
-        await process.start()
 
 
 class ProgressPrinter:
@@ -560,24 +547,32 @@ class ProgressPrinter:
 
     def __init__(self) -> None:
         self._last = ""
-        self._shown: ProgressSnapshot | None = None
+        self._shown: tuple[ProgressSnapshot, str | None] | None = None
         self._tty = sys.stdout.isatty()
 
-    def show(self, snapshot: ProgressSnapshot, rate: float | None) -> None:
+    def show(self, snapshot: ProgressSnapshot, rate: float | None, notice: str | None) -> None:
         # The counts decide, not the text: a rate that decays while nothing moves is no news.
-        if snapshot == self._shown:
+        if (snapshot, notice) == self._shown:
             return
-        self._shown = snapshot
-        line = render_line(snapshot, rate)
+        self._shown = (snapshot, notice)
+        line = render_line(snapshot, rate, notice)
         self._last = line
         if self._tty:
             print(f"\r\033[K{line}", end="", flush=True)
         else:
             print(line, flush=True)
 
+    def say(self, lines: Sequence[str]) -> None:
+        """Lines of their own, between two progress lines."""
+        if lines:
+            self.close()
+            for line in lines:
+                print(line, flush=True)
+
     def close(self) -> None:
         if self._tty and self._last:
             print(flush=True)
+            self._last = ""
 
 
 async def _watch(
@@ -590,13 +585,15 @@ async def _watch(
 ) -> int:
     printer = ProgressPrinter()
     rate = RateMeter()
+    run_started_at = datetime.now(UTC) - timedelta(seconds=time.monotonic() - started)
+    broker = BrokerHealth(stack.kafka_settings(), since=run_started_at)
     # Asked every second for the whole run: one client and one connection, not one a second.
     async with (
         httpx.AsyncClient(base_url=endpoints.visma_url, timeout=10) as visma,
         contextlib.aclosing(ProgressReader(stack.database_url)) as progress,
     ):
         return await _watch_loop(
-            options, stack, processes, stop, started, visma, progress, printer, rate
+            options, stack, processes, stop, started, visma, progress, printer, rate, broker
         )
 
 
@@ -610,6 +607,7 @@ async def _watch_loop(
     progress: ProgressReader,
     printer: ProgressPrinter,
     rate: RateMeter,
+    broker: BrokerHealth,
 ) -> int:
     try:
         while not stop.is_set():
@@ -617,30 +615,57 @@ async def _watch_loop(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             if stack.embedded is not None and not stack.embedded.alive and not stop.is_set():
                 printer.close()
-                await replace_lost_broker(stack, stack.embedded, processes)
+                await replace_lost_broker(stack, stack.embedded)
+                broker.lost()
             for process in processes:
                 if process.exited is not None:
                     printer.close()
                     print(f"{process.name} exited with code {process.exited}:\n{process.tail()}")
                     return 1
+            printer.say(await broker.tick(await progress.connection()))
             totals = await visma_totals(visma, DEMO_VISMA_COMPANY_ID)
             snapshot = await progress.snapshot(totals, DEMO_VISMA_COMPANY_ID)
             rate.add(snapshot.settled)
-            printer.show(snapshot, rate.per_second())
-            elapsed = time.monotonic() - started
-            if options.sync_once and snapshot.all_delivered():
-                printer.close()
-                print(f"all {snapshot.total} records delivered in {elapsed:.1f} s")
-                return 0
-            if options.sync_once and elapsed > options.timeout:
-                printer.close()
-                missing = {e.value: p.total - p.delivered for e, p in snapshot.entities.items()}
-                print(
-                    f"not everything was delivered within {options.timeout:.0f} s; "
-                    f"still missing per entity: {missing}. See {options.log_dir}/ for logs."
-                )
-                return 1
+            printer.show(snapshot, rate.per_second(), broker.notice())
+            if options.sync_once:
+                verdict = sync_once_verdict(options, snapshot, broker, time.monotonic() - started)
+                if verdict is not None:
+                    code, message = verdict
+                    printer.close()
+                    print(message if code == 0 else f"{message} See {options.log_dir}/ for logs.")
+                    return code
     finally:
         printer.close()
     print("stopping")
     return 0
+
+
+def sync_once_verdict(
+    options: RunOptions, snapshot: ProgressSnapshot, broker: BrokerHealth, elapsed: float
+) -> tuple[int, str] | None:
+    """How `--sync-once` ends now (exit code, what it says), or None to go on watching.
+
+    The time the broker did not answer, or visma-reader was recovering what a lost one held,
+    does not count against --timeout: the records are not missing then, they are waiting
+    for the broker. A broker stalled for longer than --timeout ends the run all the same,
+    naming the broker."""
+    if snapshot.all_delivered():
+        return 0, f"all {snapshot.total} records delivered in {elapsed:.1f} s"
+    stalled_since = broker.stalled_since
+    if stalled_since is not None:
+        stalled = time.monotonic() - stalled_since
+        if stalled <= options.timeout:
+            return None
+        if broker.down_since is not None:
+            return 1, f"the broker at {broker.address} has not answered for {stalled:.0f} s."
+        return 1, (
+            f"visma-reader has not recovered what the lost broker at {broker.address} held "
+            f"within {stalled:.0f} s."
+        )
+    if elapsed - broker.stalled_seconds <= options.timeout:
+        return None
+    missing = {e.value: p.total - p.delivered for e, p in snapshot.entities.items()}
+    return 1, (
+        f"not everything was delivered within {options.timeout:.0f} s; still missing per "
+        f"entity: {missing}."
+    )

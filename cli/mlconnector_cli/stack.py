@@ -10,8 +10,8 @@ Order of preference, for each part on its own:
 With a home folder (`mlconnector run`), the database lasts: a database of its own on the local
 server, or the embedded server's data under the home folder, both kept across stops. Without
 one (tests, benchmarks), a fresh database is created for the run and dropped afterwards.
-The embedded broker keeps nothing either way (docs/broker.md §3.6): `mlconnector run` recovers
-from the database what a lost broker held (recovery.py).
+The embedded broker keeps nothing either way (docs/broker.md §3.6): visma-reader recovers from
+the database what a lost broker held (visma_reader/broker_watch.py).
 Everything started here is stopped when the context exits, also on Ctrl-C; the broker is
 tied to this process's life (PR_SET_PDEATHSIG) so that even a SIGKILL leaves no orphan.
 """

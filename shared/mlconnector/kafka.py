@@ -31,7 +31,8 @@ HEADER_EVENT_TYPE = "event-type"
 HEADER_SCHEMA_VERSION = "schema-version"
 HEADER_CORRELATION_ID = "correlation-id"
 HEADER_REPLAY_OF = "replay-of"
-# Why a replay was made when not by an operator's selection ("reconcile": Basware differed).
+# Why a replay was published when no person asked for it: "broker lost", or "reconcile"
+# (Basware differed).
 HEADER_REPLAY_REASON = "replay-reason"
 
 

@@ -1,5 +1,6 @@
 """What every service process shares: a FastStream ASGI app with /healthz, /readyz and
-/metrics, and its consumer lag reported as a metric."""
+/metrics, its consumer lag reported as a metric, and its consumers rewound onto a broker that
+lost what it held (mlconnector/broker_epoch.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import make_asgi_app
 
 from mlconnector.asgi import ServerLimits
+from mlconnector.broker_epoch import follow_broker_epoch
 from mlconnector.lag import GroupConsumer, broker_consumers, report_lag
 from mlconnector.lifecycle import ServiceLifecycle
 from mlconnector.logs import configure_logging
 from mlconnector.readiness import Readiness
-from mlconnector.settings import ServiceSettings
+from mlconnector.settings import KafkaSettings, ServiceSettings
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -28,6 +30,7 @@ def service_app(
     broker: KafkaBroker,
     lifecycle: ServiceLifecycle[Any] | None = None,
     *,
+    kafka: KafkaSettings | None = None,
     readiness: Readiness | None = None,
     consumers: Callable[[], Iterable[GroupConsumer]] | None = None,
     extra_routes: Sequence[tuple[str, Any]] = (),
@@ -42,7 +45,7 @@ def service_app(
     and stopped with the broker, answers /readyz, and names the aiokafka consumers the
     service runs itself beside the broker's subscribers, so that their lag is reported too.
     Without one (the writer, for now), `readiness`, `consumers` and the hooks say the same
-    one by one."""
+    one by one. With `kafka`, the consumers follow the broker's epoch marks."""
     if lifecycle is not None:
         readiness = lifecycle.readiness(broker)
         consumers = lifecycle.consumers
@@ -56,6 +59,9 @@ def service_app(
 
     async def start_lag() -> None:
         lag_task.append(asyncio.create_task(report_lag(all_consumers), name="consumer-lag"))
+        if kafka is not None:
+            follow = follow_broker_epoch(kafka, all_consumers)
+            lag_task.append(asyncio.create_task(follow, name="broker-epoch"))
 
     async def stop_lag() -> None:
         while lag_task:

@@ -99,6 +99,11 @@ class RunningStack:
                 raise AssertionError(f"the stack did not come up:\n{out.decode()}")
             await asyncio.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     async def interrupt(self, timeout: float = 30.0) -> int:
         """Ctrl-C, as a user stops it; returns its exit code and keeps what it printed."""
         assert self._process is not None

@@ -193,6 +193,41 @@ async def test_a_record_delivered_since_is_not_replayed(
     assert headers(record)[HEADER_REPLAY_OF] == fixed.event_id
 
 
+async def test_what_has_no_result_yet_is_replayed_by_hand_vendors_first(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    changes, results = topics[Topic.VISMA_CHANGES], topics[Topic.BASWARE_RESULTS]
+    unanswered_order = order_change("PO1", "S1")
+    unanswered = supplier_change("S1")
+    delivered = supplier_change("S2")
+    parked = order_change("PO2", "S2")
+    failed = supplier_change("S3")
+    placed: list[tuple[Event, str, int, int]] = [
+        (unanswered_order, changes, 0, 0),
+        (unanswered, changes, 0, 1),
+        (delivered, changes, 0, 2),
+        (parked, changes, 0, 3),
+        (failed, changes, 0, 4),
+        (result_for(delivered, Outcome.DELIVERED), results, 0, 0),
+        (result_for(parked, Outcome.PARKED), results, 0, 1),
+        (result_for(failed, Outcome.FAILED), results, 0, 2),
+    ]
+    await fill_log(database_url, logged(placed))
+
+    said = await mlconnector(
+        ["replay", "pending", "--to-topic", changes], database_url, kafka_settings
+    )
+    assert said.exit_code == 0, said.output
+    assert "2 replayed, 0 skipped." in said.output
+    sent = await read_records(kafka_settings, changes, 2)
+    # The vendor before its order, whatever their order in the log.
+    assert [headers(r)[HEADER_REPLAY_OF] for r in sent] == [
+        unanswered.event_id,
+        unanswered_order.event_id,
+    ]
+    assert "replay-reason" not in headers(sent[0])  # a person asked for it
+
+
 async def test_an_offset_range_is_replayed_from_the_log(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:

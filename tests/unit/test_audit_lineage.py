@@ -29,8 +29,16 @@ CHANGE = change_from_record(
 )
 
 
-def row(event: Event | None, *, replay_of: str | None = None, value: bytes = b"") -> StoredRow:
-    headers = event_headers(event, replay_of=replay_of) if event else {}
+def row(
+    event: Event | None,
+    *,
+    replay_of: str | None = None,
+    replay_reason: str | None = None,
+    value: bytes = b"",
+) -> StoredRow:
+    headers = (
+        event_headers(event, replay_of=replay_of, replay_reason=replay_reason) if event else {}
+    )
     entry = log_entry(
         ReceivedMessage(
             topic="some.topic",
@@ -122,6 +130,12 @@ def test_a_replay_says_what_it_replays() -> None:
     step = lineage_step(row(CHANGE, replay_of="orig-1"))
     assert step.stage is Stage.REPLAY
     assert step.detail.startswith("replay of orig-1; last modified")
+
+
+def test_a_replay_a_service_published_says_why() -> None:
+    step = lineage_step(row(CHANGE, replay_of="orig-1", replay_reason="broker lost"))
+    assert step.stage is Stage.REPLAY
+    assert step.detail.startswith("replay of orig-1 (broker lost); last modified")
 
 
 def test_an_unreadable_message_is_still_listed() -> None:

@@ -84,6 +84,7 @@ def test_a_replayed_message_is_the_same_change_under_a_new_id_with_replay_of() -
     assert message.headers["event-type"] == "SupplierChanged"
     assert message.headers["replay-of"] == original.event_id
     assert message.headers["correlation-id"] == original.event_id
+    assert "replay-reason" not in message.headers  # a person asked for it
     replayed = parse_event("SupplierChanged", message.value)
     assert isinstance(replayed, ChangeEvent)
     assert replayed.event_id == "new-id"
@@ -91,6 +92,11 @@ def test_a_replayed_message_is_the_same_change_under_a_new_id_with_replay_of() -
     assert replayed.model_dump(exclude={"event_id", "occurred_at"}) == original.model_dump(
         exclude={"event_id", "occurred_at"}
     )
+
+
+def test_a_replay_a_service_publishes_carries_its_reason() -> None:
+    message = replay_message(stored(change()), "new-id", NOW, "broker lost")
+    assert message.headers["replay-reason"] == "broker lost"
 
 
 def test_the_replay_of_a_replay_points_at_the_first_original() -> None:

@@ -19,7 +19,9 @@ from faststream.kafka.publisher.usecase import LogicPublisher
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from audit_store.settings import AuditSettings
+from mlconnector.broker_epoch import EPOCH_GROUP
 from mlconnector_cli.asyncapi import documented_brokers
+from visma_reader.settings import ReaderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 # The order of documented_brokers().
@@ -32,8 +34,11 @@ SERVICES = (
     "audit-store",
     "console",
 )
-# Replays and the recovery at start are published by the command line (docs/architecture.md §2).
+# Replays by hand are published by the command line (docs/architecture.md §2).
 CLI = "mlconnector-cli"
+# visma-reader marks the broker's epoch (commits, which Kafka authorises as Read) on the
+# topics it watches; every principal with a consumer reads the marks.
+READER = "visma-reader"
 
 Grant = tuple[str, str, str, str]  # principal, operation, resource, name
 
@@ -63,6 +68,12 @@ def needed() -> set[Grant]:
             # audit-store reads with its own aiokafka consumer, in its settings' group.
             group = subscriber.group_id or AuditSettings.model_construct().consumer_group
             needs.add((principal, "Read", "group", group))
+            # Its consumers follow the broker's epoch marks; the console has none.
+            needs.add((principal, "Read", "group", EPOCH_GROUP))
+    reader = ReaderSettings.model_construct()
+    for topic in (reader.changes_topic, reader.notifications_topic, reader.results_topic):
+        needs.add((READER, "Read", "topic", topic))
+    needs.add((READER, "Read", "group", EPOCH_GROUP))
     return needs
 
 

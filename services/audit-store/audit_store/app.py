@@ -32,4 +32,4 @@ def create_app(
     lifecycle = AuditLifecycle(
         kafka, database or DatabaseSettings(), settings or AuditSettings(), topics
     )
-    return service_app(broker, lifecycle)
+    return service_app(broker, lifecycle, kafka=kafka)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
@@ -46,6 +46,17 @@ def received_message(record: ConsumerRecord[bytes, bytes], arrived_at: datetime)
     )
 
 
+class Assignments(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.count += 1
+
+
 class LogConsumer:
     def __init__(
         self,
@@ -59,8 +70,10 @@ class LogConsumer:
         self._backoff = Backoff(
             base_seconds=0.2, cap_seconds=settings.retry_cap_seconds, max_attempts=10**9
         )
+        self._topics = topics
+        # Counts partition assignments, so that a batch read before one commits nothing after.
+        self._assignments = Assignments()
         self._consumer = AIOKafkaConsumer(
-            *topics,
             bootstrap_servers=kafka.bootstrap_servers,
             group_id=settings.consumer_group,
             client_id="audit-store",
@@ -76,6 +89,7 @@ class LogConsumer:
 
     async def start(self) -> None:
         await self._consumer.start()
+        self._consumer.subscribe(list(self._topics), listener=self._assignments)
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -83,6 +97,7 @@ class LogConsumer:
     async def run(self) -> None:
         failures = 0
         while True:
+            assignment = self._assignments.count
             try:
                 fetched = await self._consumer.getmany(
                     timeout_ms=self._settings.batch_timeout_ms,
@@ -96,10 +111,12 @@ class LogConsumer:
                 continue
             failures = 0
             if fetched:
-                await self._store(fetched)
+                await self._store(fetched, assignment)
 
     async def _store(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        assignment: int,
     ) -> None:
         records = [r for batch in fetched.values() for r in batch]
         for record in records:
@@ -107,6 +124,12 @@ class LogConsumer:
         report = await self._append_until_stored(records, datetime.now(UTC))
         ROWS_STORED.inc(report.stored)
         DUPLICATES.inc(report.duplicates)
+        if self._assignments.count != assignment:
+            # Assigned again while the batch was written (a rebalance, or a new broker after
+            # a lost one): its offsets belong to the assignment before, maybe to a broker
+            # that is gone, and committed now they would skip records of the new one.
+            log.info("partitions assigned again during a batch: its offsets are not committed")
+            return
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
         try:
             await self._consumer.commit(offsets)

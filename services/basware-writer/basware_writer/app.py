@@ -52,6 +52,7 @@ def create_app(
     readiness.add("follow-up", tasks_probe("the follow-up", lambda: lifecycle.tasks))
     return service_app(
         broker,
+        kafka=kafka,
         readiness=readiness,
         on_startup=[partial(lifecycle.start, handlers.on_follow_up)],
         after_startup=[lifecycle.begin],

@@ -53,4 +53,4 @@ def create_app(
         await follow(lifecycle.follow_up, decode_batch(message.raw_message, FOLLOWED_EVENTS))
         await message.ack()
 
-    return service_app(broker, lifecycle)
+    return service_app(broker, lifecycle, kafka=kafka)

@@ -15,7 +15,7 @@ from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from visma_reader import SERVICE_NAME
 from visma_reader.handlers import wake_poller
-from visma_reader.lifecycle import ReaderLifecycle
+from visma_reader.lifecycle import ReaderLifecycle, ReaderTopics
 from visma_reader.settings import ReaderSettings
 
 
@@ -26,20 +26,27 @@ def create_app(
     connections: ConnectionSource | None = None,
     changes_topic: str | None = None,
     notifications_topic: str | None = None,
+    results_topic: str | None = None,
 ) -> AsgiFastStream:
     """Topics given here win over the settings' (tests use private copies of every topic)."""
     kafka = kafka or KafkaSettings()
     settings = settings or ReaderSettings()
-    changes = changes_topic or settings.changes_topic
+    topics = ReaderTopics(
+        changes=changes_topic or settings.changes_topic,
+        notifications=notifications_topic or settings.notifications_topic,
+        results=results_topic or settings.results_topic,
+    )
     broker = make_broker(kafka, client_id=SERVICE_NAME)
 
     async def publish(events: Sequence[ChangeEvent]) -> None:
-        await publish_events(broker, changes, events)
+        await publish_events(broker, topics.changes, events)
 
-    lifecycle = ReaderLifecycle(database or DatabaseSettings(), settings, connections, publish)
+    lifecycle = ReaderLifecycle(
+        kafka, database or DatabaseSettings(), settings, topics, connections, publish
+    )
 
     @broker.subscriber(
-        notifications_topic or settings.notifications_topic,
+        topics.notifications,
         group_id=SERVICE_NAME,
         **consumer_options(kafka),
     )
@@ -47,4 +54,4 @@ def create_app(
         wake_poller(lifecycle.scheduler, notification)
         await message.ack()
 
-    return service_app(broker, lifecycle)
+    return service_app(broker, lifecycle, kafka=kafka)

@@ -1,24 +1,46 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
-per connection, and the poll scheduler, which runs one poll loop per connection and follows
-connections added or removed while it runs."""
+per connection, the poll scheduler, which runs one poll loop per connection and follows
+connections added or removed while it runs, and the broker watch, which recovers from the
+database what a lost broker held."""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
 
+from pydantic import BaseModel, ConfigDict
+
+from mlconnector.audit.replay import kafka_replay_publisher
+from mlconnector.broker_epoch import EpochMarks
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import Entity
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.schedule import IntervalSchedule
-from mlconnector.settings import DatabaseSettings
+from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.visma import VismaClient
 from visma_reader import SERVICE_NAME
+from visma_reader.broker_watch import BrokerWatch
 from visma_reader.cursor_store import CursorStore
 from visma_reader.metrics import ReaderMetrics
+from visma_reader.poll_gate import PollGate
 from visma_reader.reader import Publish, Reader
 from visma_reader.receipt_index import ReceiptIndex
 from visma_reader.scheduler import ConnectionPoller, PollScheduler
 from visma_reader.settings import ReaderSettings
+
+
+class ReaderTopics(BaseModel):
+    """The topics the reader publishes to and reads, and the results topic it only watches."""
+
+    model_config = ConfigDict(frozen=True)
+
+    changes: str
+    notifications: str
+    results: str
+
+    def watched(self) -> list[str]:
+        return [self.changes, self.notifications, self.results]
 
 
 class VismaClients:
@@ -50,16 +72,22 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
 
     def __init__(
         self,
+        kafka: KafkaSettings,
         database: DatabaseSettings,
         settings: ReaderSettings,
+        topics: ReaderTopics,
         connections: ConnectionSource | None,
         publish: Publish,
     ) -> None:
         super().__init__(SERVICE_NAME, database, settings, pool_size=4, connections=connections)
+        self._kafka = kafka
+        self._topics = topics
         self._publish = publish
         self._clients = VismaClients()
+        self._gate = PollGate()
         self._reader: Reader | None = None
         self._scheduler: PollScheduler | None = None
+        self._watch: BrokerWatch | None = None
 
     @property
     def scheduler(self) -> PollScheduler:
@@ -74,6 +102,7 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
             self._publish,
             settings,
             ReaderMetrics(settings.progress_log_seconds),
+            self._gate,
         )
         self.on_close(self._clients.aclose)
         source = await self.open_connections()
@@ -91,11 +120,27 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
             )
 
         self._scheduler = PollScheduler(source, poller, settings.connections_refresh_seconds)
+        self._watch = BrokerWatch(
+            EpochMarks(self._kafka, self._topics.watched()),
+            pool,
+            self.database.database_url,
+            self._gate,
+            lambda: kafka_replay_publisher(self._kafka, self._topics.changes),
+            interval=settings.broker_check_seconds,
+            instance=f"{socket.gethostname()}-{os.getpid()}",
+            recovered=self._poll_now,
+        )
 
     async def begin(self) -> None:
-        # The polls publish: they start once the broker runs.
+        # The polls and the recovery publish: they start once the broker runs.
         await super().begin()
         self.run_loop("poll-scheduler", self.scheduler.run())
+        self.run_loop("broker-watch", opened(self._watch, "the broker watch").run())
+
+    async def _poll_now(self) -> None:
+        """After a recovery: what it made the reader read again is read at once."""
+        for poller in self.scheduler.pollers:
+            poller.wake(None)
 
     async def _poll(self, connection: Connection, entity: Entity) -> None:
         client = await self._clients.client_for(connection)

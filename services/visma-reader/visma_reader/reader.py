@@ -21,6 +21,7 @@ from mlconnector.visma import (
     VismaRecord,
 )
 from visma_reader.cursor_store import CursorStore
+from visma_reader.poll_gate import PollGate, PollInterrupted
 from visma_reader.poller import PagedSource, PollObserver, PollReport, Stream, poll_stream
 from visma_reader.receipt_index import ReceiptIndex
 from visma_reader.settings import ReaderSettings
@@ -42,14 +43,23 @@ class Reader:
         publish: Publish,
         settings: ReaderSettings,
         observer: PollObserver | None = None,
+        gate: PollGate | None = None,
     ) -> None:
         self._cursors = cursors
         self._receipts = receipts
         self._publish = publish
         self._settings = settings
         self._observer = observer
+        self._gate = gate or PollGate(open_at_start=True)
 
     async def poll(self, source: VismaSource, tenant: str, entity: Entity) -> list[PollReport]:
+        """One poll of the entity; PollInterrupted when a broker recovery stops it."""
+        async with self._gate.passage():
+            return await self._poll_entity(source, tenant, entity)
+
+    async def _poll_entity(
+        self, source: VismaSource, tenant: str, entity: Entity
+    ) -> list[PollReport]:
         if entity is not Entity.PURCHASE_ORDER:
 
             async def publish_records(records: Sequence[VismaRecord]) -> int:
@@ -84,11 +94,16 @@ class Reader:
         handle_page: Callable[[Sequence[VismaRecord]], Awaitable[int]],
     ) -> PollReport:
         settings = self._settings
+
+        async def between_pages(records: Sequence[VismaRecord]) -> int:
+            self._gate.check()
+            return await handle_page(records)
+
         try:
             return await poll_stream(
                 source,
                 self._cursors,
-                handle_page,
+                between_pages,
                 tenant=tenant,
                 stream=stream,
                 overlap=timedelta(seconds=settings.overlap_seconds),
@@ -101,6 +116,8 @@ class Reader:
                 ),
                 observer=self._observer,
             )
+        except PollInterrupted:
+            raise  # not a failure: the poll starts again after the recovery
         except Exception:
             if self._observer is not None:
                 self._observer.poll_failed(tenant, stream)

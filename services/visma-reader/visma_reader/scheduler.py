@@ -33,6 +33,7 @@ from mlconnector.connections import (
 from mlconnector.contracts import Entity
 from mlconnector.retry import Backoff
 from mlconnector.schedule import CronSchedule, IntervalSchedule
+from visma_reader.poll_gate import PollInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,10 @@ class ConnectionPoller:
                         delay = max(0.0, min(delay, until))
             except asyncio.CancelledError:
                 raise
+            except PollInterrupted:
+                # Its cursor stayed: the cycle runs again once the recovery let it through.
+                log.info("polls of connection %s stopped for a broker recovery", self.name)
+                delay = 0.0
             except Exception:
                 failures += 1
                 delay = self._backoff.delay(failures)

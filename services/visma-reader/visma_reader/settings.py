@@ -35,5 +35,11 @@ class ReaderSettings(BaseSettings):
     full_scan_interval_seconds: float = Field(default=86400.0, ge=0)
     # A backfill logs its progress at most this often.
     progress_log_seconds: float = Field(default=10.0, gt=0)
+    # How often the broker's epoch marks are read (broker_watch.py): how soon a broker that
+    # lost what it held (a new, empty one at the same address; a topic deleted) is found
+    # and recovered from the database.
+    broker_check_seconds: float = Field(default=5.0, gt=0)
     changes_topic: str = Topic.VISMA_CHANGES.value
     notifications_topic: str = Topic.VISMA_NOTIFICATIONS.value
+    # Not read: watched for loss with the two above (a lost result leaves its change pending).
+    results_topic: str = Topic.BASWARE_RESULTS.value

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
+from mlconnector.audit.rows import header_text
 from mlconnector.audit.stored import Connection, StoredRow, fetch_rows
 from mlconnector.contracts import (
     BaswareNotification,
@@ -24,6 +25,7 @@ from mlconnector.contracts import (
     VismaNotification,
     parse_event,
 )
+from mlconnector.kafka import HEADER_REPLAY_REASON
 
 
 class Stage(StrEnum):
@@ -64,7 +66,9 @@ def _describe(event: Event, row: StoredRow) -> tuple[Stage, str]:
             f"content {event.content_hash[:12]}"
         )
         if row.derived.replay_of:
-            return Stage.REPLAY, f"replay of {row.derived.replay_of}; {text}"
+            why = header_text(row.message.headers, HEADER_REPLAY_REASON)
+            because = f" ({why})" if why else ""
+            return Stage.REPLAY, f"replay of {row.derived.replay_of}{because}; {text}"
         return Stage.VISMA_CHANGE, text
     if isinstance(event, DeliveryResult):
         attempts = f"{event.attempts} attempt{'s' if event.attempts != 1 else ''}"

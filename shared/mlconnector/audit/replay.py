@@ -7,7 +7,8 @@ What is replayed, by selection:
 - offsets: the change events the log holds from one topic partition's offset range.
 
 A replayed message keeps its original key (so the supplier's order holds) and event-type
-header, carries `replay-of: <original event id>`, and gets a new event id, in its header and
+header, carries `replay-of: <original event id>` (and `replay-reason` when a service, not a
+person, replays: "broker lost"), and gets a new event id, in its header and
 in its body: every consumer dedupes on event id, so the original id would be dropped as seen.
 The new id is uuid5(namespace, "replay|<original>|<n>"), n being one more than the replays
 of that original already in the log: running the same replay twice before the first came
@@ -206,7 +207,9 @@ def replay_event_id(original_event_id: str, sequence: int) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"replay|{original_event_id}|{sequence}"))
 
 
-def replay_message(row: StoredRow, new_event_id: str, now: datetime) -> ReplayMessage:
+def replay_message(
+    row: StoredRow, new_event_id: str, now: datetime, replay_reason: str | None = None
+) -> ReplayMessage:
     """The change event of `row` as a fresh event: new id, occurring now, same key and type."""
     change = parse_change(row)
     replayed = change.model_copy(update={"event_id": new_event_id, "occurred_at": now})
@@ -214,6 +217,7 @@ def replay_message(row: StoredRow, new_event_id: str, now: datetime) -> ReplayMe
         replayed,
         correlation_id=row.derived.correlation_id or row.root_event_id,
         replay_of=row.root_event_id,
+        replay_reason=replay_reason,
     )
     return ReplayMessage(
         key=row.message.key, value=replayed.model_dump_json().encode(), headers=headers
@@ -374,8 +378,10 @@ async def replay(
     dry_run: bool = False,
     force: bool = False,
     now: datetime | None = None,
+    replay_reason: str | None = None,
 ) -> ReplayReport:
-    """Replays what `selection` names (or, with dry_run, says what it would replay)."""
+    """Replays what `selection` names (or, with dry_run, says what it would replay);
+    `replay_reason` goes into every replay's headers, and so into the log."""
     if publisher is None and not dry_run:
         raise ValueError("a replay that is not a dry run needs a publisher")
     now = now or datetime.now(UTC)
@@ -417,7 +423,7 @@ async def replay(
             replays[row.root_event_id] = sequence
             item.replay_event_id = replay_event_id(row.root_event_id, sequence)
             item.action = ReplayAction.WOULD_REPLAY if dry_run else ReplayAction.REPLAYED
-            messages.append(replay_message(row, item.replay_event_id, now))
+            messages.append(replay_message(row, item.replay_event_id, now, replay_reason))
         items.append(item)
     if messages and not dry_run:
         assert publisher is not None
