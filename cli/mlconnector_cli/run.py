@@ -34,6 +34,8 @@ from mlconnector.contracts import Entity
 from mlconnector.database_roles import CLI
 from mlconnector.home import HomeFolder, StackEndpoint, StackFile, read_stack_file, write_stack_file
 from mlconnector.vault import Keyring, dev_key
+from mlconnector_cli.broker_health import BrokerHealth
+from mlconnector_cli.connections import database_location
 from mlconnector_cli.ports import (
     BASWARE_SANDBOX_PORTS,
     VISMA_SANDBOX_PORTS,

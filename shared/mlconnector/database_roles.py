@@ -88,7 +88,11 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         LEDGER,
         *READ_CONNECTIONS,
         Grant("visma_poll_cursor", UPSERT),
-        Grant("visma_published_record", UPSERT),
+        # Marks the audit log never recorded are dropped (broker loss, unreadable versions).
+        Grant("visma_published_record", READ_WRITE),
+        Grant("visma_broker_epoch", UPSERT),
+        # A lost broker's recovery re-publishes what the log holds without a result.
+        *READ_AUDIT,
         Grant("visma_purchase_receipt", UPSERT),
         Grant("visma_purchase_receipt_order", READ_WRITE),
         Grant("visma_purchase_order_pending", READ_WRITE),
