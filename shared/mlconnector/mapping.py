@@ -403,9 +403,9 @@ def invoice_number(invoice: VismaSupplierInvoice) -> str:
 
 
 def invoice_value_problems(invoice: VismaSupplierInvoice) -> list[BaswareReason]:
-    """What makes no sense in an invoice Basware would take as it is (docs/basware-api.md
-    §10.10): totals whose sign contradicts the document type, dates out of range or in the
-    wrong order. Named by the EmbeddedInvoice (AccountingDocument) field."""
+    """What makes no sense in an invoice Basware would take as it is: totals whose sign
+    contradicts the document type, dates out of range or in the wrong order, each named by
+    its EmbeddedInvoice (AccountingDocument) field (docs/basware-api.md §10.10)."""
     problems: list[BaswareReason] = []
     for field, total in (
         ("grossSum", invoice.amount),
