@@ -86,6 +86,10 @@ class ChangeEvent(Event):
     supplier_number: str
     last_modified: datetime
     content_hash: str
+    # Set by `replay --force --reason`: why an operator sends this version whatever was
+    # sent before. For an invoice uploaded before, it asks for a re-upload, which the writer
+    # makes only once Basware's document is gone or rejected (docs/basware-api.md §10.8).
+    force_reason: str | None = None
 
     @property
     def key(self) -> str:
@@ -153,6 +157,9 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # Basware said no (4xx or requestStatus Error), with its reasons
     FAILED = "failed"  # retries exhausted; replayable once the cause is fixed
     PARKED = "parked"  # waits behind an unaccepted prerequisite of the same key
+    # Needs a person, and nothing is sent until one acts: an invoice changed in Visma after
+    # its upload (Basware holds the earlier version as a document of its own).
+    EXCEPTION = "exception"
 
 
 class BaswareReason(BaseModel):

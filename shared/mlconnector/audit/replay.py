@@ -16,7 +16,9 @@ The replay of a replay points at the first original, so a record's replays stay 
 
 A record delivered since (its latest result answers its latest change and says delivered)
 is not replayed, nor is a change superseded by a newer version of the record: re-sending
-old data would overwrite new. `force` replays them anyway.
+old data would overwrite new. `force` replays them anyway, and needs a reason, which the
+replayed change carries (`force_reason`): for an invoice uploaded before, that is the request
+for a re-upload, which the writer makes only once Basware's document is gone or rejected.
 
 A rejection for bad data in Visma is fixed in Visma, and the reader publishes the fixed
 version by itself; a replay re-sends what the log holds, so it is for causes fixed elsewhere:
@@ -194,10 +196,15 @@ def replay_event_id(original_event_id: str, sequence: int) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"replay|{original_event_id}|{sequence}"))
 
 
-def replay_message(row: StoredRow, new_event_id: str, now: datetime) -> ReplayMessage:
-    """The change event of `row` as a fresh event: new id, occurring now, same key and type."""
+def replay_message(
+    row: StoredRow, new_event_id: str, now: datetime, force_reason: str | None = None
+) -> ReplayMessage:
+    """The change event of `row` as a fresh event: new id, occurring now, same key and type;
+    a forced replay carries its reason."""
     change = parse_change(row)
-    replayed = change.model_copy(update={"event_id": new_event_id, "occurred_at": now})
+    replayed = change.model_copy(
+        update={"event_id": new_event_id, "occurred_at": now, "force_reason": force_reason}
+    )
     headers = event_headers(
         replayed,
         correlation_id=row.derived.correlation_id or row.root_event_id,
@@ -346,11 +353,15 @@ async def replay(
     *,
     dry_run: bool = False,
     force: bool = False,
+    force_reason: str | None = None,
     now: datetime | None = None,
 ) -> ReplayReport:
-    """Replays what `selection` names (or, with dry_run, says what it would replay)."""
+    """Replays what `selection` names (or, with dry_run, says what it would replay); `force`
+    needs a `force_reason`."""
     if publisher is None and not dry_run:
         raise ValueError("a replay that is not a dry run needs a publisher")
+    if force and not (force_reason or "").strip():
+        raise ReplayNotPossible("a forced replay needs a reason")
     now = now or datetime.now(UTC)
     rows = await _rows_for(conn, selection)
     if isinstance(selection, FailedRecords | PendingRecords):
@@ -390,7 +401,9 @@ async def replay(
             replays[row.root_event_id] = sequence
             item.replay_event_id = replay_event_id(row.root_event_id, sequence)
             item.action = ReplayAction.WOULD_REPLAY if dry_run else ReplayAction.REPLAYED
-            messages.append(replay_message(row, item.replay_event_id, now))
+            messages.append(
+                replay_message(row, item.replay_event_id, now, force_reason if force else None)
+            )
         items.append(item)
     if messages and not dry_run:
         assert publisher is not None

@@ -21,6 +21,9 @@ class RecordState(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     PARKED = "parked"
+    # Needs a person: an invoice changed in Visma after its upload (its reasons name
+    # Basware's document and its state); a replay alone changes nothing.
+    EXCEPTION = "exception"
 
 
 # Parked records are not among them: the writer keeps them, durably, and sends them once
