@@ -419,7 +419,8 @@ def status(
         typer.Option(
             "--state",
             help="Only records in this state (repeatable): pending, delivered, rejected, "
-            "failed, parked.",
+            "failed, parked, exception (an invoice changed in Visma after its upload), "
+            "malformed (could not be read).",
             show_default=False,
         ),
     ] = None,

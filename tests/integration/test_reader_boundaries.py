@@ -30,6 +30,7 @@ from mlconnector.kafka import publish_events
 from mlconnector.settings import KafkaSettings
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import Stream
+from visma_reader.reader import Published
 from visma_sandbox import (
     CompanyState,
     FaultRule,
@@ -190,7 +191,7 @@ async def test_the_reader_killed_between_publishing_and_saving_its_cursor_loses_
     parked = asyncio.Event()
     published_pages = 0
 
-    async def publish_then_hang(events: Sequence[ChangeEvent]) -> None:
+    async def publish_then_hang(events: Sequence[Published]) -> None:
         nonlocal published_pages
         await publish_events(harness.broker, harness.topic, events)
         published_pages += 1

@@ -9,7 +9,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
 from mlconnector.connections import ConnectionSource
-from mlconnector.contracts import ChangeEvent, VismaNotification
+from mlconnector.contracts import ChangeEvent, UnreadableRecord, VismaNotification
 from mlconnector.kafka import consumer_options, make_broker, publish_events
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -33,7 +33,7 @@ def create_app(
     changes = changes_topic or settings.changes_topic
     broker = make_broker(kafka, client_id=SERVICE_NAME)
 
-    async def publish(events: Sequence[ChangeEvent]) -> None:
+    async def publish(events: Sequence[ChangeEvent | UnreadableRecord]) -> None:
         await publish_events(broker, changes, events)
 
     lifecycle = ReaderLifecycle(database or DatabaseSettings(), settings, connections, publish)
