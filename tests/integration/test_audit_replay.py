@@ -498,7 +498,6 @@ async def test_an_invoice_edited_in_visma_after_upload_stays_one_basware_documen
             assert why.category == "ChangedAfterUpload"
             assert f"Basware document {document_id} is in state InApprovalProcess" in why.message
             assert len(basware.state.documents()) == 1
-
             force = ["replay", "record", "--entity", "supplier_invoice", "--id", invoice_id]
             unexplained = await mlconnector([*force, "--force"], database_url, kafka_settings)
             assert unexplained.exit_code != 0
