@@ -40,10 +40,12 @@ WITH changes AS (
            event_id AS answers_change, payload
     FROM changes
     WHERE event_type = 'UnreadableRecord'
-), malformed_reasons AS (
-    -- The reasons of what could not be read: one per field that failed.
-    SELECT m.event_id,
-        coalesce(jsonb_agg(jsonb_build_object(
+), unreadable AS (
+    -- What could not be read, with its reasons: one per field that failed. A scalar subquery
+    -- over the row's own problems, not a lateral join: the status read turns nested loops
+    -- off (shared/mlconnector/audit/status.py), which a lateral join needs.
+    SELECT m.event_id, m.event_type, m.tenant, m.payload, m.event_time,
+        (SELECT coalesce(jsonb_agg(jsonb_build_object(
             'category', 'Malformed',
             'code', CASE WHEN m.event_type = 'MalformedMessage' THEN 'message' ELSE 'record' END,
             'field', p.problem ->> 'field',
@@ -55,14 +57,13 @@ WITH changes AS (
                 ELSE format('the Visma record could not be read: %s: %s',
                             p.problem ->> 'field', p.problem ->> 'problem')
             END
-        )) FILTER (WHERE p.problem IS NOT NULL), '[]'::jsonb) AS reasons
+        )), '[]'::jsonb)
+         FROM jsonb_array_elements(
+             CASE WHEN jsonb_typeof(m.payload -> 'problems') = 'array'
+                  THEN m.payload -> 'problems' ELSE '[]'::jsonb END
+         ) AS p(problem)) AS reasons
     FROM audit_log m
-    LEFT JOIN LATERAL jsonb_array_elements(
-        CASE WHEN jsonb_typeof(m.payload -> 'problems') = 'array'
-             THEN m.payload -> 'problems' ELSE '[]'::jsonb END
-    ) AS p(problem) ON true
     WHERE m.event_type IN ('MalformedMessage', 'UnreadableRecord')
-    GROUP BY m.event_id, m.event_type, m.payload
 ), latest_change AS (
     SELECT DISTINCT ON (tenant, entity, entity_id)
         tenant, entity, entity_id,
@@ -90,7 +91,7 @@ WITH changes AS (
         x.payload ->> 'request_id' AS request_id,
         x.payload ->> 'supplier_number' AS result_supplier_number
     FROM results x
-    LEFT JOIN malformed_reasons mr ON mr.event_id = x.event_id
+    LEFT JOIN unreadable mr ON mr.event_id = x.event_id
     ORDER BY x.tenant, x.entity, x.entity_id, x.event_time DESC, x.seq DESC
 ), change_counts AS (
     SELECT tenant, entity, entity_id,
@@ -105,9 +106,12 @@ WITH changes AS (
     GROUP BY tenant, entity, entity_id
 ), stray_messages AS (
     SELECT m.*
-    FROM audit_log m
+    FROM unreadable m
     WHERE m.event_type = 'MalformedMessage'
-      AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.event_id = m.event_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM answers a
+          WHERE a.event_type = 'MalformedMessage' AND a.event_id = m.event_id
+      )
 )
 SELECT
     tenant, entity, entity_id,
@@ -142,8 +146,7 @@ SELECT
     0::bigint AS changes, 0::bigint AS replays, NULL::timestamptz AS first_change_at,
     m.event_id AS latest_result_id, m.event_time AS latest_result_at,
     NULL::text AS result_change_id, 'malformed' AS outcome,
-    mr.reasons,
+    m.reasons,
     NULL::bigint AS attempts, NULL::text AS region, NULL::text AS request_id,
     1::bigint AS results
-FROM stray_messages m
-LEFT JOIN malformed_reasons mr ON mr.event_id = m.event_id;
+FROM stray_messages m;
