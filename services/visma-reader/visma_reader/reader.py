@@ -142,6 +142,7 @@ class Reader:
     ) -> int:
         events = [unreadable_record(tenant, stream, row) for row in rows]
         await self._publish(events)
+        await self._cursors.forget(tenant, stream.value, [e.entity_id for e in events])
         return len(events)
 
     async def _publish_new(self, events: Sequence[ChangeEvent]) -> int:
