@@ -45,7 +45,9 @@ from mlconnector.contracts import (
     BaswareNotification,
     DeliveryResult,
     InvoiceStatusChanged,
+    MalformedMessage,
     OperatorAction,
+    UnreadableRecord,
     VismaNotification,
 )
 from mlconnector.kafka import (
@@ -117,6 +119,14 @@ def documented_brokers() -> list[KafkaBroker]:
         ChangeEvents,
         "Each Visma record the reader finds new or changed, keyed tenant:supplier-number.",
     )
+    sends(
+        reader_broker,
+        reader.changes_topic,
+        "VismaReaderUnreadable",
+        UnreadableRecord,
+        "A Visma record that does not read (a field fails its model), by field, never by "
+        "value: its state is malformed until Visma holds a version that reads.",
+    )
     writer_broker = app_broker(create_writer(kafka, database, writer))
     sends(
         writer_broker,
@@ -124,6 +134,14 @@ def documented_brokers() -> list[KafkaBroker]:
         "BaswareWriter",
         DeliveryResult,
         "What Basware did with each change event, keyed tenant:supplier-number.",
+    )
+    sends(
+        writer_broker,
+        writer.results_topic,
+        "BaswareWriterMalformed",
+        MalformedMessage,
+        "A message on visma.changes the writer could not read: its topic, partition, offset "
+        "and the fields that failed; a state of its own in the audit log.",
     )
     gateway_broker = app_broker(create_gateway(kafka, database, gateway).service)
     sends(

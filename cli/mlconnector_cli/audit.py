@@ -64,7 +64,17 @@ Force = Annotated[
     bool,
     typer.Option(
         "--force",
-        help="Replay also what was delivered since or superseded by a newer version.",
+        help="Replay also what was delivered since or superseded by a newer version; for an "
+        "invoice uploaded before, a re-upload, made only once Basware's document is gone or "
+        "rejected. Needs --reason.",
+    ),
+]
+Reason = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        help="Why (with --force): carried by the replayed change and kept in the audit log.",
+        show_default=False,
     ),
 ]
 ToTopic = Annotated[
@@ -185,16 +195,26 @@ def render_replay(report: ReplayReport) -> str:
 
 
 def _replay(
-    database_url: str, selection: ReplaySelection, to_topic: str, dry_run: bool, force: bool
+    database_url: str,
+    selection: ReplaySelection,
+    to_topic: str,
+    dry_run: bool,
+    force: bool,
+    reason: str | None = None,
 ) -> None:
     from mlconnector.audit.replay import ReplayAction, kafka_replay_publisher, replay
+
+    if force and not (reason or "").strip():
+        fail("--force needs --reason: why this is sent again whatever was sent before")
 
     async def work() -> ReplayReport:
         async with _connect(database_url) as conn:
             if dry_run:
-                return await replay(conn, selection, None, dry_run=True, force=force)
+                return await replay(
+                    conn, selection, None, dry_run=True, force=force, force_reason=reason
+                )
             async with kafka_replay_publisher(KafkaSettings(), to_topic) as publisher:
-                return await replay(conn, selection, publisher, force=force)
+                return await replay(conn, selection, publisher, force=force, force_reason=reason)
 
     report = run_audit(database_url, work)
     typer.echo(render_replay(report))
@@ -271,12 +291,15 @@ def replay_record(
     tenant: TenantOption = None,
     dry_run: DryRun = False,
     force: Force = False,
+    reason: Reason = None,
     to_topic: ToTopic = Topic.VISMA_CHANGES.value,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
     """Replay one record's latest change (--entity E --id ID), or one event (--event-id).
 
-    A record delivered since is not replayed (a no-op that says so), unless --force.
+    A record delivered since is not replayed (a no-op that says so), unless --force with a
+    --reason. An invoice changed in Visma after its upload is uploaded again only so, and only
+    once Basware's document is rejected or gone.
     """
     from mlconnector.audit.replay import OneEvent, OneRecord
 
@@ -287,7 +310,7 @@ def replay_record(
         selection = OneRecord(entity=entity, entity_id=record_id, tenant=tenant)
     else:
         fail("name the record with --entity and --id, or the event with --event-id")
-    _replay(database_url, selection, to_topic, dry_run, force)
+    _replay(database_url, selection, to_topic, dry_run, force, reason)
 
 
 @replay_app.command("offsets")
@@ -300,6 +323,7 @@ def replay_offsets(
     ] = Topic.VISMA_CHANGES.value,
     dry_run: DryRun = False,
     force: Force = False,
+    reason: Reason = None,
     to_topic: ToTopic = Topic.VISMA_CHANGES.value,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -313,7 +337,7 @@ def replay_offsets(
     if last < first:
         fail(f"--to {last} is before --from {first}")
     selection = OffsetRange(topic=topic, partition=partition, first_offset=first, last_offset=last)
-    _replay(database_url, selection, to_topic, dry_run, force)
+    _replay(database_url, selection, to_topic, dry_run, force, reason)
 
 
 # --- lineage ------------------------------------------------------------------------------
@@ -416,7 +440,8 @@ def status(
         typer.Option(
             "--state",
             help="Only records in this state (repeatable): pending, delivered, rejected, "
-            "failed, parked.",
+            "failed, parked, exception (an invoice changed in Visma after its upload), "
+            "malformed (could not be read).",
             show_default=False,
         ),
     ] = None,

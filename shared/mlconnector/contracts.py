@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlconnector.field_problems import FieldProblem
 from mlconnector.topics import message_key
 from mlconnector.visma.models import (
     VismaAccount,
@@ -103,6 +104,11 @@ class ChangeEvent(Event):
     # Basware was found to differ from this version (reconcile --heal): the writer sends it
     # even when Basware accepted the same content before.
     resend: bool = False
+
+    # Set by `replay --force --reason`: why an operator sends this version whatever was
+    # sent before. For an invoice uploaded before, it asks for a re-upload, which the writer
+    # makes only once Basware's document is gone or rejected (docs/basware-api.md §10.8).
+    force_reason: str | None = None
 
     @property
     def key(self) -> str:
@@ -214,6 +220,9 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # Basware said no (4xx or requestStatus Error), with its reasons
     FAILED = "failed"  # retries exhausted; replayable once the cause is fixed
     PARKED = "parked"  # waits behind an unaccepted prerequisite of the same key
+    # Needs a person, and nothing is sent until one acts: an invoice changed in Visma after
+    # its upload (Basware holds the earlier version as a document of its own).
+    EXCEPTION = "exception"
 
 
 class BaswareReason(BaseModel):
@@ -247,6 +256,53 @@ class DeliveryResult(Event):
 
 def result_event_id(change_event_id: str, outcome: Outcome, attempts: int) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"result|{change_event_id}|{outcome}|{attempts}"))
+
+
+class MalformedMessage(Event):
+    """A message on visma.changes that the writer could not read, on basware.results: where it
+    is and the parse error by field. When its body still names a change of a record that the
+    log holds, that record's state is `malformed`; else the message is a state of its own."""
+
+    event_type: ClassVar[str] = "MalformedMessage"
+    topic: str
+    partition: int
+    offset: int
+    message_event_id: str | None = None
+    message_event_type: str | None = None
+    # What the body names, as far as it can be read (all None for garbage).
+    entity: str | None = None
+    entity_id: str | None = None
+    supplier_number: str | None = None
+    change_event_id: str | None = None
+    content_hash: str | None = None
+    problems: tuple[FieldProblem, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.supplier_number or "malformed")
+
+
+def malformed_message_id(topic: str, partition: int, offset: int) -> str:
+    """One id per message: read twice (a rewound batch), it is logged once."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"malformed|{topic}|{partition}|{offset}"))
+
+
+class UnreadableRecord(Event):
+    """A Visma record visma-reader could not read (a field that fails its model, such as a
+    date 2026-13-45), on visma.changes instead of a change: the record's state is
+    `malformed`, with the fields that failed, until Visma holds a version that reads."""
+
+    event_type: ClassVar[str] = "UnreadableRecord"
+    entity: str
+    entity_id: str
+    supplier_number: str | None = None
+    # sha256 of the row as Visma sent it: the same unreadable row read again has the same id.
+    content_hash: str
+    problems: tuple[FieldProblem, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.supplier_number or "unreadable")
 
 
 class VismaNotification(Event):
@@ -329,6 +385,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BaswareNotification,
         InvoiceStatusChanged,
         OperatorAction,
+        MalformedMessage,
+        UnreadableRecord,
     )
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from collections.abc import Collection, Mapping, Sequence
@@ -18,7 +19,14 @@ from faststream.message import StreamMessage
 from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mlconnector.contracts import EVENT_TYPES, Event, parse_event
+from mlconnector.contracts import (
+    EVENT_TYPES,
+    Event,
+    MalformedMessage,
+    malformed_message_id,
+    parse_event,
+)
+from mlconnector.field_problems import FieldProblem, field_problems
 from mlconnector.settings import KafkaSecurityProtocol, KafkaSettings, SaslMechanism
 from mlconnector.topics import ALL_TOPICS
 
@@ -83,6 +91,30 @@ class UnreadableMessage(BaseModel):
     partition: int
     offset: int
     reason: str
+    event_id: str | None = None
+    event_type: str | None = None
+    problems: tuple[FieldProblem, ...] = ()
+    # What the body names, when it is a JSON object with these fields as text.
+    named: dict[str, str] = {}
+
+    def malformed(self) -> MalformedMessage:
+        """The message as the state of its own the audit log shows."""
+        named = self.named
+        return MalformedMessage(
+            event_id=malformed_message_id(self.topic, self.partition, self.offset),
+            tenant=named.get("tenant", ""),
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            message_event_id=self.event_id,
+            message_event_type=self.event_type,
+            entity=named.get("entity"),
+            entity_id=named.get("entity_id"),
+            supplier_number=named.get("supplier_number"),
+            change_event_id=named.get("event_id"),
+            content_hash=named.get("content_hash"),
+            problems=self.problems or (FieldProblem(field="event-type", problem=self.reason),),
+        )
 
 
 class DecodedBatch(BaseModel, Generic[EventT]):
@@ -92,24 +124,46 @@ class DecodedBatch(BaseModel, Generic[EventT]):
     unreadable: tuple[UnreadableMessage, ...] = ()
 
 
-def _event_type(record: ConsumerRecord[bytes, bytes]) -> str:
-    for name, value in record.headers:
-        if name == HEADER_EVENT_TYPE and isinstance(value, bytes):
+def _header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
+    for header, value in record.headers:
+        if header == name and isinstance(value, bytes):
             return value.decode(errors="replace")
     return ""
 
 
-def _unreadable(record: ConsumerRecord[bytes, bytes], reason: str) -> UnreadableMessage:
+# Fields of a change's body that say which record it is about.
+_NAMING_FIELDS = ("tenant", "entity", "entity_id", "supplier_number", "event_id", "content_hash")
+
+
+def _named(value: bytes | None) -> dict[str, str]:
+    try:
+        body = json.loads(value or b"")
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {f: body[f] for f in _NAMING_FIELDS if isinstance(body.get(f), str) and body[f]}
+
+
+def _unreadable(
+    record: ConsumerRecord[bytes, bytes],
+    reason: str,
+    problems: tuple[FieldProblem, ...] = (),
+) -> UnreadableMessage:
     return UnreadableMessage(
-        topic=record.topic, partition=record.partition, offset=record.offset, reason=reason
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        reason=reason,
+        event_id=_header(record, HEADER_EVENT_ID) or None,
+        event_type=_header(record, HEADER_EVENT_TYPE) or None,
+        problems=problems,
+        named=_named(record.value),
     )
 
 
-def _first_problem(event_type: str, error: ValidationError) -> str:
-    # Without the input: a body may carry what no log should.
-    first = error.errors(include_input=False, include_url=False, include_context=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{event_type} {where}: {first['msg']}"
+def _problems_text(event_type: str, problems: tuple[FieldProblem, ...]) -> str:
+    return f"{event_type} " + "; ".join(f"{p.field}: {p.problem}" for p in problems)
 
 
 def decode_batch(
@@ -124,7 +178,7 @@ def decode_batch(
     events: list[EventT] = []
     unreadable: list[UnreadableMessage] = []
     for record in records:
-        event_type = _event_type(record)
+        event_type = _header(record, HEADER_EVENT_TYPE)
         model = models.get(event_type)
         if model is None:
             if event_type not in EVENT_TYPES:
@@ -133,7 +187,8 @@ def decode_batch(
         try:
             events.append(model.model_validate_json(record.value or b""))
         except ValidationError as error:
-            unreadable.append(_unreadable(record, _first_problem(event_type, error)))
+            problems = field_problems(error)
+            unreadable.append(_unreadable(record, _problems_text(event_type, problems), problems))
     return DecodedBatch[EventT](events=tuple(events), unreadable=tuple(unreadable))
 
 

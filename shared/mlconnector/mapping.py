@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlconnector import value_checks
 from mlconnector.basware.invoice_pdf import EmbeddedInvoice
 from mlconnector.basware.models import (
     AddressType,
@@ -25,6 +26,7 @@ from mlconnector.basware.models import (
     CodingRow,
     ContactRole,
     FinancialAccountIdentifier,
+    FinancialInstitution,
     GoodsReceipt,
     InheritingCompany,
     InvoiceLine,
@@ -56,10 +58,12 @@ from mlconnector.contracts import (
     SupplierInvoiceChanged,
     VatCategoryChanged,
 )
+from mlconnector.value_checks import signed
 from mlconnector.visma.models import (
     Address,
     Contact,
     GlAccount,
+    PaymentMethodDetail,
     Subaccount,
     VismaAccount,
     VismaCreditTerm,
@@ -199,6 +203,13 @@ class Unmappable(ValueError):
     def __init__(self, reasons: Sequence[BaswareReason]) -> None:
         super().__init__("; ".join(r.message for r in reasons))
         self.reasons = tuple(reasons)
+
+
+def value_problem(field: str, problem: str) -> BaswareReason:
+    """A value Basware would take but that makes no sense, naming Basware's field."""
+    return BaswareReason(
+        category="Preflight", code="value", field=field, message=f"{field} {problem}"
+    )
 
 
 def preflight_reasons(exc: ValidationError) -> tuple[BaswareReason, ...]:
@@ -475,24 +486,83 @@ def _contact(contact: Contact | None, role: ContactRole) -> VendorContact | None
     )
 
 
+# Basware's bank account schemes (FinancialAccountIdentifierEntity.schemeId) and the scheme
+# of a bank's identifier (FinancialInstitutionEntity.schemeId), docs/basware-api.md §10.11.
+IBAN, BBAN, BIC = "IBAN", "BBAN", "BIC"
+# Visma's banking detail types that are domestic account numbers: BBAN in Basware.
+_DOMESTIC_ACCOUNT_TYPES = frozenset({"BBAN", "BANKGIRO", "PLUSGIRO"})
+
+
+def bank_scheme(detail: PaymentMethodDetail) -> str:
+    """What a Visma bank detail is in Basware: an IBAN, a BBAN (a domestic account number,
+    giro numbers included) or a bank's BIC. Visma names it by its banking detail type, else
+    only by its description ("IBAN", "BIC/SWIFT", "Account number", ...)."""
+    kind = (detail.payment_method_detail_banking_detail_type or "").upper()
+    description = (detail.payment_method_detail_description or "").upper()
+    if kind == IBAN:
+        return IBAN
+    if kind in _DOMESTIC_ACCOUNT_TYPES:
+        return BBAN
+    if kind in (BIC, "SWIFT") or BIC in description or "SWIFT" in description:
+        return BIC
+    if IBAN in description:
+        return IBAN
+    return BBAN
+
+
+def _bank_problem(scheme: str, value: str) -> str | None:
+    if scheme == IBAN:
+        return value_checks.iban_problem(value)
+    if scheme == BIC:
+        return value_checks.bic_problem(value)
+    return None
+
+
 def _payment_means(supplier: VismaSupplier) -> list[VendorPaymentMeans] | None:
+    """The supplier's bank accounts (IBAN or BBAN) and its bank's BIC as one payment means;
+    raises Unmappable naming each value Basware would hold wrongly."""
+    details = [
+        (bank_scheme(d), value_checks.compact_account(d.payment_method_detail_value))
+        for d in supplier.supplier_payment_method_details
+        if d.payment_method_detail_value
+    ]
+    if not details:
+        return None
+    accounts = [(scheme, value) for scheme, value in details if scheme != BIC]
+    bics = [value for scheme, value in details if scheme == BIC]
+    where = "paymentMeans.0.financialAccounts.0"
+    fields = [
+        *(
+            (f"{where}.financialAccountIdentifiers.{i}.id", scheme, value)
+            for i, (scheme, value) in enumerate(accounts)
+        ),
+        *((f"{where}.financialInstitution.id", BIC, value) for value in bics[:1]),
+    ]
+    problems = [
+        value_problem(field, f"{scheme} {problem}")
+        for field, scheme, value in fields
+        if (problem := _bank_problem(scheme, value))
+    ]
+    if problems:
+        raise Unmappable(problems)
+    code = supplier.payment_method.id if supplier.payment_method else None
+    institution = FinancialInstitution(id=bics[0], name=bics[0], scheme_id=BIC) if bics else None
     identifiers = [
         FinancialAccountIdentifier(
-            scheme_id=detail.payment_method_detail_description or "ACCOUNT",
-            id=detail.payment_method_detail_value,
-            account_holder_name=supplier.name[:200],
+            scheme_id=scheme, id=value, account_holder_name=supplier.name[:200]
         )
-        for detail in supplier.supplier_payment_method_details
-        if detail.payment_method_detail_value
+        for scheme, value in accounts
     ]
-    if not identifiers:
-        return None
-    code = supplier.payment_method.id if supplier.payment_method else None
     return [
         VendorPaymentMeans(
             payment_means_code=code or "BANK",
             currency_code=supplier.currency_id,
-            financial_accounts=[VendorFinancialAccount(financial_account_identifiers=identifiers)],
+            financial_accounts=[
+                VendorFinancialAccount(
+                    financial_institution=institution,
+                    financial_account_identifiers=identifiers or None,
+                )
+            ],
             default=True,
         )
     ]
@@ -679,6 +749,35 @@ def invoice_number(invoice: VismaSupplierInvoice) -> str:
     return invoice.supplier_reference or invoice.reference_number
 
 
+def invoice_value_problems(invoice: VismaSupplierInvoice) -> list[BaswareReason]:
+    """What makes no sense in an invoice Basware would take as it is: totals whose sign
+    contradicts the document type, dates out of range or in the wrong order, each named by
+    its EmbeddedInvoice (AccountingDocument) field (docs/basware-api.md §10.11)."""
+    problems: list[BaswareReason] = []
+    for field, total in (
+        ("grossSum", invoice.amount),
+        ("netSum", invoice.detail_total),
+        ("taxSum1", invoice.vat_total),
+    ):
+        if problem := value_checks.total_sign_problem(invoice.document_type, total):
+            problems.append(value_problem(field, problem))
+    days = {
+        "invoiceDate": invoice.date.date() if invoice.date else None,
+        "dueDate": invoice.due_date.date() if invoice.due_date else None,
+    }
+    for field, day in days.items():
+        if day is not None and (problem := value_checks.year_problem(day)):
+            problems.append(value_problem(field, problem))
+    issued, due = days["invoiceDate"], days["dueDate"]
+    if (
+        issued is not None
+        and due is not None
+        and (problem := value_checks.due_date_problem(issued, due))
+    ):
+        problems.append(value_problem("dueDate", problem))
+    return problems
+
+
 def invoice_from_supplier_invoice(
     invoice: VismaSupplierInvoice, company_code: str, layout: CodingLayout = DEFAULT_LAYOUT
 ) -> InvoicePayload:
@@ -694,6 +793,10 @@ def invoice_from_supplier_invoice(
                 )
             ]
         )
+    problems = invoice_value_problems(invoice)
+    if problems:
+        raise Unmappable(problems)
+    kind = invoice.document_type
     try:
         embedded = EmbeddedInvoice(
             invoice_number=invoice_number(invoice),
@@ -703,9 +806,9 @@ def invoice_from_supplier_invoice(
             supplier_code=invoice.supplier.number,
             supplier_name=invoice.supplier.name,
             currency_code=invoice.currency_id,  # None fails, naming it
-            net_sum=invoice.detail_total,
-            tax_sum1=invoice.vat_total,
-            gross_sum=invoice.amount,
+            net_sum=signed(kind, invoice.detail_total),
+            tax_sum1=signed(kind, invoice.vat_total),
+            gross_sum=signed(kind, invoice.amount),
             invoice_lines=[
                 InvoiceLine(
                     external_code=f"{invoice.reference_number}-{line.line_number}",
@@ -717,7 +820,7 @@ def invoice_from_supplier_invoice(
                     order_number=line.po_number,
                     order_row_number=None if line.po_line_nr is None else str(line.po_line_nr),
                     net_price=line.unit_cost,
-                    net_sum=line.cost,
+                    net_sum=signed(kind, line.cost),
                 )
                 for line in invoice.invoice_lines
             ],

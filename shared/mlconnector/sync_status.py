@@ -38,11 +38,13 @@ class EntityProgress(BaseModel):
     rejected: int = 0
     failed: int = 0
     parked: int = 0
+    exception: int = 0
+    malformed: int = 0
 
     @property
     def settled(self) -> int:
-        """Records with a final answer from Basware (parked ones still wait for theirs)."""
-        return self.delivered + self.rejected + self.failed
+        """Records with a final answer (parked ones still wait for theirs)."""
+        return self.delivered + self.rejected + self.failed + self.exception + self.malformed
 
 
 def eta_text(remaining: int, rate: float | None) -> str:

@@ -48,7 +48,7 @@ from mlconnector.visma.models import (
 )
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import PollReport, Stream
-from visma_reader.reader import Publish, Reader
+from visma_reader.reader import Publish, Published, Reader
 from visma_reader.receipt_index import ReceiptIndex, order_numbers
 from visma_reader.settings import ReaderSettings
 from visma_sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CompanyInfo, CompanyState
@@ -179,7 +179,7 @@ class ReaderHarness:
         return self.company.company_id
 
     def reader(self, publish: Publish | None = None, **settings: Any) -> Reader:
-        async def to_kafka(events: Sequence[ChangeEvent]) -> None:
+        async def to_kafka(events: Sequence[Published]) -> None:
             await publish_events(self.broker, self.topic, events)
 
         return Reader(

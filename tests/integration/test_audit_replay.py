@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 import pytest
@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from sandbox_support import BASWARE_CLIENT, VISMA_COMPANY, sandbox_connection, sandboxes
 from typer.testing import CliRunner, Result
 
-from basware_sandbox import Region
+from basware_sandbox import Region, documents
 from mlconnector.audit.lineage import Stage, record_lineage
 from mlconnector.audit.replay import (
     FailedRecords,
@@ -75,7 +75,9 @@ async def run_replay(
         if dry_run:
             return await replay(conn, selection, None, dry_run=True)
         async with kafka_replay_publisher(kafka, topic) as publisher:
-            return await replay(conn, selection, publisher, force=force)
+            return await replay(
+                conn, selection, publisher, force=force, force_reason="test" if force else None
+            )
     finally:
         await conn.close()
 
@@ -476,3 +478,97 @@ async def test_a_rejected_vendor_fixed_in_visma_and_a_failed_one_replayed_end_de
     ]
     vendors = basware.state.records(Region.EU, BASWARE_CLIENT.bwcid, "vendors", accepted=True)
     assert {too_long, unlucky} <= {str(v["vendorCode"]) for v in vendors}
+
+
+async def wait_for_status(
+    database_url: str, entity: Entity, entity_id: str, done: Callable[[RecordStatus], bool]
+) -> RecordStatus:
+    """Until the record's status (derived from the log) satisfies `done`."""
+    # A guard against a hang, not a timed assertion.
+    async with asyncio.timeout(90):
+        while True:
+            conn = await asyncpg.connect(database_url)
+            try:
+                if await conn.fetchval("SELECT to_regclass('audit_record_status') IS NOT NULL"):
+                    found = await record_statuses(
+                        conn, StatusFilter(entity=entity, entity_id=entity_id)
+                    )
+                    if found and done(found[0]):
+                        return found[0]
+            finally:
+                await conn.close()
+            await asyncio.sleep(0.1)
+
+
+def in_category(state: RecordState, category: str) -> Callable[[RecordStatus], bool]:
+    return lambda s: s.state == state and bool(s.reasons) and s.reasons[0].category == category
+
+
+async def test_an_invoice_edited_in_visma_after_upload_stays_one_basware_document(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    """The Visma edit is an exception naming Basware's document and its state, not a second
+    document; a forced replay is refused while that document is live and uploads the edited
+    version once it is rejected."""
+    seed = SeedOptions(companies=1, suppliers=1, purchase_orders=0, invoices=1)
+    changes = topics[Topic.VISMA_CHANGES]
+    async with sandboxes(seed=seed) as (basware, visma):
+        company = visma.state.company(VISMA_COMPANY)
+        (stored,) = company.table("supplierinvoice")
+        key = company.table("supplierinvoice").spec.key_text(stored.key)
+        body = stored.record.model_dump(by_alias=True)
+        invoice_id = f"{body['documentType']}/{body['referenceNumber']}"
+        edited = float(body["amount"]) + 100
+        async with pipeline(
+            kafka_settings, database_url, topics, sandbox_connection(basware, visma)
+        ):
+            await wait_for_state(
+                database_url, Entity.SUPPLIER_INVOICE, invoice_id, {RecordState.DELIVERED}
+            )
+            async with asyncio.timeout(30):
+                while not basware.state.documents():
+                    await asyncio.sleep(0.05)
+            (document,) = basware.state.documents()
+            document_id = document.document.invoice_id
+
+            company.update("supplierinvoice", key, {"amount": edited})
+            changed = await wait_for_state(
+                database_url, Entity.SUPPLIER_INVOICE, invoice_id, {RecordState.EXCEPTION}
+            )
+            (why,) = changed.reasons
+            assert why.category == "ChangedAfterUpload"
+            assert f"Basware document {document_id} is in state InApprovalProcess" in why.message
+            assert len(basware.state.documents()) == 1
+            force = ["replay", "record", "--entity", "supplier_invoice", "--id", invoice_id]
+            unexplained = await mlconnector([*force, "--force"], database_url, kafka_settings)
+            assert unexplained.exit_code != 0
+            assert "--force needs --reason" in unexplained.output
+            reason = ["--force", "--reason", "supplier sent a corrected invoice"]
+            forced = await mlconnector(
+                [*force, *reason, "--to-topic", changes], database_url, kafka_settings
+            )
+            assert "1 replayed" in forced.output, forced.output
+            refused = await wait_for_status(
+                database_url,
+                Entity.SUPPLIER_INVOICE,
+                invoice_id,
+                in_category(RecordState.EXCEPTION, "ReuploadRefused"),
+            )
+            assert document_id in refused.reasons[0].message
+            assert len(basware.state.documents()) == 1
+
+            documents.reject(basware.state, document_id, "amount corrected in Visma")
+            again = await mlconnector(
+                [*force, *reason, "--to-topic", changes], database_url, kafka_settings
+            )
+            assert "1 replayed" in again.output, again.output
+            await wait_for_state(
+                database_url, Entity.SUPPLIER_INVOICE, invoice_id, {RecordState.DELIVERED}
+            )
+            async with asyncio.timeout(30):
+                while len(basware.state.documents()) < 2:
+                    await asyncio.sleep(0.05)
+    states = sorted(d.workflow.value for d in basware.state.documents())
+    assert states == ["InApproval", "Rejected"]
+    live = next(d for d in basware.state.documents() if d.document.invoice_id != document_id)
+    assert abs(live.document.gross_sum or 0) == edited

@@ -30,8 +30,12 @@ from invoice_follow_up.policy import visma_identity
 from mlconnector.connections import Connection, StaticConnectionSource
 from mlconnector.contracts import (
     BaswareNotification,
+    BaswareReason,
+    DeliveryResult,
+    Entity,
     Event,
     InvoiceStatusChanged,
+    Outcome,
     change_from_record,
 )
 from mlconnector.kafka import make_broker, publish_events
@@ -264,6 +268,68 @@ async def test_follow_up_keeps_the_gateways_invoices_and_reports_ready_and_lag(
         "ready": True,
         "checks": {"broker": "ok", "database": "ok", "invoice check": "ok"},
     }
-    assert lagging == {topics.basware_events, topics.visma_changes}
+    assert lagging == {topics.basware_events, topics.visma_changes, topics.basware_results}
     assert [tuple(r) for r in kept] == [("1000001", "F-2026-10-0042", "approved")]
     assert [r["version"] for r in applied] == ["001_invoice_follow"]
+
+
+def exception_result(tenant: str, record: VismaSupplierInvoice, state: str) -> DeliveryResult:
+    """What basware-writer answers a change of an invoice uploaded before."""
+    return DeliveryResult(
+        event_id=uuid.uuid4().hex,
+        tenant=tenant,
+        change_event_id=uuid.uuid4().hex,
+        entity=Entity.SUPPLIER_INVOICE,
+        entity_id=record.record_id,
+        supplier_number=record.supplier_number,
+        content_hash="c1",
+        outcome=Outcome.EXCEPTION,
+        attempts=0,
+        reasons=(
+            BaswareReason(
+                category="ChangedAfterUpload",
+                message=f"changed in Visma after upload: Basware document D1 is in state {state}"
+                ". Not uploaded again",
+            ),
+        ),
+    )
+
+
+async def test_an_invoice_changed_after_upload_is_written_back_to_its_note_once(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """The writer's exception becomes a line of the Visma note; the same exception again (as
+    the note's own new version brings) writes nothing, a new one replaces the line."""
+    async with sandboxes() as (basware, visma):
+        connection = sandbox_connection(basware, visma, write_back=True)
+        record = await first_visma_invoice(connection, visma)
+        key = f"{record.document_type}/{record.reference_number}"
+        company = visma.state.company(VISMA_COMPANY)
+
+        def note() -> str:
+            stored = company.get("supplierinvoice", key)
+            assert stored is not None
+            return str(stored.record.model_dump(by_alias=True).get("note") or "")
+
+        events = await single_partition_topic(kafka_settings, "basware.events")
+        async with running_follow_up(
+            kafka_settings, database_url, [connection], basware_events=events
+        ) as follow_up:
+            results = follow_up.settings.topics.basware_results
+            line = "Basware exception: changed in Visma after upload: Basware document D1 is in"
+            await publish_to(
+                kafka_settings, results, exception_result(connection.tenant, record, "New")
+            )
+            await until(lambda: f"{line} state New" in note())
+            writes = visma.state.log.count("supplierinvoice.put")
+            await publish_to(
+                kafka_settings, results, exception_result(connection.tenant, record, "New")
+            )
+            await publish_to(
+                kafka_settings, results, exception_result(connection.tenant, record, "Paid")
+            )
+            await until(lambda: f"{line} state Paid" in note())
+    assert visma.state.log.count("supplierinvoice.put") == writes + 1
+    assert [x for x in note().splitlines() if x.startswith("Basware exception: ")] == [
+        f"{line} state Paid"
+    ]

@@ -3,6 +3,8 @@ Basware sandbox, on the real broker and database, with the services' own FastStr
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
@@ -21,6 +23,7 @@ from sandbox_support import (
 
 from basware_sandbox import Region
 from mlconnector.audit.lineage import Stage, record_lineage
+from mlconnector.audit.status import RecordState, RecordStatus, StatusFilter, record_statuses
 from mlconnector.contracts import (
     ChangeEvent,
     Entity,
@@ -30,7 +33,7 @@ from mlconnector.contracts import (
 from mlconnector.kafka import make_broker, publish_events
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
-from mlconnector.visma.models import VismaSupplier
+from mlconnector.visma.models import VismaSupplier, VismaSupplierInvoice
 from visma_sandbox.config import SeedOptions
 
 pytestmark = pytest.mark.integration
@@ -159,3 +162,106 @@ async def test_bad_input_is_answered_and_the_rest_keeps_flowing(
     failed = latest_results(events)[(tenant, Entity.SUPPLIER, "AUTH-1")]
     assert failed.outcome is Outcome.FAILED
     assert "not-the-secret" not in failed.model_dump_json()
+
+
+def malformed_date_invoice(tenant: str) -> tuple[str, bytes]:
+    """A supplier invoice change whose record carries the date 2026-13-45, as a producer
+    that does not validate would send it: its id and its body."""
+    record = VismaSupplierInvoice.model_validate(
+        {
+            "documentType": "Invoice",
+            "referenceNumber": "001345",
+            "supplier": {"number": "BAD-1"},
+            "currencyId": "NOK",
+            "date": "2026-10-20T00:00:00",
+            "lastModifiedDateTime": "2026-11-01T00:00:00",
+        }
+    )
+    change = change_from_record(tenant, record)
+    body = change.model_dump_json().replace('"date":"2026-10-20T00:00:00"', '"date":"2026-13-45"')
+    assert "2026-13-45" in body
+    return change.entity_id, body.encode()
+
+
+async def test_unreadable_messages_and_implausible_values_reach_a_visible_state(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    """A garbage message, an invoice dated 2026-13-45 and a vendor whose IBAN fails its check
+    digits: none stays pending, each shows in `audit status` with the fields that failed."""
+    async with sandboxes(
+        seed=SeedOptions(companies=1, suppliers=0, purchase_orders=0, invoices=0)
+    ) as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        tenant = connection.tenant
+        invoice_id, bad_date = malformed_date_invoice(tenant)
+        iban = VismaSupplier.model_validate(
+            {
+                "number": "IBAN-1",
+                "name": "Nordlys Elektro AS",
+                "supplierPaymentMethodDetails": [
+                    {
+                        "paymentMethodDetailDescription": "IBAN",
+                        "paymentMethodDetailValue": "NO00 INVALID IBAN !!",
+                    }
+                ],
+                "lastModifiedDateTime": "2026-11-01T00:00:00",
+            }
+        )
+        changes = topics[Topic.VISMA_CHANGES]
+        broker = make_broker(kafka_settings, client_id="test-producer")
+        async with broker:
+            await broker.start()
+            garbage = await broker.publish(b"{not json", changes, key=b"x")
+            await broker.publish(
+                bad_date,
+                changes,
+                key=f"{tenant}:BAD-1".encode(),
+                headers={"event-type": "SupplierInvoiceChanged"},
+            )
+            await publish_events(broker, changes, [change_from_record(tenant, iban)])
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            message = await wait_for_status(
+                database_url,
+                StatusFilter(states=(RecordState.MALFORMED,)),
+                lambda found: any(s.entity == "message" for s in found),
+            )
+            dated = await wait_for_status(
+                database_url,
+                StatusFilter(entity=Entity.SUPPLIER_INVOICE, entity_id=invoice_id),
+                lambda found: bool(found) and found[0].state == RecordState.MALFORMED,
+            )
+            vendor = await wait_for_status(
+                database_url,
+                StatusFilter(entity=Entity.SUPPLIER, entity_id="IBAN-1"),
+                lambda found: bool(found) and found[0].state == RecordState.REJECTED,
+            )
+    (stray,) = [s for s in message if s.entity == "message"]
+    assert stray.entity_id == f"{changes}[{garbage.partition}]@{garbage.offset}"
+    assert [r.category for r in stray.reasons] == ["Malformed"]
+    (date_problem,) = dated[0].reasons
+    assert (date_problem.category, date_problem.field) == ("Malformed", "record.date")
+    assert date_problem.message.startswith(f"{changes}[")
+    assert "2026-13-45" not in date_problem.message
+    (iban_problem,) = vendor[0].reasons
+    assert (
+        iban_problem.field == "paymentMeans.0.financialAccounts.0.financialAccountIdentifiers.0.id"
+    )
+    assert "INVALID" not in iban_problem.message
+    assert "IBAN-1" not in vendors(basware)
+
+
+async def wait_for_status(
+    database_url: str, query: StatusFilter, done: Callable[[list[RecordStatus]], bool]
+) -> list[RecordStatus]:
+    """Until the statuses the query finds satisfy `done`; the guard only stops a hang."""
+    async with asyncio.timeout(60):
+        while True:
+            conn = await asyncpg.connect(database_url)
+            try:
+                if await conn.fetchval("SELECT to_regclass('audit_record_status') IS NOT NULL"):
+                    found = await record_statuses(conn, query)
+                    if done(found):
+                        return found
+            finally:
+                await conn.close()
+            await asyncio.sleep(0.1)

@@ -13,6 +13,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -25,11 +26,14 @@ from reader_support import (
     seed_company,
 )
 
-from mlconnector.contracts import ChangeEvent, Entity
+from mlconnector.contracts import ChangeEvent, Entity, UnreadableRecord
 from mlconnector.kafka import publish_events
 from mlconnector.settings import KafkaSettings
+from mlconnector.visma import VismaNotFoundError, VismaPage, VismaPurchaseOrder
+from mlconnector.visma.client import read_rows
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poller import Stream
+from visma_reader.reader import Published
 from visma_sandbox import (
     CompanyState,
     FaultRule,
@@ -190,7 +194,7 @@ async def test_the_reader_killed_between_publishing_and_saving_its_cursor_loses_
     parked = asyncio.Event()
     published_pages = 0
 
-    async def publish_then_hang(events: Sequence[ChangeEvent]) -> None:
+    async def publish_then_hang(events: Sequence[Published]) -> None:
         nonlocal published_pages
         await publish_events(harness.broker, harness.topic, events)
         published_pages += 1
@@ -347,3 +351,57 @@ async def test_ten_changes_in_a_company_of_thousands_cost_one_call(
     stored = await CursorStore(harness.pool).cursor(harness.tenant, Stream.SUPPLIER)
     assert stored.high_water is not None
     assert stored.high_water > now - timedelta(minutes=5)
+
+
+class RowsSource:
+    """A list of raw rows read as the Visma client reads them: rows that do not read as
+    records come as unreadable rows of the page."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    async def _pages(self, model: type[Any]) -> AsyncIterator[VismaPage[Any]]:
+        records, unreadable = read_rows(model, self.rows)
+        yield VismaPage[Any](
+            page_number=1, records=records, unreadable=unreadable, total_count=len(self.rows)
+        )
+
+    def iter_page_results(
+        self, model: type[Any], *, modified_since: datetime | None = None, page_size: int = 1000
+    ) -> AsyncIterator[VismaPage[Any]]:
+        return self._pages(model)
+
+    async def get_purchase_order(self, order_nbr: str) -> VismaPurchaseOrder:
+        raise VismaNotFoundError("no orders here", status=404)
+
+
+async def test_a_row_that_does_not_read_is_published_as_unreadable_and_never_stalls(
+    harness: ReaderHarness,
+) -> None:
+    """A Visma row whose field fails its model is an UnreadableRecord (a visible state) while
+    the page and the cursor go on; when the same record reads again, even with the content
+    published before it, it is published again."""
+    good = {"number": "70001", "name": "Nordlys AS", "lastModifiedDateTime": "2026-10-14T09:21:07"}
+    other = {**good, "number": "70002"}
+    published: list[Published] = []
+
+    async def collect(events: Sequence[Published]) -> None:
+        published.extend(events)
+
+    reader = harness.reader(publish=collect)
+    await reader.poll(RowsSource([good]), harness.tenant, Entity.SUPPLIER)
+    broken = {**good, "name": None, "lastModifiedDateTime": "2026-10-14T09:30:00"}
+    await reader.poll(RowsSource([broken, other]), harness.tenant, Entity.SUPPLIER)
+    await reader.poll(RowsSource([good, other]), harness.tenant, Entity.SUPPLIER)
+
+    kinds = [(type(e).__name__, e.entity_id) for e in published]
+    assert kinds == [
+        ("SupplierChanged", "70001"),
+        ("SupplierChanged", "70002"),
+        ("UnreadableRecord", "70001"),
+        ("SupplierChanged", "70001"),
+    ]
+    unreadable = published[2]
+    assert isinstance(unreadable, UnreadableRecord)
+    assert [p.field for p in unreadable.problems] == ["name"]
+    assert await harness.cursor(Stream.SUPPLIER) == datetime(2026, 10, 14, 9, 30)

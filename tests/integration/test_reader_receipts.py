@@ -22,6 +22,7 @@ from reader_support import (
 from mlconnector.contracts import ChangeEvent, Entity, PurchaseOrderChanged, content_hash
 from mlconnector.settings import KafkaSettings
 from visma_reader.poller import Stream
+from visma_reader.reader import Published
 from visma_sandbox import (
     CompanyState,
     RunningSandbox,
@@ -199,7 +200,7 @@ async def test_an_order_whose_receipt_changed_survives_a_crash_before_it_was_pub
     target = orders_without_receipts(company)[0]
     receive(company, "R-7", target)
 
-    async def kafka_down(events: Sequence[ChangeEvent]) -> None:
+    async def kafka_down(events: Sequence[Published]) -> None:
         if events:
             raise ConnectionError("broker unreachable")
 

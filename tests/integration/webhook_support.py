@@ -136,13 +136,17 @@ async def running_follow_up(
     *,
     basware_events: str,
     check_interval: timedelta | None = None,
+    basware_results: str | None = None,
 ) -> AsyncIterator[RunningFollowUp]:
-    """invoice-follow-up reading `basware_events` (where a gateway republishes) and a
-    private single-partition visma.changes, and publishing its states to `basware_events`."""
+    """invoice-follow-up reading `basware_events` (where a gateway republishes), a private
+    single-partition visma.changes and `basware_results` (else a private one too), and
+    publishing its states to `basware_events`."""
     settings = FollowUpSettings(
         topics=FollowUpTopics(
             basware_events=basware_events,
             visma_changes=await single_partition_topic(kafka, "visma.changes"),
+            basware_results=basware_results
+            or await single_partition_topic(kafka, "basware.results"),
             invoice_status=basware_events,
         ),
         # Its own group: a member another test left behind never delays this one's join.

@@ -21,10 +21,12 @@ from mlconnector.contracts import (
     DimensionValueChanged,
     Event,
     InvoiceStatusChanged,
+    MalformedMessage,
     OperatorAction,
     PurchaseOrderChanged,
     SupplierChanged,
     SupplierInvoiceChanged,
+    UnreadableRecord,
     VatCategoryChanged,
     VismaNotification,
 )
@@ -52,9 +54,9 @@ CHANGES: frozenset[type[Event]] = frozenset(
 )
 # Written out here, not taken from the generator's senders: the two must agree.
 CARRIED: dict[Topic, frozenset[type[Event]]] = {
-    Topic.VISMA_CHANGES: CHANGES,
+    Topic.VISMA_CHANGES: CHANGES | {UnreadableRecord},
     Topic.VISMA_NOTIFICATIONS: frozenset({VismaNotification}),
-    Topic.BASWARE_RESULTS: frozenset({DeliveryResult}),
+    Topic.BASWARE_RESULTS: frozenset({DeliveryResult, MalformedMessage}),
     Topic.BASWARE_EVENTS: frozenset({BaswareNotification, InvoiceStatusChanged}),
     Topic.OPERATOR_ACTIONS: frozenset({OperatorAction}),
 }

@@ -13,6 +13,7 @@ from invoice_follow_up.policy import (
     InvoiceOutcome,
     basware_identity,
     document_outcome,
+    exception_note,
     payment_response,
     should_post_payment,
     should_transfer,
@@ -179,4 +180,21 @@ def test_visma_note_replaces_only_its_own_line() -> None:
     )
     assert visma_note(None, InvoiceOutcome.IN_APPROVAL, NOW, None) == (
         "Basware: in approval (2026-11-25 12:30 UTC)"
+    )
+
+
+def test_an_exception_line_replaces_the_last_one_and_keeps_the_rest_of_the_note() -> None:
+    existing = "Call Kari first\nBasware: in approval (2026-12-01 10:00 UTC)"
+    once = exception_note(existing, "changed in Visma after upload: document D is in state S")
+    assert once.splitlines() == [
+        "Call Kari first",
+        "Basware: in approval (2026-12-01 10:00 UTC)",
+        "Basware exception: changed in Visma after upload: document D is in state S",
+    ]
+    # The same exception again changes nothing: writing it back does not loop.
+    assert exception_note(once, "changed in Visma after upload: document D is in state S") == once
+    assert exception_note(once, "x").splitlines()[-1] == "Basware exception: x"
+    # A status line written later keeps the exception line.
+    assert "Basware exception: x" in visma_note(
+        exception_note(once, "x"), InvoiceOutcome.PAID, datetime(2026, 12, 2, tzinfo=UTC), None
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka import ConsumerRecord
 
-from mlconnector.contracts import BaswareNotification, SupplierChanged
+from mlconnector.contracts import BaswareNotification, SupplierChanged, SupplierInvoiceChanged
 from mlconnector.kafka import HEADER_EVENT_TYPE, decode_batch, event_headers
 
 NOTIFICATION = BaswareNotification(event_id="e-1", tenant="acme", task_id="t-1", task_type="X")
@@ -61,3 +61,28 @@ def test_messages_without_a_readable_event_are_named_by_place_not_by_body() -> N
     assert invalid.startswith("BaswareNotification task_id: ")
     assert "hunter2" not in invalid
     assert (untyped, unknown) == ("unknown event type ''", "unknown event type 'SomethingElse'")
+
+
+def test_an_unreadable_change_names_every_failing_field_and_the_record_it_was_about() -> None:
+    body = (
+        b'{"event_id": "c-1", "tenant": "1000001", "entity": "supplier_invoice",'
+        b' "entity_id": "Invoice/1", "supplier_number": "50012", "content_hash": "h",'
+        b' "password": "hunter2"}'
+    )
+    batch = decode_batch(
+        [record(7, body, SupplierInvoiceChanged.event_type)], [SupplierInvoiceChanged]
+    )
+    (unreadable,) = batch.unreadable
+    fields = {p.field for p in unreadable.problems}
+    assert {"last_modified", "record"} <= fields
+    assert all(field in unreadable.reason for field in fields)
+    malformed = unreadable.malformed()
+    assert (malformed.topic, malformed.partition, malformed.offset) == ("basware.events", 3, 7)
+    assert (malformed.tenant, malformed.entity_id, malformed.change_event_id) == (
+        "1000001",
+        "Invoice/1",
+        "c-1",
+    )
+    assert malformed.key == "1000001:50012"
+    assert "hunter2" not in malformed.model_dump_json()
+    assert unreadable.malformed().event_id == malformed.event_id  # the same message, one id

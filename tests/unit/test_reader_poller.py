@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from mlconnector.visma.client import VismaPage
-from mlconnector.visma.models import VismaRecord, VismaSupplier
-from visma_reader.poller import PollCursor, PollReport, Stream, poll_stream
+from mlconnector.visma.client import UnreadableRow, VismaPage, read_rows
+from mlconnector.visma.models import VismaRecord, VismaSupplier, VismaSupplierInvoice
+from visma_reader.poller import PagedSource, PollCursor, PollReport, Stream, poll_stream
 
 T0 = datetime(2026, 10, 1, 12, 0, 0)
 
@@ -92,7 +92,7 @@ class Collected:
 
 
 async def poll(
-    source: ListSource, cursors: MemoryCursors, handle: Collected, **options: Any
+    source: PagedSource, cursors: MemoryCursors, handle: Collected, **options: Any
 ) -> PollReport:
     return await poll_stream(
         source,
@@ -209,3 +209,62 @@ async def test_a_failing_page_leaves_the_cursor_alone() -> None:
             page_size=10,
         )
     assert cursors.value is None
+
+
+INVOICE_ROW: dict[str, Any] = {
+    "documentType": "Invoice",
+    "referenceNumber": "000457",
+    "supplier": {"number": "50012"},
+    "date": "2026-10-16T00:00:00",
+    "lastModifiedDateTime": "2026-10-14T09:21:07.31",
+}
+
+
+def test_a_row_that_fails_its_model_is_kept_aside_by_field_not_by_value() -> None:
+    bad = {**INVOICE_ROW, "referenceNumber": "000458", "date": "2026-13-45"}
+    records, unreadable = read_rows(VismaSupplierInvoice, [INVOICE_ROW, bad])
+    assert [r.record_id for r in records] == ["Invoice/000457"]
+    (row,) = unreadable
+    assert (row.record_id, row.supplier_number) == ("Invoice/000458", "50012")
+    assert row.last_modified == datetime(2026, 10, 14, 9, 21, 7, 310000)
+    assert [p.field for p in row.problems] == ["date"]
+    assert "2026-13-45" not in row.model_dump_json()
+    _, again = read_rows(VismaSupplierInvoice, [dict(bad)])
+    assert again[0].content_hash == row.content_hash
+
+
+class OnePage:
+    """One page: readable records and rows that are not."""
+
+    def __init__(self, page: VismaPage[Any]) -> None:
+        self.page = page
+
+    async def _pages(self) -> AsyncIterator[VismaPage[Any]]:
+        yield self.page
+
+    def iter_page_results(
+        self, model: type[Any], *, modified_since: datetime | None = None, page_size: int = 1000
+    ) -> AsyncIterator[VismaPage[Any]]:
+        return self._pages()
+
+
+async def test_an_unreadable_row_is_handed_on_and_stops_neither_the_page_nor_the_cursor() -> None:
+    late = T0 + timedelta(minutes=3)
+    _, unreadable = read_rows(
+        VismaSupplier, [{"number": "00002", "lastModifiedDateTime": late.isoformat()}]
+    )
+    source = OnePage(
+        VismaPage[Any](page_number=1, records=[supplier(1)], unreadable=unreadable, total_count=2)
+    )
+    handed: list[UnreadableRow] = []
+
+    async def keep(rows: Sequence[UnreadableRow]) -> int:
+        handed.extend(rows)
+        return len(rows)
+
+    cursors, handle = MemoryCursors(), Collected()
+    report = await poll(source, cursors, handle, handle_unreadable=keep)
+    assert handle.numbers == ["00001"]
+    assert [(r.record_id, [p.field for p in r.problems]) for r in handed] == [("00002", ["name"])]
+    assert (report.read, report.published, report.complete) == (2, 2, True)
+    assert cursors.value == late

@@ -12,6 +12,7 @@ from writer_changes import TENANT, TO, invoice, order, supplier
 from basware_writer.domain import (
     Accepted,
     KnownState,
+    LiveUpload,
     PendingRecord,
     RecordRef,
     Stage,
@@ -105,6 +106,14 @@ class Uploads:
         self, tenant: str, intents: Sequence[UploadIntent], owner: str
     ) -> tuple[list[UploadIntent], list[tuple[UploadIntent, str | None]]]:
         return list(intents), []
+
+    async def live_uploads(
+        self, tenant: str, intents: Sequence[UploadIntent]
+    ) -> dict[str, LiveUpload]:
+        return {}
+
+    async def replace(self, tenant: str, intent: UploadIntent, owner: str) -> bool:
+        return True
 
     async def uploaded(self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]) -> None:
         self.bum_ids += [bum_id for _, bum_id in done]

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from basware_writer.verdicts import record_verdict, verdicts_from_status
-from mlconnector.basware.models import RequestStatus
+import pytest
+
+from basware_writer.domain import LiveUpload
+from basware_writer.verdicts import (
+    changed_after_upload,
+    document_gone_or_rejected,
+    record_verdict,
+    reupload_refused,
+    verdicts_from_status,
+)
+from mlconnector.basware.models import InvoiceStatus, RequestStatus
 from mlconnector.contracts import Outcome
 
 
@@ -95,3 +105,50 @@ def test_a_code_without_item_detail_follows_the_failed_request() -> None:
     bad = status_of("r2", "Error", [])
     assert record_verdict(["a", "b"], [ok, bad], attempts=1).outcome is Outcome.REJECTED
     assert record_verdict(["a"], [ok], attempts=1).outcome is Outcome.DELIVERED
+
+
+UPLOADED = LiveUpload(
+    payload_hash="h1",
+    uploaded=True,
+    bum_id="bum-1",
+    invoice_number="F-1",
+    invoice_date=date(2026, 10, 20),
+)
+
+
+def document(state: str) -> InvoiceStatus:
+    return InvoiceStatus.model_validate(
+        {"invoiceId": "doc-1", "status": state, "processingStatus": "New"}
+    )
+
+
+def test_an_invoice_changed_after_upload_is_an_exception_naming_the_document() -> None:
+    verdict = changed_after_upload(UPLOADED, [document("InApprovalProcess")])
+    assert verdict.outcome is Outcome.EXCEPTION
+    assert verdict.request_id == "doc-1"
+    (why,) = verdict.reasons
+    assert why.category == "ChangedAfterUpload"
+    assert "Basware document doc-1 is in state InApprovalProcess (New)" in why.message
+    unread = changed_after_upload(UPLOADED, None)
+    assert "could not be read now" in unread.reasons[0].message
+    assert unread.request_id == "bum-1"
+    refused = reupload_refused(UPLOADED, [document("Paid")])
+    assert refused.outcome is Outcome.EXCEPTION
+    assert refused.reasons[0].category == "ReuploadRefused"
+
+
+@pytest.mark.parametrize(
+    ("upload", "found", "gone"),
+    [
+        (UPLOADED, [document("Rejected")], True),
+        (UPLOADED, [], True),
+        (UPLOADED, [document("Rejected"), document("InApprovalProcess")], False),
+        (UPLOADED, [document("ReadyForPayment")], False),
+        # Not confirmed and not found: it may still be on its way into Basware.
+        (UPLOADED.model_copy(update={"uploaded": False}), [], False),
+    ],
+)
+def test_a_re_upload_waits_until_no_live_document_can_remain(
+    upload: LiveUpload, found: list[InvoiceStatus], gone: bool
+) -> None:
+    assert document_gone_or_rejected(upload, found) is gone

@@ -12,7 +12,7 @@ from basware_writer.handlers import WriterHandlers
 from basware_writer.lifecycle import WriterLifecycle
 from basware_writer.settings import WriterSettings
 from mlconnector.connections import ConnectionSource
-from mlconnector.contracts import DeliveryResult
+from mlconnector.contracts import DeliveryResult, MalformedMessage
 from mlconnector.kafka import consumer_options, make_broker, publish_events, raw_batch
 from mlconnector.readiness import Readiness, database_probe, tasks_probe
 from mlconnector.service import service_app
@@ -32,7 +32,7 @@ def create_app(
     broker = make_broker(kafka, client_id="basware-writer")
     lifecycle = WriterLifecycle(database or DatabaseSettings(), settings, connections)
 
-    async def publish(results: Sequence[DeliveryResult]) -> None:
+    async def publish(results: Sequence[DeliveryResult | MalformedMessage]) -> None:
         await publish_events(broker, results_topic or settings.results_topic, results)
 
     handlers = WriterHandlers(lifecycle, publish, settings)

@@ -155,6 +155,20 @@ class UploadIntent(RecordVersion):
     bum_id: str | None = None
 
 
+class LiveUpload(BaseModel):
+    """The upload an invoice reached Basware with (or is reaching it with): one per invoice,
+    whatever its later versions (docs/basware-api.md §10.8)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payload_hash: str
+    uploaded: bool  # False: started, its answer not confirmed yet
+    bum_id: str | None
+    # How its document is found in Basware: the number and date of the version uploaded.
+    invoice_number: str
+    invoice_date: date
+
+
 class ParkedChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 

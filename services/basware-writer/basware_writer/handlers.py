@@ -35,14 +35,20 @@ from basware_writer.lifecycle import DATABASE_DOWN, WriterLifecycle
 from basware_writer.metrics import BATCH_SECONDS, MALFORMED, RESULTS
 from basware_writer.settings import WriterSettings
 from basware_writer.verdicts import failed
-from mlconnector.contracts import CHANGE_EVENTS, ChangeEvent, DeliveryResult, Outcome
+from mlconnector.contracts import (
+    CHANGE_EVENTS,
+    ChangeEvent,
+    DeliveryResult,
+    MalformedMessage,
+    Outcome,
+)
 from mlconnector.kafka import UnreadableMessage, decode_batch
 
 log = logging.getLogger("basware_writer")
 
 REWIND_PAUSE_SECONDS = 1.0
 
-Publish = Callable[[Sequence[DeliveryResult]], Awaitable[None]]
+Publish = Callable[[Sequence[DeliveryResult | MalformedMessage]], Awaitable[None]]
 
 # What a commit refused because the group rebalanced (this writer's partitions moved) says.
 REBALANCED = (
@@ -53,9 +59,11 @@ REBALANCED = (
 )
 
 
-def unreadable(message: UnreadableMessage) -> None:
-    # No tenant or record to attach a result to: the audit store keeps the raw message
-    # (replayable by offset range once the producer is fixed); here it is counted and logged.
+def unreadable(message: UnreadableMessage) -> MalformedMessage:
+    """A message that is no change event: counted, logged by field (never by value), and
+    answered with a MalformedMessage, which the audit log shows as a state of its own (or as
+    the `malformed` state of the record its body names). The raw message stays in the log,
+    replayable by offset range once its producer is fixed."""
     MALFORMED.inc()
     log.error(
         "message %s[%d]@%d is not a change event, not delivered (kept in the audit log): %s",
@@ -64,6 +72,7 @@ def unreadable(message: UnreadableMessage) -> None:
         message.offset,
         message.reason,
     )
+    return message.malformed()
 
 
 def log_results(results: Sequence[DeliveryResult], what: str, seconds: float | None) -> None:
@@ -136,8 +145,7 @@ class WriterHandlers:
         records: tuple[ConsumerRecord[bytes, bytes], ...] = message.raw_message
         by_tenant: dict[str, list[ChangeEvent]] = defaultdict(list)
         decoded = decode_batch(records, CHANGE_EVENTS)
-        for message_of_nothing in decoded.unreadable:
-            unreadable(message_of_nothing)
+        malformed = [unreadable(m) for m in decoded.unreadable]
         for event in decoded.events:
             by_tenant[event.tenant].append(event)
         answers = await asyncio.gather(
@@ -150,7 +158,7 @@ class WriterHandlers:
                 if isinstance(answer, BaseException):
                     raise answer
             results = [result for a in delivered for result in a.results]
-            await self._publish(results)
+            await self._publish([*results, *malformed])
         except Exception:
             log.exception("batch of %d changes not finished; it will be taken again", len(records))
             await self._let_go(delivered)

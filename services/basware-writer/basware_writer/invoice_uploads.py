@@ -1,6 +1,8 @@
 """Invoice uploads of one tenant through SmartPDF (docs/basware-api.md §10.2, §10.8): each
-invoice version is claimed in PostgreSQL before its upload starts, so it reaches Basware
-once; an upload whose PUT got no answer is looked for in Basware before it is sent again."""
+invoice is claimed in PostgreSQL before its upload starts, so it reaches Basware as one
+document; an upload whose PUT got no answer is looked for in Basware before it is sent again.
+A later Visma version of an uploaded invoice is not uploaded: it is an exception naming
+Basware's document, until a forced replay finds that document gone or rejected."""
 
 from __future__ import annotations
 
@@ -12,11 +14,18 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 from pypdf.errors import PyPdfError
 
-from basware_writer.domain import Outcomes, UploadIntent, Verdict, fan_out, reason
+from basware_writer.domain import LiveUpload, Outcomes, UploadIntent, Verdict, fan_out, reason
 from basware_writer.planner import UploadStep, prepare
 from basware_writer.ports import BaswareCalls, InvoicePdfs, UploadUncertain, WriterState
-from basware_writer.verdicts import failed, rejected_by_http
+from basware_writer.verdicts import (
+    changed_after_upload,
+    document_gone_or_rejected,
+    failed,
+    rejected_by_http,
+    reupload_refused,
+)
 from mlconnector.basware.errors import BaswareError, BaswareRejected
+from mlconnector.basware.models import InvoiceStatus
 from mlconnector.contracts import Outcome
 from mlconnector.mapping import InvoicePayload
 from mlconnector.retry import RetriesExhausted
@@ -31,7 +40,9 @@ class UploadOutcome(BaseModel):
     intent: UploadIntent
     verdict: Verdict | None  # None: uncertain, left to the follow-up
     bum_id: str | None = None
-    done_before: bool = False  # uploaded by an earlier send: nothing to settle
+    # Uploaded by an earlier send, or an exception (another version is in Basware): this
+    # writer holds no claim to settle.
+    done_before: bool = False
 
 
 class InvoiceUploads:
@@ -75,13 +86,20 @@ class InvoiceUploads:
         self, intent: UploadIntent, payload: InvoicePayload
     ) -> UploadOutcome | None:
         """The invoice's upload once this writer claimed it; the earlier upload when there
-        was one; None when another writer is uploading it (its result comes from there)."""
+        was one; the exception when the invoice was uploaded in another version; None when
+        another writer is uploading it (its result comes from there)."""
         async with self._slots:
             claimed, done_before = await self._claim(intent)
             if claimed:
                 return await self._upload(intent, payload)
-        if done_before is None:
-            return None
+            if done_before is None:
+                replacing, verdicts = await self._later_versions([intent])
+                if replacing:
+                    return await self._upload(intent, payload)
+                if verdicts:
+                    (_, verdict), *_ = verdicts
+                    return UploadOutcome(intent=intent, verdict=verdict, done_before=True)
+                return None
         verdict = Verdict(
             outcome=Outcome.DELIVERED,
             attempts=0,
@@ -98,6 +116,51 @@ class InvoiceUploads:
         if claimed:
             return True, None
         return False, done_before[0][1] if done_before else None
+
+    async def _later_versions(
+        self, intents: Sequence[UploadIntent]
+    ) -> tuple[list[UploadIntent], list[tuple[UploadIntent, Verdict]]]:
+        """Intents not claimed because their invoice has a live upload of another version:
+        the forced ones whose Basware document is gone or rejected take its place (claimed,
+        to upload), the others are exceptions. Those of the same version are another
+        writer's upload, and left to it."""
+        state = self._state
+        live = await state.uploads.live_uploads(self.tenant, intents)
+        changed = [
+            (i, live[i.change.entity_id])
+            for i in intents
+            if i.change.entity_id in live
+            and live[i.change.entity_id].payload_hash != i.payload_hash
+        ]
+        documents = await asyncio.gather(*(self._documents(upload) for _, upload in changed))
+        claimed: list[UploadIntent] = []
+        verdicts: list[tuple[UploadIntent, Verdict]] = []
+        for (intent, upload), found in zip(changed, documents, strict=True):
+            if intent.change.force_reason is None:
+                verdicts.append((intent, changed_after_upload(upload, found)))
+            elif found is None or not document_gone_or_rejected(upload, found):
+                verdicts.append((intent, reupload_refused(upload, found)))
+            elif await state.uploads.replace(self.tenant, intent, state.owner):
+                log.warning(
+                    "%s: invoice %s uploaded again by an operator's forced replay: %s",
+                    self.tenant,
+                    intent.change.entity_id,
+                    intent.change.force_reason,
+                )
+                claimed.append(intent)
+        return claimed, verdicts
+
+    async def _documents(self, upload: LiveUpload) -> list[InvoiceStatus] | None:
+        """Basware's documents of the version uploaded; None when Basware cannot say now."""
+        if self._company is None:
+            return None
+        try:
+            return await self._basware.find_invoice(
+                self._company, upload.invoice_number, upload.invoice_date
+            )
+        except (RetriesExhausted, BaswareError) as exc:
+            log.warning("%s: invoice %s not looked up: %s", self.tenant, upload.bum_id, exc)
+            return None
 
     async def _settled(self, uploads: Sequence[UploadOutcome]) -> Outcomes:
         outcomes = Outcomes()

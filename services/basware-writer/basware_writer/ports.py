@@ -11,6 +11,7 @@ from typing import Protocol
 from basware_writer.domain import (
     Accepted,
     KnownState,
+    LiveUpload,
     PendingRecord,
     RecordRef,
     Stage,
@@ -93,6 +94,12 @@ class UploadClaims(Protocol):
     async def claim_new(
         self, tenant: str, intents: Sequence[UploadIntent], owner: str
     ) -> tuple[list[UploadIntent], list[tuple[UploadIntent, str | None]]]: ...
+
+    async def live_uploads(
+        self, tenant: str, intents: Sequence[UploadIntent]
+    ) -> dict[str, LiveUpload]: ...
+
+    async def replace(self, tenant: str, intent: UploadIntent, owner: str) -> bool: ...
 
     async def uploaded(
         self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from basware_writer.domain import Verdict
+from basware_writer.domain import LiveUpload, Verdict, reason
 from mlconnector.basware.errors import BaswareRejected
-from mlconnector.basware.models import ItemState, RequestState, RequestStatus, RequestStatusItem
+from mlconnector.basware.models import (
+    InvoiceState,
+    InvoiceStatus,
+    ItemState,
+    RequestState,
+    RequestStatus,
+    RequestStatusItem,
+)
 from mlconnector.contracts import BaswareReason, Outcome
 
 # A POST's 200 only says the payload is schema-valid; these item states say Basware took it.
@@ -130,4 +137,62 @@ def failed(message: str, *, attempts: int, category: str = "Delivery") -> Verdic
         outcome=Outcome.FAILED,
         attempts=attempts,
         reasons=(BaswareReason(category=category, message=message),),
+    )
+
+
+# --- an invoice changed in Visma after its upload (docs/basware-api.md §10.8) ---
+
+
+def document_standing(live: LiveUpload, documents: Sequence[InvoiceStatus] | None) -> str:
+    """Where the invoice's Basware document is, in words; `documents` None: not read now."""
+    if documents is None:
+        return f"the state of its Basware document (bumId {live.bum_id}) could not be read now"
+    if documents:
+        return "; ".join(
+            f"Basware document {d.invoice_id or '(no id)'} is in state {d.status.value}"
+            + (f" ({d.processing_status})" if d.processing_status else "")
+            for d in documents
+        )
+    if not live.uploaded:
+        return f"its upload (bumId {live.bum_id}) is not confirmed yet"
+    return f"Basware shows no document for its upload (bumId {live.bum_id})"
+
+
+def document_gone_or_rejected(live: LiveUpload, documents: Sequence[InvoiceStatus]) -> bool:
+    """Whether a re-upload can no longer make a second live document."""
+    if documents:
+        return all(d.status is InvoiceState.REJECTED for d in documents)
+    return live.uploaded
+
+
+def _document_id(live: LiveUpload, documents: Sequence[InvoiceStatus] | None) -> str | None:
+    found = [d.invoice_id for d in documents or () if d.invoice_id]
+    return found[0] if found else live.bum_id
+
+
+def changed_after_upload(live: LiveUpload, documents: Sequence[InvoiceStatus] | None) -> Verdict:
+    """A later Visma version of an uploaded invoice: not uploaded, an exception for a person."""
+    return Verdict(
+        outcome=Outcome.EXCEPTION,
+        attempts=0,
+        request_id=_document_id(live, documents),
+        reasons=reason(
+            "ChangedAfterUpload",
+            f"changed in Visma after upload: {document_standing(live, documents)}. Not "
+            "uploaded again; once Basware's document is rejected or gone, `mlconnector "
+            "replay record --force --reason ...` uploads this version",
+        ),
+    )
+
+
+def reupload_refused(live: LiveUpload, documents: Sequence[InvoiceStatus] | None) -> Verdict:
+    return Verdict(
+        outcome=Outcome.EXCEPTION,
+        attempts=0,
+        request_id=_document_id(live, documents),
+        reasons=reason(
+            "ReuploadRefused",
+            f"re-upload refused: {document_standing(live, documents)}. A forced re-upload "
+            "is made only once Basware's document is rejected or gone",
+        ),
     )

@@ -1,5 +1,5 @@
 """invoice-follow-up's FastStream app, wiring only: the broker, one batch subscriber over
-basware.events and visma.changes, and the lifecycle object.
+basware.events, visma.changes and basware.results, and the lifecycle object.
 
 One member of one group reads both topics: two members of one group on different topics
 would rebalance each other.
@@ -43,6 +43,7 @@ def create_app(
     @broker.subscriber(
         settings.topics.basware_events,
         settings.topics.visma_changes,
+        settings.topics.basware_results,
         group_id=settings.group,
         batch=True,
         max_records=settings.batch_max_records,

@@ -4,6 +4,8 @@ check, and does the connector's part (`policy` decides what, `store` remembers i
 Fed by three sources, all idempotent:
 - basware.events: a task notification names an accounting document; it is re-fetched.
 - visma.changes: a supplier invoice as Visma has it now (its number, whether it is paid).
+- basware.results: the writer's exception for an invoice changed in Visma after its upload,
+  written back as a note.
 - `check(tenant)`, periodically: invoices waiting for transfer (GET accountingDocuments),
   and GET accountingDocuments/status for every invoice still under way, so a lost webhook
   delays a step but never loses it.
@@ -25,6 +27,8 @@ from invoice_follow_up.policy import (
     InvoiceOutcome,
     basware_identity,
     document_outcome,
+    exception_note,
+    exception_of,
     payment_response,
     should_post_payment,
     should_transfer,
@@ -38,6 +42,7 @@ from invoice_follow_up.store import InvoiceStore, Step
 from mlconnector.basware import AccountingDocument, BaswareClient, BaswareError
 from mlconnector.contracts import (
     BaswareNotification,
+    DeliveryResult,
     Event,
     InvoiceStatusChanged,
     SupplierInvoiceChanged,
@@ -88,6 +93,26 @@ class InvoiceFollowUp:
             change.tenant, visma_identity(change.record), change.record
         )
         await self._advance(invoice)
+
+    async def on_result(self, result: DeliveryResult) -> None:
+        """An invoice changed in Visma after its upload: with write-back on, the exception
+        goes into the Visma invoice's note (once: the same exception leaves it as it is)."""
+        exception = exception_of(result)
+        apis = self._apis.get(result.tenant)
+        if exception is None or apis is None or not apis.write_back:
+            return
+        document_type, _, reference = result.entity_id.partition("/")
+        invoice = await apis.visma.get_supplier_invoice(document_type, reference)
+        note = exception_note(invoice.note, exception)
+        if note == (invoice.note or ""):
+            return
+        try:
+            await apis.visma.update_supplier_invoice_note(document_type, reference, note)
+        except VismaError as error:
+            # As for status notes: the result (and the audit trail) already hold it.
+            log.warning("write-back to %s failed: %s", result.entity_id, type(error).__name__)
+            return
+        log.info("invoice %s of %s: exception written back", result.entity_id, result.tenant)
 
     async def on_basware_notification(self, notification: BaswareNotification) -> None:
         apis = self._apis.get(notification.tenant)

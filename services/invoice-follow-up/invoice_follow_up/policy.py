@@ -7,6 +7,8 @@ Visma means, and what the connector does next (docs/basware-api.md §10.3).
 - Visma shows it paid: the connector posts a paymentResponse.
 - In approval, rejected, disputed, paid: recorded as InvoiceStatusChanged events (and, with
   write-back on, as the Visma invoice's note). Never a financial entry in Visma.
+- Changed in Visma after its upload (the writer's `exception` result): with write-back on, a
+  line of the Visma invoice's note of its own (docs/basware-api.md §10.8).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from mlconnector.basware import (
     PaymentResponse,
     TransferResponse,
 )
-from mlconnector.contracts import EVENT_ID_NAMESPACE, InvoiceStatusChanged
+from mlconnector.contracts import (
+    EVENT_ID_NAMESPACE,
+    DeliveryResult,
+    Entity,
+    InvoiceStatusChanged,
+    Outcome,
+)
 from mlconnector.visma import VismaSupplierInvoice
 
 SOURCE_SYSTEM = "Visma.net"
@@ -226,3 +234,24 @@ def visma_note(
         line = f"{line}: {detail}"
     kept = [x for x in (existing or "").splitlines() if x and not x.startswith(NOTE_PREFIX)]
     return "\n".join([*kept, line])
+
+
+EXCEPTION_PREFIX = "Basware exception: "
+
+
+def exception_note(existing: str | None, exception: str) -> str:
+    """The Visma invoice's note with its exception line replaced by this one (no time in it:
+    the same exception again leaves the note as it is, so writing it back never loops
+    through the reader and the writer); the status line and what a user wrote stay."""
+    line = f"{EXCEPTION_PREFIX}{exception}"
+    kept = [x for x in (existing or "").splitlines() if x and not x.startswith(EXCEPTION_PREFIX)]
+    return "\n".join([*kept, line])
+
+
+def exception_of(result: DeliveryResult) -> str | None:
+    """What a person must know of an invoice's exception result, in one sentence; None for
+    any other result."""
+    if result.entity is not Entity.SUPPLIER_INVOICE or result.outcome is not Outcome.EXCEPTION:
+        return None
+    message = result.reasons[0].message if result.reasons else "an exception"
+    return message.split(". ", 1)[0]

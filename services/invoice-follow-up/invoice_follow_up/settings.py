@@ -27,6 +27,8 @@ class FollowUpTopics(BaseModel):
     basware_events: str = Topic.BASWARE_EVENTS.value
     # ...and the supplier invoices visma-reader publishes here...
     visma_changes: str = Topic.VISMA_CHANGES.value
+    # ...and the writer's results (an invoice changed in Visma after its upload) here...
+    basware_results: str = Topic.BASWARE_RESULTS.value
     # ...and InvoiceStatusChanged is published here: events that come from Basware.
     invoice_status: str = Topic.BASWARE_EVENTS.value
 

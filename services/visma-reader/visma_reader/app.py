@@ -9,7 +9,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaMessage
 
 from mlconnector.connections import ConnectionSource
-from mlconnector.contracts import ChangeEvent, VismaNotification
+from mlconnector.contracts import ChangeEvent, UnreadableRecord, VismaNotification
 from mlconnector.kafka import consumer_options, make_broker, publish_events
 from mlconnector.service import service_app
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -38,7 +38,7 @@ def create_app(
     )
     broker = make_broker(kafka, client_id=SERVICE_NAME)
 
-    async def publish(events: Sequence[ChangeEvent]) -> None:
+    async def publish(events: Sequence[ChangeEvent | UnreadableRecord]) -> None:
         await publish_events(broker, topics.changes, events)
 
     lifecycle = ReaderLifecycle(

@@ -64,6 +64,17 @@ class CursorStore:
             [e.last_modified.replace(tzinfo=None) for e in events],
         )
 
+    async def forget(self, tenant: str, entity: str, record_ids: Sequence[str]) -> None:
+        """These records' last published content no longer stands (Visma sent a version that
+        does not read): whatever reads next is published, even the content published before."""
+        await self._pool.execute(
+            "DELETE FROM visma_published_record"
+            " WHERE tenant = $1 AND entity = $2 AND record_id = ANY($3::text[])",
+            tenant,
+            entity,
+            list(record_ids),
+        )
+
     async def advance(
         self, tenant: str, stream: str, high_water: datetime, *, full_scan: bool = False
     ) -> None:

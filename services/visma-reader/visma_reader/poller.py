@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from mlconnector.visma import (
+    UnreadableRow,
     VismaAccount,
     VismaCreditTerm,
     VismaDimensionValue,
@@ -134,6 +135,9 @@ class PollObserver(Protocol):
 
 # Publishes what is new on one page (acknowledged before it returns); returns how many events.
 HandlePage = Callable[[Sequence[VismaRecord]], Awaitable[int]]
+# Publishes the rows of a page that do not read as records, so each reaches a visible state
+# while the rest of the page and the cursor go on; returns how many events.
+HandleUnreadable = Callable[[Sequence[UnreadableRow]], Awaitable[int]]
 
 
 async def poll_stream(
@@ -148,6 +152,7 @@ async def poll_stream(
     rescans: int = 2,
     full_scan_every: timedelta | None = None,
     observer: PollObserver | None = None,
+    handle_unreadable: HandleUnreadable | None = None,
 ) -> PollReport:
     started = time.perf_counter()
     cursor = await cursors.cursor(tenant, stream)
@@ -169,7 +174,9 @@ async def poll_stream(
         if attempt:
             report.rescans += 1
             log.info("%s/%s: rows left the result while paging; reading it again", tenant, stream)
-        report.complete = await _scan(source, model, handle_page, report, page_size, observer)
+        report.complete = await _scan(
+            source, model, (handle_page, handle_unreadable), report, page_size, observer
+        )
         if report.complete:
             break
     if not report.complete:
@@ -189,32 +196,53 @@ async def poll_stream(
 async def _scan(
     source: PagedSource,
     model: type[VismaRecord],
-    handle_page: HandlePage,
+    handlers: tuple[HandlePage, HandleUnreadable | None],
     report: PollReport,
     page_size: int,
     observer: PollObserver | None,
 ) -> bool:
     """Reads the window once, page by page; False if a row left the result meanwhile."""
+    handle_page, handle_unreadable = handlers
     report.scanned = 0
     largest_total = 0
     shrank = False
     async for result in source.iter_page_results(
         model, modified_since=report.since, page_size=page_size
     ):
-        page = result.records
-        if not page:
+        page, unreadable = result.records, result.unreadable
+        if not page and not unreadable:
             break
-        published = await handle_page(page)
-        page_high = max(record.last_modified_date_time.replace(tzinfo=None) for record in page)
-        report.high_water = max(page_high, report.high_water or page_high)
+        published = await handle_page(page) if page else 0
+        if unreadable:
+            published += await _unreadable_rows(report, unreadable, handle_unreadable)
+        stamps = [r.last_modified_date_time for r in page]
+        stamps += [row.last_modified for row in unreadable if row.last_modified is not None]
+        if stamps:
+            page_high = max(stamp.replace(tzinfo=None) for stamp in stamps)
+            report.high_water = max(page_high, report.high_water or page_high)
+        rows = len(page) + len(unreadable)
         report.pages += 1
-        report.read += len(page)
-        report.scanned += len(page)
+        report.read += rows
+        report.scanned += rows
         report.published += published
         if result.total_count is not None:
             shrank = shrank or result.total_count < largest_total
             largest_total = max(largest_total, result.total_count)
             report.total = result.total_count
         if observer is not None:
-            observer.page_read(report, len(page), published)
+            observer.page_read(report, rows, published)
     return not shrank
+
+
+async def _unreadable_rows(
+    report: PollReport, rows: Sequence[UnreadableRow], handle: HandleUnreadable | None
+) -> int:
+    for row in rows:
+        log.warning(
+            "%s/%s: record %s cannot be read (%s); recorded malformed",
+            report.tenant,
+            report.stream,
+            row.record_id or "(no id)",
+            "; ".join(f"{p.field}: {p.problem}" for p in row.problems),
+        )
+    return 0 if handle is None else await handle(rows)

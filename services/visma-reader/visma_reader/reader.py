@@ -9,12 +9,21 @@ fetched by number and published with its receipts.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
-from mlconnector.contracts import ChangeEvent, Entity, change_from_record
+from mlconnector.contracts import (
+    EVENT_ID_NAMESPACE,
+    ChangeEvent,
+    Entity,
+    UnreadableRecord,
+    change_from_record,
+)
 from mlconnector.visma import (
+    UnreadableRow,
     VismaNotFoundError,
     VismaPurchaseOrder,
     VismaPurchaseReceipt,
@@ -28,7 +37,28 @@ from visma_reader.settings import ReaderSettings
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Sequence[ChangeEvent]], Awaitable[None]]
+# What a poll publishes: a change per record version, or a row of Visma that does not read.
+Published = ChangeEvent | UnreadableRecord
+Publish = Callable[[Sequence[Published]], Awaitable[None]]
+
+
+def unreadable_record(tenant: str, stream: Stream, row: UnreadableRow) -> UnreadableRecord:
+    """A Visma row that does not read, as the event that makes it a visible state: the same
+    row read again has the same id."""
+    entity_id = row.record_id or f"row-{row.content_hash[:16]}"
+    return UnreadableRecord(
+        event_id=str(
+            uuid.uuid5(
+                EVENT_ID_NAMESPACE, f"unreadable|{tenant}|{stream}|{entity_id}|{row.content_hash}"
+            )
+        ),
+        tenant=tenant,
+        entity=stream.value,
+        entity_id=entity_id,
+        supplier_number=row.supplier_number,
+        content_hash=row.content_hash,
+        problems=row.problems,
+    )
 
 
 class VismaSource(PagedSource, Protocol):
@@ -115,6 +145,7 @@ class Reader:
                     else None
                 ),
                 observer=self._observer,
+                handle_unreadable=partial(self._publish_unreadable, tenant, stream),
             )
         except PollInterrupted:
             raise  # not a failure: the poll starts again after the recovery
@@ -122,6 +153,14 @@ class Reader:
             if self._observer is not None:
                 self._observer.poll_failed(tenant, stream)
             raise
+
+    async def _publish_unreadable(
+        self, tenant: str, stream: Stream, rows: Sequence[UnreadableRow]
+    ) -> int:
+        events = [unreadable_record(tenant, stream, row) for row in rows]
+        await self._publish(events)
+        await self._cursors.forget(tenant, stream.value, [e.entity_id for e in events])
+        return len(events)
 
     async def _publish_new(self, events: Sequence[ChangeEvent]) -> int:
         """Publishes the events whose content was not published yet; returns how many."""

@@ -17,7 +17,9 @@ The replay of a replay points at the first original, so a record's replays stay 
 
 A record delivered since (its latest result answers its latest change and says delivered)
 is not replayed, nor is a change superseded by a newer version of the record: re-sending
-old data would overwrite new. `force` replays them anyway.
+old data would overwrite new. `force` replays them anyway, and needs a reason, which the
+replayed change carries (`force_reason`): for an invoice uploaded before, that is the request
+for a re-upload, which the writer makes only once Basware's document is gone or rejected.
 
 A rejection for bad data in Visma is fixed in Visma, and the reader publishes the fixed
 version by itself; a replay re-sends what the log holds, so it is for causes fixed elsewhere:
@@ -208,11 +210,19 @@ def replay_event_id(original_event_id: str, sequence: int) -> str:
 
 
 def replay_message(
-    row: StoredRow, new_event_id: str, now: datetime, replay_reason: str | None = None
+    row: StoredRow,
+    new_event_id: str,
+    now: datetime,
+    replay_reason: str | None = None,
+    *,
+    force_reason: str | None = None,
 ) -> ReplayMessage:
-    """The change event of `row` as a fresh event: new id, occurring now, same key and type."""
+    """The change event of `row` as a fresh event: new id, occurring now, same key and type;
+    a forced replay carries its reason."""
     change = parse_change(row)
-    replayed = change.model_copy(update={"event_id": new_event_id, "occurred_at": now})
+    replayed = change.model_copy(
+        update={"event_id": new_event_id, "occurred_at": now, "force_reason": force_reason}
+    )
     headers = event_headers(
         replayed,
         correlation_id=row.derived.correlation_id or row.root_event_id,
@@ -377,13 +387,17 @@ async def replay(
     *,
     dry_run: bool = False,
     force: bool = False,
+    force_reason: str | None = None,
     now: datetime | None = None,
     replay_reason: str | None = None,
 ) -> ReplayReport:
     """Replays what `selection` names (or, with dry_run, says what it would replay);
-    `replay_reason` goes into every replay's headers, and so into the log."""
+    `replay_reason` goes into every replay's headers, and so into the log; `force` needs a
+    `force_reason`."""
     if publisher is None and not dry_run:
         raise ValueError("a replay that is not a dry run needs a publisher")
+    if force and not (force_reason or "").strip():
+        raise ReplayNotPossible("a forced replay needs a reason")
     now = now or datetime.now(UTC)
     rows = await _rows_for(conn, selection)
     if isinstance(selection, FailedRecords | PendingRecords | RecodedRecords):
@@ -423,7 +437,15 @@ async def replay(
             replays[row.root_event_id] = sequence
             item.replay_event_id = replay_event_id(row.root_event_id, sequence)
             item.action = ReplayAction.WOULD_REPLAY if dry_run else ReplayAction.REPLAYED
-            messages.append(replay_message(row, item.replay_event_id, now, replay_reason))
+            messages.append(
+                replay_message(
+                    row,
+                    item.replay_event_id,
+                    now,
+                    replay_reason,
+                    force_reason=force_reason if force else None,
+                )
+            )
         items.append(item)
     if messages and not dry_run:
         assert publisher is not None

@@ -21,6 +21,13 @@ class RecordState(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     PARKED = "parked"
+    # Needs a person: an invoice changed in Visma after its upload (its reasons name
+    # Basware's document and its state); a replay alone changes nothing.
+    EXCEPTION = "exception"
+    # Could not be read: a message on visma.changes that is no change event (its own row,
+    # entity `message`, id `topic[partition]@offset`), or a record whose change or Visma
+    # row fails its fields; the reasons name the fields. Fixed at the source.
+    MALFORMED = "malformed"
 
 
 # Parked records are not among them: the writer keeps them, durably, and sends them once

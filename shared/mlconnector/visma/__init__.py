@@ -1,6 +1,6 @@
 """The Visma.net ERP side: typed records and the async API client."""
 
-from mlconnector.visma.client import VismaClient, VismaPage, VismaPing
+from mlconnector.visma.client import UnreadableRow, VismaClient, VismaPage, VismaPing
 from mlconnector.visma.credentials import (
     CREATE_SCOPE,
     READ_SCOPE,
@@ -53,6 +53,7 @@ __all__ = [
     "TENANT_ID_HEADER",
     "UPDATE_SCOPE",
     "SupplierRef",
+    "UnreadableRow",
     "VismaAccount",
     "VismaAttachment",
     "VismaAuthError",

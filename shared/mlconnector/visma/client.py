@@ -9,21 +9,23 @@ backoff, Retry-After honoured; other errors raise a typed `VismaError` at once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from mlconnector.field_problems import FieldProblem, field_problems
 from mlconnector.retry import RetriesExhausted, parse_retry_after, retrying
 from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 from mlconnector.visma.credentials import VismaClientSettings, VismaCredentials, VismaEndpoints
-from mlconnector.visma.datetimes import format_filter_datetime
+from mlconnector.visma.datetimes import format_filter_datetime, parse_visma_datetime
 from mlconnector.visma.errors import (
     VismaNotFoundError,
     VismaPreconditionFailedError,
@@ -67,11 +69,27 @@ class TokenAnswer(BaseModel):
     scope: str = ""
 
 
+class UnreadableRow(BaseModel):
+    """A row of a list that fails its model (a date 2026-13-45, a required field missing):
+    what names it, as far as it reads, and what failed, by field; never its values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record_id: str | None
+    supplier_number: str | None
+    last_modified: datetime | None
+    # sha256 of the row as sent (without the list metadata): the same row, the same hash.
+    content_hash: str
+    problems: tuple[FieldProblem, ...]
+
+
 class VismaPage(BaseModel, Generic[R]):
-    """One page of a list: its records and what Visma said about the whole result."""
+    """One page of a list: its records, the rows that do not read as one, and what Visma
+    said about the whole result."""
 
     page_number: int
     records: list[R]
+    unreadable: list[UnreadableRow] = []
     total_count: int | None = None
     max_page_size: int | None = None
 
@@ -118,6 +136,36 @@ def _list_rows(
     # Each row keeps its `metadata` (a model extra); content hashes leave it out.
     raw_metadata = rows[0].get("metadata") if rows else None
     return rows, ListMetadata.model_validate(raw_metadata) if raw_metadata else None
+
+
+def _raw_hash(row: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in row.items() if k != "metadata"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_rows(model: type[R], rows: Sequence[Any]) -> tuple[list[R], list[UnreadableRow]]:
+    """Each row as the model, or, when it fails, as an unreadable row: one bad record never
+    stops the list it is in."""
+    records: list[R] = []
+    unreadable: list[UnreadableRow] = []
+    for row in rows:
+        try:
+            records.append(model.model_validate(row))
+        except ValidationError as error:
+            raw = row if isinstance(row, dict) else {}
+            record_id, supplier = model.raw_identity(raw)
+            stamp = parse_visma_datetime(raw.get("lastModifiedDateTime"))
+            unreadable.append(
+                UnreadableRow(
+                    record_id=record_id,
+                    supplier_number=supplier,
+                    last_modified=stamp if isinstance(stamp, datetime) else None,
+                    content_hash=_raw_hash(raw),
+                    problems=field_problems(error),
+                )
+            )
+    return records, unreadable
 
 
 class VismaPing(BaseModel):
@@ -315,9 +363,11 @@ class VismaClient:
             rows, metadata = _list_rows(model, response.content, page_size)
             if not rows:
                 return
+            records, unreadable = read_rows(model, rows)
             yield VismaPage[R](
                 page_number=page_number,
-                records=[model.model_validate(row) for row in rows],
+                records=records,
+                unreadable=unreadable,
                 total_count=metadata.total_count if metadata else None,
                 max_page_size=metadata.max_page_size if metadata else None,
             )

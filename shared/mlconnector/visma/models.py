@@ -12,14 +12,24 @@ Every date-time accepts the mixed shapes Visma sends and is normalised to naive 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from mlconnector.visma.datetimes import VismaDateTime
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _supplier_of(row: Mapping[str, Any]) -> str | None:
+    supplier = row.get("supplier")
+    return _text(supplier.get("number")) if isinstance(supplier, dict) else None
 
 
 class VismaModel(BaseModel):
@@ -163,6 +173,12 @@ class VismaRecord(VismaModel):
     def supplier_number(self) -> str:
         raise NotImplementedError
 
+    @classmethod
+    def raw_identity(cls, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """(record id, supplier number) of a row that does not read as this model, from the
+        API's field names, as far as they are text."""
+        raise NotImplementedError
+
 
 class VismaSupplier(VismaRecord):
     resource: ClassVar[str] = "supplier"
@@ -204,6 +220,11 @@ class VismaSupplier(VismaRecord):
     @property
     def supplier_number(self) -> str:
         return self.number
+
+    @classmethod
+    def raw_identity(cls, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        number = _text(row.get("number"))
+        return number, number
 
 
 class SubaccountSegment(VismaModel):
@@ -282,6 +303,10 @@ class VismaPurchaseOrder(VismaRecord):
     def supplier_number(self) -> str:
         return self.supplier.number
 
+    @classmethod
+    def raw_identity(cls, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return _text(row.get("orderNbr")), _supplier_of(row)
+
 
 class PurchaseReceiptLine(VismaModel):
     line_nbr: int
@@ -328,6 +353,10 @@ class VismaPurchaseReceipt(VismaRecord):
     @property
     def supplier_number(self) -> str:
         return self.supplier.number
+
+    @classmethod
+    def raw_identity(cls, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return _text(row.get("receiptNbr")), _supplier_of(row)
 
 
 class SupplierInvoiceLine(VismaModel):
@@ -402,6 +431,11 @@ class VismaSupplierInvoice(VismaRecord):
     @property
     def supplier_number(self) -> str:
         return self.supplier.number
+
+    @classmethod
+    def raw_identity(cls, row: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        kind, number = _text(row.get("documentType")), _text(row.get("referenceNumber"))
+        return (f"{kind}/{number}" if kind and number else None), _supplier_of(row)
 
 
 # --- reference data (docs/visma-api.md §7.5) ---

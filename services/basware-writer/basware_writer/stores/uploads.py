@@ -1,5 +1,7 @@
-"""SmartPDF uploads claimed in PostgreSQL before they start, so an invoice version reaches
-Basware once: an upload is not an upsert, and a second one would be a second document."""
+"""SmartPDF uploads claimed in PostgreSQL before they start, so an invoice reaches Basware
+once: an upload is not an upsert, and a second one would be a second document. One upload is
+live per invoice (tenant, entity id): a claim of another version of an invoice with a live
+upload does not succeed (docs/basware-api.md §10.8)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from basware_writer.domain import UploadIntent, accepted_uploads
+from basware_writer.domain import LiveUpload, UploadIntent, accepted_uploads
 from basware_writer.stores.accepted import AcceptedStore
 from basware_writer.stores.stored_changes import dump_changes, load_changes
 
@@ -71,6 +73,64 @@ class UploadStore:
             if (i.change.entity_id, i.payload_hash) in bum_ids
         ]
         return mine, uploaded
+
+    async def live_uploads(
+        self, tenant: str, intents: Sequence[UploadIntent]
+    ) -> dict[str, LiveUpload]:
+        """The live upload of each of these invoices that has one, by entity id."""
+        if not intents:
+            return {}
+        rows = await self._pool.fetch(
+            """
+            SELECT entity_id, payload_hash, state, bum_id, invoice_number, invoice_date
+            FROM writer_uploads
+            WHERE tenant = $1 AND entity_id = ANY($2::text[]) AND NOT superseded
+            """,
+            tenant,
+            [i.change.entity_id for i in intents],
+        )
+        return {
+            r["entity_id"]: LiveUpload(
+                payload_hash=r["payload_hash"],
+                uploaded=r["state"] == "uploaded",
+                bum_id=r["bum_id"],
+                invoice_number=r["invoice_number"],
+                invoice_date=r["invoice_date"],
+            )
+            for r in rows
+        }
+
+    async def replace(self, tenant: str, intent: UploadIntent, owner: str) -> bool:
+        """A forced re-upload: the invoice's live upload (its Basware document gone or
+        rejected) makes way for this version's claim. False: another writer claimed first."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """
+                DELETE FROM writer_uploads
+                WHERE tenant = $1 AND entity_id = $2 AND (NOT superseded OR payload_hash = $3)
+                """,
+                tenant,
+                intent.change.entity_id,
+                intent.payload_hash,
+            )
+            claimed = await conn.fetchval(
+                """
+                INSERT INTO writer_uploads (tenant, entity_id, payload_hash, supplier_number,
+                    invoice_number, invoice_date, changes, state, claimed_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 'uploading', $8)
+                ON CONFLICT DO NOTHING
+                RETURNING true
+                """,
+                tenant,
+                intent.change.entity_id,
+                intent.payload_hash,
+                intent.change.supplier_number,
+                intent.invoice_number,
+                intent.invoice_date,
+                dump_changes(intent.changes),
+                owner,
+            )
+        return bool(claimed)
 
     async def uploaded(self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]) -> None:
         """Basware has these PDFs (bumId when known): done, and remembered as accepted."""
