@@ -683,7 +683,10 @@ def coding(
         conn = await asyncpg.connect(database_url, timeout=10)
         try:
             async with kafka_replay_publisher(KafkaSettings(), to_topic) as out:
-                report = await replay(conn, selection, out, force=True)
+                # What was delivered is sent again with the new coding: a forced replay,
+                # whose reason the log keeps.
+                why = f"coding of {name} changed to {after.coding.describe()}"
+                report = await replay(conn, selection, out, force=True, force_reason=why)
         finally:
             await conn.close()
         return before, after, sum(1 for i in report.items if i.replay_event_id)
