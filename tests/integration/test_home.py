@@ -27,7 +27,8 @@ from home_support import (
 
 from mlconnector.asgi import listening_ports
 from mlconnector.audit.status import RecordState, state_summaries
-from mlconnector.home import StackFile
+from mlconnector.database_roles import Passfiles
+from mlconnector.home import HomeFolder, StackFile
 
 pytestmark = pytest.mark.integration
 
@@ -71,8 +72,16 @@ async def _equals(value: Any, expected: int) -> bool:
     return bool(await value == expected)
 
 
-async def database_rows(stack: StackFile, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(stack.database_url)
+async def database_rows(
+    stack: StackFile, query: str, who: str | None = None
+) -> list[asyncpg.Record]:
+    """The rows as the command line's role reads them, or as the role of service `who`."""
+    url = stack.database_url
+    if who is not None:
+        home = HomeFolder(root=stack.home)
+        passfiles = Passfiles(home.database_passfiles)
+        url = passfiles.database_url(stack.database_url, home.database_name, who)
+    conn = await asyncpg.connect(url)
     try:
         return list(await conn.fetch(query))
     finally:
@@ -327,7 +336,9 @@ async def test_a_broker_lost_mid_backfill_is_replaced_by_an_empty_one_and_every_
 
         async def recovered() -> bool:
             # The first epoch is the stack's start, the second the new broker's.
-            return len(await database_rows(stack, "SELECT 1 FROM visma_broker_epoch")) == 2
+            # The epochs are visma-reader's own table: read as its role.
+            epochs = await database_rows(stack, "SELECT 1 FROM visma_broker_epoch", "visma-reader")
+            return len(epochs) == 2
 
         await until(recovered, timeout=RECOVERY_BOUND_SECONDS, what="the loss recovered")
         await all_delivered(stack, seeded, timeout=RECOVERY_BOUND_SECONDS)
@@ -343,7 +354,7 @@ async def test_a_broker_lost_mid_backfill_is_replaced_by_an_empty_one_and_every_
         assert await uploads_sent(basware) == seeded
         # visma-reader found the loss by itself and recovered once.
         epochs = await database_rows(
-            stack, "SELECT lost_topics FROM visma_broker_epoch ORDER BY id"
+            stack, "SELECT lost_topics FROM visma_broker_epoch ORDER BY id", "visma-reader"
         )
         assert len(epochs) == 2
         assert "visma.changes" in epochs[1]["lost_topics"]
