@@ -517,7 +517,9 @@ class CodingRow(BaswareModel):
     matched_quantity: float | None = None
 
 
-class TransferResponse(BaswareModel):
+class _BookingResponse(BaswareModel):
+    """What the ERP answers on transfer and on prebook alike; each adds its own date."""
+
     external_code: Code36
     success: bool
     response_message: Annotated[str, _text(250, 1)]
@@ -525,17 +527,13 @@ class TransferResponse(BaswareModel):
     source_system: Annotated[str, _text(32)] | None = None
     voucher_number1: Text25 | None = None
     voucher_number2: Text25 | None = None
+
+
+class TransferResponse(_BookingResponse):
     transfer_date: AwareDatetime | None = None
 
 
-class PrebookResponse(BaswareModel):
-    external_code: Code36
-    success: bool
-    response_message: Annotated[str, _text(250, 1)]
-    payment_block: bool
-    source_system: Annotated[str, _text(32)] | None = None
-    voucher_number1: Text25 | None = None
-    voucher_number2: Text25 | None = None
+class PrebookResponse(_BookingResponse):
     prebook_date: AwareDatetime | None = None
 
 
