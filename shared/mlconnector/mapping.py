@@ -7,7 +7,7 @@ record Basware would refuse fails here, before any HTTP call, with the failing f
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -124,8 +124,22 @@ class CodingLayout(BaseModel):
             raise ValueError(f"more than one segment maps to {', '.join(doubled)}")
         return self
 
+    @classmethod
+    def placing(
+        cls, dimension_id: str, segments: Mapping[SegmentTarget, int | None]
+    ) -> CodingLayout:
+        """The layout that gives each Basware code the segment named (None: not sent)."""
+        return cls(
+            dimension_id=dimension_id,
+            segments={segment: t for t, segment in segments.items() if segment is not None},
+        )
+
     def target(self, segment_id: int) -> SegmentTarget | None:
         return self.segments.get(segment_id)
+
+    def segment_of(self, target: SegmentTarget) -> int | None:
+        """The segment that becomes this Basware code; None when none does."""
+        return next((s for s, t in self.segments.items() if t is target), None)
 
     def unknown_segments(self, known: Collection[int]) -> list[int]:
         """Segments the layout names that the Visma dimension does not have."""

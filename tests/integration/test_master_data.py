@@ -12,18 +12,11 @@ from typing import Any
 import pytest
 from cli_support import cli_env, run_cli
 from conftest import TopicNames
+from master_data_support import MASTER_APIS, basware_requests, codes, reference_records
 from pipeline_support import covers, latest_results, pipeline, read_events
-from sandbox_support import (
-    BASWARE_CLIENT,
-    VISMA_COMPANY,
-    sandbox_connection,
-    sandboxes,
-    seeded_records,
-)
+from sandbox_support import VISMA_COMPANY, sandbox_connection, sandboxes, seeded_records
 from writer_support import records, until
 
-from basware_sandbox import BaswareSandbox, Region
-from basware_sandbox.records import RequestRecord
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.contracts import Entity, Outcome
 from mlconnector.mapping import CodingLayout, SegmentTarget
@@ -31,44 +24,10 @@ from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
 from mlconnector.vault import Keyring, generate_key
 from visma_sandbox.config import SeedOptions
-from visma_sandbox.runner import RunningSandbox
 
 pytestmark = pytest.mark.integration
 
 SEED = SeedOptions(companies=1, suppliers=4, purchase_orders=4, invoices=4)
-MASTER_APIS = ("paymentTerms", "taxCodes", "accounts", "costCenters", "projects")
-RecordRef = tuple[str, Entity, str]
-
-
-def reference_records(visma: RunningSandbox) -> set[RecordRef]:
-    """(tenant, entity, id) of the reference data the seeded company holds."""
-    company = visma.state.company(VISMA_COMPANY)
-    found: set[RecordRef] = {
-        (VISMA_COMPANY, entity, company.table(name).spec.key_text(stored.key))
-        for entity, name in (
-            (Entity.CREDIT_TERM, "creditterm"),
-            (Entity.VAT_CATEGORY, "vatcategory"),
-            (Entity.ACCOUNT, "account"),
-        )
-        for stored in company.table(name)
-    }
-    for stored in company.table("dimension"):
-        dimension = stored.record.model_dump()
-        for segment in dimension["segments"]:
-            for value in segment["segment_values"]:
-                value_id = f"{dimension['id']}/{segment['segment_id']}/{value['value_id']}"
-                found.add((VISMA_COMPANY, Entity.DIMENSION_VALUE, value_id))
-    return found
-
-
-def basware_requests(basware: BaswareSandbox) -> list[RequestRecord]:
-    """Every POST Basware took for the test's customer, in the order it took them."""
-    tenant = basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid)
-    return sorted(tenant.requests.values(), key=lambda r: r.received_at)
-
-
-def codes(basware: BaswareSandbox, api: str, field: str) -> set[str]:
-    return {str(r[field]) for r in records(basware, api)}
 
 
 async def test_master_data_lands_first_and_every_line_arrives_coded(
