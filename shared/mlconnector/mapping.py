@@ -308,6 +308,14 @@ def codes_named(change: ChangeEvent, layout: CodingLayout = DEFAULT_LAYOUT) -> s
     return set()
 
 
+def code_deactivated(change: ChangeEvent) -> bool:
+    """Whether a reference change makes its code inactive in Basware (sent `active: false`):
+    an account, VAT category or segment value Visma deactivated."""
+    if isinstance(change, AccountChanged | VatCategoryChanged | DimensionValueChanged):
+        return not change.record.active
+    return False
+
+
 def _line_codes(
     account: GlAccount | None, sub: Subaccount | None, tax: str | None, layout: CodingLayout
 ) -> set[CodeRef]:

@@ -87,7 +87,7 @@ async def test_the_connection_page_shows_checks_and_changes_the_coding_layout(
                 assert stored.coding == CodingLayout(segments={1: SegmentTarget.PROJECT})
 
                 await until(
-                    lambda: codes(basware, "projects", "projectCode") == {"0", "1", "2"},
+                    lambda: codes(basware, "projects", "projectCode") == {"0", "1", "2", "9"},
                     "segment 1 as projects",
                 )
 

@@ -62,7 +62,8 @@ async def test_master_data_lands_first_and_every_line_arrives_coded(
     projects = codes(basware, "projects", "projectCode")
     tax_codes = codes(basware, "taxCodes", "taxCode")
     assert codes(basware, "paymentTerms", "paymentTermCode") == {"14", "20", "30", "45"}
-    assert cost_centers == {"0", "1", "2"}
+    # Department 9, deactivated in Visma, is in Basware too, inactive.
+    assert cost_centers == {"0", "1", "2", "9"}
     assert projects == {"00", "10"}
     lines: list[dict[str, Any]] = records(basware, "matchingOrderLines")
     assert lines
@@ -123,6 +124,66 @@ async def test_a_deactivated_account_is_inactive_in_basware_and_refused_by_name(
             assert "AccountCode 4000" in row
 
 
+async def test_records_coded_to_deactivated_codes_are_refused_naming_the_codes(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    # One order and one invoice coded to account 4090 and department 9, both deactivated.
+    seed = SeedOptions(companies=1, suppliers=2, purchase_orders=2, invoices=2, stale_coded=1)
+    async with sandboxes(seed=seed) as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        expected = seeded_records(visma) | reference_records(visma)
+        stale_order = (VISMA_COMPANY, Entity.PURCHASE_ORDER, "000003")
+        [stale_invoice] = [
+            r for r in expected if r[1] is Entity.SUPPLIER_INVOICE and r[2].endswith("000003")
+        ]
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            events = await read_events(
+                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
+            )
+            status = await asyncio.to_thread(
+                run_cli,
+                ["audit", "status", "--state", "rejected"],
+                cli_env(tmp_path, DATABASE_URL=database_url),
+            )
+    results = latest_results(events)
+    # Every other record, the deactivated codes themselves included, is delivered.
+    assert {
+        ref: r.outcome
+        for ref, r in results.items()
+        if ref not in (stale_order, stale_invoice) and r.outcome is not Outcome.DELIVERED
+    } == {}
+    # The order goes, and Basware refuses its lines by the inactive codes.
+    order = results[stale_order]
+    assert order.outcome is Outcome.REJECTED, order
+    said = " ".join(r.message for r in order.reasons)
+    assert "inactive AccountCode 4090" in said, order.reasons
+    assert "inactive CostCenterCode 9" in said, order.reasons
+    # The invoice is not uploaded (it could not be recoded once in Basware): refused here.
+    invoice = results[stale_invoice]
+    assert invoice.outcome is Outcome.REJECTED, invoice
+    [why] = invoice.reasons
+    assert why.category == "InactiveCode"
+    assert "account 4090" in why.message, why
+    assert "cost center 9" in why.message, why
+    table = visma.state.company(VISMA_COMPANY).table("supplierinvoice")
+    [stored] = [s for s in table if table.spec.key_text(s.key) == stale_invoice[2]]
+    uploaded = {d.document.invoice_number for d in basware.state.documents()}
+    assert uploaded
+    assert stored.record.model_dump()["supplier_reference"] not in uploaded
+    # Basware holds both codes, inactive.
+    [account] = [a for a in records(basware, "accounts") if a["accountCode"] == "4090"]
+    assert account["companies"][0]["active"] is False
+    [department] = [c for c in records(basware, "costCenters") if c["costCenterCode"] == "9"]
+    assert department["companies"][0]["active"] is False
+    # `audit status` shows both, naming the codes.
+    assert status.code == 0, status.stderr
+    rows = status.stdout.splitlines()
+    [order_row] = [line for line in rows if "purchase_order" in line and "000003" in line]
+    assert "AccountCode 4090" in order_row
+    [invoice_row] = [line for line in rows if "supplier_invoice" in line and "000003" in line]
+    assert "account 4090" in invoice_row
+
+
 async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_changes(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
 ) -> None:
@@ -174,7 +235,7 @@ async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_chan
                 def projects() -> set[str]:
                     return codes(basware, "projects", "projectCode")
 
-                await until(lambda: projects() == {"0", "1", "2"}, "segment 1 as projects")
+                await until(lambda: projects() == {"0", "1", "2", "9"}, "segment 1 as projects")
 
                 def recoded() -> bool:
                     lines = records(basware, "matchingOrderLines")
@@ -193,6 +254,6 @@ async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_chan
     assert {r.status for r in after} == {"Success"}
     assert {r.api for r in after} == {"projects", "matchingOrders", "matchingOrderLines"}
     resent_projects = {i.external_code for r in after if r.api == "projects" for i in r.items}
-    assert resent_projects == {"PRJ-0", "PRJ-1", "PRJ-2"}
+    assert resent_projects == {"PRJ-0", "PRJ-1", "PRJ-2", "PRJ-9"}
     resent_orders = {i.external_code for r in after if r.api == "matchingOrders" for i in r.items}
     assert len(resent_orders) == len(orders)

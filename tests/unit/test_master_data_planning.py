@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from writer_changes import TENANT, TO
+from writer_changes import TENANT, TO, invoice
 
 from basware_writer.domain import KnownState, Stage
-from basware_writer.planner import Destination, admit, admit_vendors, plan
+from basware_writer.planner import Destination, admit, admit_vendors, plan, refuse_inactive
 from mlconnector.contracts import ChangeEvent, Entity, Outcome, change_from_record
 from mlconnector.mapping import (
     CodingLayout,
@@ -19,6 +19,7 @@ from mlconnector.mapping import (
     NotSent,
     OrderPayload,
     SegmentTarget,
+    code_deactivated,
     codes_named,
     map_change,
     placed_code,
@@ -166,3 +167,44 @@ def test_an_order_waits_for_every_code_it_names_that_the_connection_syncs() -> N
     )
     assert len(admitted.going) == 1
     assert {d.verdict.outcome for d in admitted.finished} <= {Outcome.DELIVERED}
+
+
+def deactivated_account(number: str) -> ChangeEvent:
+    record = VismaAccount(
+        account_cd=number, active=False, last_modified_date_time=datetime(2026, 11, 1)
+    )
+    return change_from_record(TENANT, record)
+
+
+def test_a_deactivation_is_known_by_its_change() -> None:
+    assert code_deactivated(deactivated_account("4090"))
+    assert not code_deactivated(segment_value(1, "2"))
+    assert not code_deactivated(termed_supplier())
+
+
+def test_an_invoice_naming_an_inactive_code_is_refused_and_names_it() -> None:
+    coded = invoice(
+        "000009",
+        "S1",
+        invoiceLines=[
+            {
+                "lineNumber": 1,
+                "cost": 20.0,
+                "account": {"number": "4090"},
+                "vatCode": {"id": "3"},
+                "subaccount": LINE["sub"],
+            }
+        ],
+    )
+    planned = plan([coded], KnownState(), TO)
+    inactive = {(Entity.ACCOUNT, "4090"), placed_code(SegmentTarget.COST_CENTER, "2")}
+    going, [refused] = refuse_inactive(planned.invoices, inactive, TO)
+    assert going == []
+    assert refused.verdict.outcome is Outcome.REJECTED
+    [why] = refused.verdict.reasons
+    assert why.category == "InactiveCode"
+    assert "account 4090, cost center 2" in why.message
+    # Codes active again (or never deactivated): it is uploaded.
+    going, refused_none = refuse_inactive(planned.invoices, set(), TO)
+    assert len(going) == 1
+    assert refused_none == []

@@ -369,6 +369,35 @@ def admit(
     return Admission(going=tuple(going), parked=tuple(waits), finished=tuple(finished))
 
 
+def inactive_codes_reason(inactive: Collection[CodeRef]) -> str | None:
+    """Why an invoice naming codes Basware holds as inactive is not uploaded."""
+    if not inactive:
+        return None
+    named = ", ".join(_code_name(ref) for ref in sorted(inactive))
+    return (
+        f"its lines name {named}, inactive in Basware (deactivated in Visma); not uploaded, "
+        "since an uploaded invoice cannot be recoded through the API: recode it in Visma"
+    )
+
+
+def refuse_inactive(
+    invoices: Sequence[PreparedRecord], inactive: Collection[CodeRef], destination: Destination
+) -> tuple[list[PreparedRecord], list[Delivery]]:
+    """The invoices that may be uploaded, and those refused for naming an inactive code. An
+    order naming one is sent, and Basware refuses its lines by code; an upload has no such
+    answer, so the writer refuses the invoice itself (docs/basware-api.md §10.9)."""
+    going: list[PreparedRecord] = []
+    refused: list[Delivery] = []
+    for record in invoices:
+        named = codes_named(record.change, destination.layout) & set(inactive)
+        if why := inactive_codes_reason(named):
+            verdict = Verdict(outcome=Outcome.REJECTED, reasons=reason("InactiveCode", why))
+            refused += fan_out(record.changes, verdict)
+        else:
+            going.append(record)
+    return going, refused
+
+
 def release_due(
     parked_keys: Collection[str],
     *,
