@@ -622,6 +622,13 @@ def coding(
     project: Annotated[
         int | None, typer.Option(help="The segment that becomes Basware's project.")
     ] = None,
+    dim_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="N=SEGMENT: the segment whose values become Basware's coding dimension "
+            "dimCodeN (N 1 to 10), sent as items of the generic list ACC_LIST_N; repeatable."
+        ),
+    ] = None,
     dimension: Annotated[
         str, typer.Option(help="The Visma dimension the subaccount segments belong to.")
     ] = "SUBACCOUNT",
@@ -637,9 +644,9 @@ def coding(
     ] = Topic.VISMA_CHANGES.value,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Set which Visma dimension segment becomes Basware's cost center and which its project
-    (docs/basware-api.md §10.10). Segments are checked against the connection's Visma company;
-    a segment left out is not sent."""
+    """Set which Visma dimension segment becomes Basware's cost center, which its project and
+    which a coding dimension dimCode1..10 (docs/basware-api.md §10.10). Segments are checked
+    against the connection's Visma company; a segment left out is not sent."""
     from mlconnector import coding_change
     from mlconnector.audit.replay import kafka_replay_publisher
     from mlconnector.coding_change import CodingChange, CodingRefused, set_coding
@@ -647,9 +654,20 @@ def coding(
     from mlconnector.mapping import SegmentTarget
     from mlconnector.settings import KafkaSettings
 
+    dim_codes: dict[SegmentTarget, int | None] = {}
+    for given in dim_code or []:
+        number, _, segment = given.partition("=")
+        if not (number.isdigit() and segment.isdigit() and 1 <= int(number) <= 10):
+            fail(f"--dim-code {given}: give N=SEGMENT, N from 1 to 10 (--dim-code 1=3)")
+        dim_codes[SegmentTarget.dim_code(int(number))] = int(segment)
     try:
         layout = CodingLayout.placing(
-            dimension, {SegmentTarget.COST_CENTER: cost_center, SegmentTarget.PROJECT: project}
+            dimension,
+            {
+                SegmentTarget.COST_CENTER: cost_center,
+                SegmentTarget.PROJECT: project,
+                **dim_codes,
+            },
         )
     except ValidationError as error:
         fail(ConnectionInvalid.from_validation("coding", error).args[0])

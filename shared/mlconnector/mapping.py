@@ -27,6 +27,7 @@ from mlconnector.basware.models import (
     ContactRole,
     FinancialAccountIdentifier,
     FinancialInstitution,
+    GenericListItem,
     GoodsReceipt,
     InheritingCompany,
     InvoiceLine,
@@ -98,10 +99,45 @@ CodeRef = tuple[Entity, str]
 
 
 class SegmentTarget(StrEnum):
-    """What a segment value becomes in Basware (docs/basware-api.md §10.10)."""
+    """What a segment value becomes in Basware (docs/basware-api.md §10.10): a cost center, a
+    project, or an item of the generic list a coding dimension (dimCode1..10) is checked
+    against."""
 
     COST_CENTER = "cost_center"
     PROJECT = "project"
+    DIM_CODE_1 = "dim_code_1"
+    DIM_CODE_2 = "dim_code_2"
+    DIM_CODE_3 = "dim_code_3"
+    DIM_CODE_4 = "dim_code_4"
+    DIM_CODE_5 = "dim_code_5"
+    DIM_CODE_6 = "dim_code_6"
+    DIM_CODE_7 = "dim_code_7"
+    DIM_CODE_8 = "dim_code_8"
+    DIM_CODE_9 = "dim_code_9"
+    DIM_CODE_10 = "dim_code_10"
+
+    @classmethod
+    def dim_code(cls, number: int) -> SegmentTarget:
+        return cls(f"dim_code_{number}")
+
+    @property
+    def dim_code_number(self) -> int | None:
+        """n of dimCode n; None for the cost center and the project."""
+        prefix, _, number = self.value.rpartition("_")
+        return int(number) if prefix == "dim_code" else None
+
+    @property
+    def list_key(self) -> str | None:
+        """The generic list dimCode n is checked against, ACC_LIST_n; None for the cost
+        center and the project (docs/basware-api.md §10.10)."""
+        number = self.dim_code_number
+        return None if number is None else f"ACC_LIST_{number}"
+
+    @property
+    def label(self) -> str:
+        """As Basware names it: cost center, project, dimCode1."""
+        number = self.dim_code_number
+        return self.value.replace("_", " ") if number is None else f"dimCode{number}"
 
 
 class CodingLayout(BaseModel):
@@ -146,7 +182,7 @@ class CodingLayout(BaseModel):
         return sorted(s for s in self.segments if s not in known)
 
     def describe(self) -> str:
-        placed = [f"segment {s} -> {t.value}" for s, t in sorted(self.segments.items())]
+        placed = [f"segment {s} -> {t.label}" for s, t in sorted(self.segments.items())]
         return f"{self.dimension_id}: {', '.join(placed) or 'nothing mapped'}"
 
 
@@ -185,11 +221,7 @@ class MasterDataRoute(StrEnum):
     ACCOUNTS = "accounts"
     COST_CENTERS = "costCenters"
     PROJECTS = "projects"  # /v2/projects
-
-
-MasterRecord = (
-    BaswarePaymentTerm | BaswareTaxCode | BaswareAccount | BaswareCostCenter | BaswareProject
-)
+    LISTS = "lists"  # /v1/lists/{listKey}, one list per coding dimension
 
 
 class MasterDataPayload(BaseModel):
@@ -343,6 +375,9 @@ def placed_code_of(payload: MasterDataPayload) -> CodeRef | None:
         return placed_code(SegmentTarget.COST_CENTER, record.cost_center_code)
     if isinstance(record, BaswareProject):
         return placed_code(SegmentTarget.PROJECT, record.project_code)
+    if isinstance(record, GenericListItem) and record.text_1 is not None:
+        number = int(record.list_key.removeprefix("ACC_LIST_"))
+        return placed_code(SegmentTarget.dim_code(number), record.text_1)
     return None
 
 
@@ -355,6 +390,16 @@ class LineCoding(BaseModel):
     cost_center_code: str | None = None
     project_code: str | None = None
     tax_code: str | None = None
+    dim_code1: str | None = None
+    dim_code2: str | None = None
+    dim_code3: str | None = None
+    dim_code4: str | None = None
+    dim_code5: str | None = None
+    dim_code6: str | None = None
+    dim_code7: str | None = None
+    dim_code8: str | None = None
+    dim_code9: str | None = None
+    dim_code10: str | None = None
 
 
 def line_coding(
@@ -366,11 +411,17 @@ def line_coding(
         target = layout.target(segment.segment_id)
         if target is not None:
             placed[target] = segment.segment_value
+    dim_codes = {
+        f"dim_code{number}": value
+        for target, value in placed.items()
+        if (number := target.dim_code_number) is not None
+    }
     return LineCoding(
         account_code=account.number if account else None,
         cost_center_code=placed.get(SegmentTarget.COST_CENTER),
         project_code=placed.get(SegmentTarget.PROJECT),
         tax_code=tax,
+        **dim_codes,
     )
 
 
@@ -432,7 +483,7 @@ def account_from_gl_account(account: VismaAccount, company_code: str) -> MasterD
 def dimension_from_segment_value(
     value: VismaDimensionValue, company_code: str, layout: CodingLayout
 ) -> MasterDataPayload:
-    """A segment value as the cost center or project the layout makes it."""
+    """A segment value as the cost center, project or generic-list item the layout makes it."""
     target = layout.target(value.segment_id) if value.dimension_id == layout.dimension_id else None
     if target is None:
         raise NotSent(
@@ -442,6 +493,17 @@ def dimension_from_segment_value(
     company = MasterDataCompany(company_code=company_code, active=value.active)
     name = value.description or value.value_id
     try:
+        if (list_key := target.list_key) is not None:
+            return MasterDataPayload(
+                route=MasterDataRoute.LISTS,
+                record=GenericListItem(
+                    list_key=list_key,
+                    external_code=f"DIM{target.dim_code_number}-{value.value_id}",
+                    companies=[company],
+                    text_1=value.value_id,
+                    text_2=name[:50],
+                ),
+            )
         if target is SegmentTarget.COST_CENTER:
             return MasterDataPayload(
                 route=MasterDataRoute.COST_CENTERS,
@@ -693,10 +755,7 @@ def _order_line_coding(
             row_index=0,
             allocated_quantity=quantity or 0.0,
             net_total=net_sum,
-            account_code=coding.account_code,
-            cost_center_code=coding.cost_center_code,
-            project_code=coding.project_code,
-            tax_code=coding.tax_code,
+            **coding.model_dump(),
         )
     ]
 

@@ -62,6 +62,7 @@ async def test_the_connection_page_shows_checks_and_changes_the_coding_layout(
                     shown = await page.inner_text("#coding")
                     assert "cost center\t1" in shown, shown
                     assert "project\tnot sent" in shown, shown
+                    assert "dimCode1 (list ACC_LIST_1)\tnot sent" in shown, shown
 
                     form = page.locator("form[aria-label='coding layout']")
                     await form.locator("input[name=project]").fill("3")

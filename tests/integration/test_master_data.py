@@ -81,6 +81,40 @@ async def test_master_data_lands_first_and_every_line_arrives_coded(
             assert row.tax_code in tax_codes, row
 
 
+async def test_a_segment_mapped_to_a_coding_dimension_goes_to_its_generic_list(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    # The sandbox's project segment as dimCode3: items of ACC_LIST_3, named by every line.
+    layout = CodingLayout(segments={1: SegmentTarget.COST_CENTER, 2: SegmentTarget.DIM_CODE_3})
+    seed = SeedOptions(companies=1, suppliers=3, purchase_orders=3, invoices=3)
+    async with sandboxes(seed=seed) as (basware, visma):
+        connection = sandbox_connection(basware, visma).model_copy(update={"coding": layout})
+        expected = seeded_records(visma) | reference_records(visma)
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            events = await read_events(
+                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
+            )
+            await until(lambda: bool(basware.state.documents()), "an accounting document")
+    results = latest_results(events)
+    assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}, [
+        (r.entity_id, r.reasons) for r in results.values() if r.outcome != Outcome.DELIVERED
+    ]
+    requests = basware_requests(basware)
+    assert {r.status for r in requests} == {"Success"}
+    assert "projects" not in {r.api for r in requests}
+    first_list = next(i for i, r in enumerate(requests) if r.api == "lists/ACC_LIST_3")
+    first_lines = next(i for i, r in enumerate(requests) if r.api == "matchingOrderLines")
+    assert first_list < first_lines
+    assert codes(basware, "lists/ACC_LIST_3", "text_1") == {"00", "10"}
+    for line in records(basware, "matchingOrderLines"):
+        [coding] = line["orderLineCoding"]
+        assert coding["dimCode3"] in {"00", "10"}, line
+        assert "projectCode" not in coding, line
+    for stored in basware.state.documents():
+        for row in stored.document.coding_rows or []:
+            assert row.dim_code3 in {"00", "10"}, row
+
+
 async def test_a_deactivated_account_is_inactive_in_basware_and_refused_by_name(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
 ) -> None:

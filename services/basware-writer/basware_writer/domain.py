@@ -40,6 +40,7 @@ class Stage(StrEnum):
     ACCOUNT = "account"
     COST_CENTER = "cost_center"
     PROJECT = "project"
+    LIST = "list"  # generic-list items, one POST per list key
     VENDOR = "vendor"
     ORDER = "order"  # a matching-order header; its lines are sent once it is accepted
     LINES = "lines"

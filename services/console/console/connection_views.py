@@ -175,6 +175,8 @@ class CodingForm(BaseModel):
     dimension_id: str = "SUBACCOUNT"
     cost_center: Annotated[int | None, Optional] = None
     project: Annotated[int | None, Optional] = None
+    # dimCode n (1 to 10) -> the segment whose values become it (generic list ACC_LIST_n).
+    dim_codes: dict[Annotated[int, Field(ge=1, le=10)], int] = Field(default_factory=dict)
 
 
 def coding_of(form: CodingForm) -> CodingLayout:
@@ -182,7 +184,11 @@ def coding_of(form: CodingForm) -> CodingLayout:
     try:
         return CodingLayout.placing(
             form.dimension_id,
-            {SegmentTarget.COST_CENTER: form.cost_center, SegmentTarget.PROJECT: form.project},
+            {
+                SegmentTarget.COST_CENTER: form.cost_center,
+                SegmentTarget.PROJECT: form.project,
+                **{SegmentTarget.dim_code(n): s for n, s in form.dim_codes.items()},
+            },
         )
     except ValidationError as error:
         raise ValueError(ConnectionInvalid.from_validation("coding", error).args[0]) from None

@@ -317,9 +317,13 @@ async def coding_form(request: Request, name: str, session: Operator) -> Respons
     form = await request.form()
     try:
         try:
-            parsed = CodingForm.model_validate(
-                {k: form.get(k) for k in ("dimension_id", "cost_center", "project")}
-            )
+            fields = {k: form.get(k) for k in ("dimension_id", "cost_center", "project")}
+            dim_codes = {
+                n: value
+                for n in range(1, 11)
+                if isinstance(value := form.get(f"dim_code_{n}"), str) and value.strip()
+            }
+            parsed = CodingForm.model_validate({**fields, "dim_codes": dim_codes})
         except ValidationError as error:
             raise BadInput(ConnectionInvalid.from_validation("coding", error).args[0]) from None
         change = await change_coding(request, session, name, parsed)
