@@ -25,6 +25,7 @@ from mlconnector.basware.models import (
     BaswareVendor,
     CodingRow,
     ContactRole,
+    DimensionCodes,
     FinancialAccountIdentifier,
     FinancialInstitution,
     GenericListItem,
@@ -381,7 +382,7 @@ def placed_code_of(payload: MasterDataPayload) -> CodeRef | None:
     return None
 
 
-class LineCoding(BaseModel):
+class LineCoding(DimensionCodes):
     """A line's codes in Basware's terms."""
 
     model_config = ConfigDict(frozen=True)
@@ -390,16 +391,6 @@ class LineCoding(BaseModel):
     cost_center_code: str | None = None
     project_code: str | None = None
     tax_code: str | None = None
-    dim_code1: str | None = None
-    dim_code2: str | None = None
-    dim_code3: str | None = None
-    dim_code4: str | None = None
-    dim_code5: str | None = None
-    dim_code6: str | None = None
-    dim_code7: str | None = None
-    dim_code8: str | None = None
-    dim_code9: str | None = None
-    dim_code10: str | None = None
 
 
 def line_coding(

@@ -9,10 +9,14 @@ import pytest
 from browser_support import chromium, require_chromium
 from conftest import TopicNames
 from console_support import PASSWORD, USERS, console_keyring, running_console
-from master_data_support import basware_requests, codes, reference_records
+from master_data_support import (
+    assert_only_recoded_re_sent,
+    basware_requests,
+    reference_records,
+    until_segment_1_is_projects,
+)
 from pipeline_support import covers, pipeline, read_events
 from sandbox_support import sandbox_connection, sandboxes, seeded_records
-from writer_support import records, until
 
 from console.access import Role
 from mlconnector.connection_store import ConnectionStore
@@ -87,25 +91,5 @@ async def test_the_connection_page_shows_checks_and_changes_the_coding_layout(
                 stored = await store.get(connection.name)
                 assert stored.coding == CodingLayout(segments={1: SegmentTarget.PROJECT})
 
-                await until(
-                    lambda: codes(basware, "projects", "projectCode") == {"0", "1", "2", "9"},
-                    "segment 1 as projects",
-                )
-
-                def recoded() -> bool:
-                    return all(
-                        line["orderLineCoding"][0].get("projectCode") is not None
-                        and line["orderLineCoding"][0].get("costCenterCode") is None
-                        for line in records(basware, "matchingOrderLines")
-                    )
-
-                await until(recoded, "every order line coded to a project")
-                await until(
-                    lambda: all(r.status != "InProgress" for r in basware_requests(basware)),
-                    "every request processed",
-                )
-    after = basware_requests(basware)[sent_before:]
-    assert {r.status for r in after} == {"Success"}
-    assert {r.api for r in after} == {"projects", "matchingOrders", "matchingOrderLines"}
-    resent_orders = {i.external_code for r in after if r.api == "matchingOrders" for i in r.items}
-    assert len(resent_orders) == len(orders)
+                await until_segment_1_is_projects(basware)
+    assert_only_recoded_re_sent(basware, sent_before, len(orders))

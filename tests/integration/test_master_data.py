@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 from cli_support import cli_env, run_cli
 from conftest import TopicNames
-from master_data_support import MASTER_APIS, basware_requests, codes, reference_records
+from master_data_support import (
+    MASTER_APIS,
+    assert_only_recoded_re_sent,
+    basware_requests,
+    codes,
+    reference_records,
+    synced_without_refusals,
+    until_segment_1_is_projects,
+)
 from pipeline_support import covers, latest_results, pipeline, read_events
 from sandbox_support import VISMA_COMPANY, sandbox_connection, sandboxes, seeded_records
 from writer_support import records, until
@@ -33,23 +41,8 @@ SEED = SeedOptions(companies=1, suppliers=4, purchase_orders=4, invoices=4)
 async def test_master_data_lands_first_and_every_line_arrives_coded(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:
-    async with sandboxes(seed=SEED) as (basware, visma):
-        connection = sandbox_connection(basware, visma)
-        expected = seeded_records(visma) | reference_records(visma)
-        async with pipeline(kafka_settings, database_url, topics, connection):
-            events = await read_events(
-                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
-            )
-            await until(lambda: bool(basware.state.documents()), "an accounting document")
-    results = latest_results(events)
-    assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}, [
-        (r.entity_id, r.reasons) for r in results.values() if r.outcome != Outcome.DELIVERED
-    ]
-    # Nothing Basware was sent failed in its requestStatus.
+    basware = await synced_without_refusals(kafka_settings, database_url, topics, SEED)
     requests = basware_requests(basware)
-    assert {r.status for r in requests} == {"Success"}, [
-        (r.api, [e.message for i in r.items for e in i.errors]) for r in requests
-    ]
     # Each kind of master data was posted before anything that names it.
     first = {api: next(i for i, r in enumerate(requests) if r.api == api) for api in MASTER_APIS}
     first_vendor = next(i for i, r in enumerate(requests) if r.api == "vendors")
@@ -87,20 +80,8 @@ async def test_a_segment_mapped_to_a_coding_dimension_goes_to_its_generic_list(
     # The sandbox's project segment as dimCode3: items of ACC_LIST_3, named by every line.
     layout = CodingLayout(segments={1: SegmentTarget.COST_CENTER, 2: SegmentTarget.DIM_CODE_3})
     seed = SeedOptions(companies=1, suppliers=3, purchase_orders=3, invoices=3)
-    async with sandboxes(seed=seed) as (basware, visma):
-        connection = sandbox_connection(basware, visma).model_copy(update={"coding": layout})
-        expected = seeded_records(visma) | reference_records(visma)
-        async with pipeline(kafka_settings, database_url, topics, connection):
-            events = await read_events(
-                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
-            )
-            await until(lambda: bool(basware.state.documents()), "an accounting document")
-    results = latest_results(events)
-    assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}, [
-        (r.entity_id, r.reasons) for r in results.values() if r.outcome != Outcome.DELIVERED
-    ]
+    basware = await synced_without_refusals(kafka_settings, database_url, topics, seed, layout)
     requests = basware_requests(basware)
-    assert {r.status for r in requests} == {"Success"}
     assert "projects" not in {r.api for r in requests}
     first_list = next(i for i, r in enumerate(requests) if r.api == "lists/ACC_LIST_3")
     first_lines = next(i for i, r in enumerate(requests) if r.api == "matchingOrderLines")
@@ -266,28 +247,5 @@ async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_chan
                 }
                 assert f"{len(orders) + len(segment_1)} records re-sent" in moved.stdout
 
-                def projects() -> set[str]:
-                    return codes(basware, "projects", "projectCode")
-
-                await until(lambda: projects() == {"0", "1", "2", "9"}, "segment 1 as projects")
-
-                def recoded() -> bool:
-                    lines = records(basware, "matchingOrderLines")
-                    return all(
-                        line["orderLineCoding"][0].get("projectCode") is not None
-                        and line["orderLineCoding"][0].get("costCenterCode") is None
-                        for line in lines
-                    )
-
-                await until(recoded, "every order line coded to a project")
-                await until(
-                    lambda: all(r.status != "InProgress" for r in basware_requests(basware)),
-                    "every request processed",
-                )
-    after = basware_requests(basware)[sent_before:]
-    assert {r.status for r in after} == {"Success"}
-    assert {r.api for r in after} == {"projects", "matchingOrders", "matchingOrderLines"}
-    resent_projects = {i.external_code for r in after if r.api == "projects" for i in r.items}
-    assert resent_projects == {"PRJ-0", "PRJ-1", "PRJ-2", "PRJ-9"}
-    resent_orders = {i.external_code for r in after if r.api == "matchingOrders" for i in r.items}
-    assert len(resent_orders) == len(orders)
+                await until_segment_1_is_projects(basware)
+    assert_only_recoded_re_sent(basware, sent_before, len(orders))

@@ -534,7 +534,23 @@ class InvoiceLine(BaswareModel):
     gross_sum: float | None = None
 
 
-class CodingRow(BaswareModel):
+class DimensionCodes(BaseModel):
+    """The ten customer-specific coding dimensions of a coding row (`dimCode1..10`,
+    docs/basware-api.md §6.6)."""
+
+    dim_code1: str | None = None
+    dim_code2: str | None = None
+    dim_code3: str | None = None
+    dim_code4: str | None = None
+    dim_code5: str | None = None
+    dim_code6: str | None = None
+    dim_code7: str | None = None
+    dim_code8: str | None = None
+    dim_code9: str | None = None
+    dim_code10: str | None = None
+
+
+class CodingRow(BaswareModel, DimensionCodes):
     external_code: str
     row_index: int | None = None
     account_code: str | None = None
@@ -548,16 +564,6 @@ class CodingRow(BaswareModel):
     ordered_quantity: float | None = None
     received_quantity: float | None = None
     matched_quantity: float | None = None
-    dim_code1: str | None = None
-    dim_code2: str | None = None
-    dim_code3: str | None = None
-    dim_code4: str | None = None
-    dim_code5: str | None = None
-    dim_code6: str | None = None
-    dim_code7: str | None = None
-    dim_code8: str | None = None
-    dim_code9: str | None = None
-    dim_code10: str | None = None
 
 
 class TransferResponse(BaswareModel):
