@@ -6,7 +6,7 @@ so in the page, nothing changed), and a changed layout re-sends exactly what the
 from __future__ import annotations
 
 import pytest
-from browser_support import chromium, require_chromium
+from browser_support import ARTIFACTS, chromium, require_chromium
 from conftest import TopicNames
 from console_support import PASSWORD, USERS, console_keyring, running_console
 from master_data_support import (
@@ -88,6 +88,8 @@ async def test_the_connection_page_shows_checks_and_changes_the_coding_layout(
                     shown = await page.inner_text("#coding")
                     assert "cost center\tnot sent" in shown, shown
                     assert "project\t1" in shown, shown
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                    await page.screenshot(path=str(ARTIFACTS / "coding.png"), full_page=True)
                 stored = await store.get(connection.name)
                 assert stored.coding == CodingLayout(segments={1: SegmentTarget.PROJECT})
 
