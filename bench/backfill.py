@@ -60,7 +60,7 @@ def backfill_figures(data: Dataset, run: SyncRun) -> list[Figure]:
             value=run.basware_master_requests,
             unit="requests",
             source="Basware sandbox counters of paymentTerms, taxCodes, accounts, costCenters, "
-            "projects",
+            "projects, lists",
         ),
     ]
     figures += [

@@ -31,6 +31,7 @@ BASWARE_MASTER_ROUTES = (
     "POST /v1/accounts ",
     "POST /v1/costCenters ",
     "POST /v2/projects ",
+    "POST /v1/lists/",
 )
 
 

@@ -622,6 +622,13 @@ def coding(
     project: Annotated[
         int | None, typer.Option(help="The segment that becomes Basware's project.")
     ] = None,
+    dim_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="N=SEGMENT: the segment whose values become Basware's coding dimension "
+            "dimCodeN (N 1 to 10), sent as items of the generic list ACC_LIST_N; repeatable."
+        ),
+    ] = None,
     dimension: Annotated[
         str, typer.Option(help="The Visma dimension the subaccount segments belong to.")
     ] = "SUBACCOUNT",
@@ -637,61 +644,53 @@ def coding(
     ] = Topic.VISMA_CHANGES.value,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Set which Visma dimension segment becomes Basware's cost center and which its project
-    (docs/basware-api.md §10.10). Segments are checked against the connection's Visma company;
-    a segment left out is not sent."""
-    from mlconnector.audit.replay import RecodedRecords, kafka_replay_publisher, replay
+    """Set which Visma dimension segment becomes Basware's cost center, which its project and
+    which a coding dimension dimCode1..10 (docs/basware-api.md §10.10). Segments are checked
+    against the connection's Visma company; a segment left out is not sent."""
+    from mlconnector import coding_change
+    from mlconnector.audit.replay import kafka_replay_publisher
+    from mlconnector.coding_change import CodingChange, CodingRefused, set_coding
     from mlconnector.connection_store import ConnectionStore
     from mlconnector.mapping import SegmentTarget
     from mlconnector.settings import KafkaSettings
 
-    segments = {
-        segment: target
-        for segment, target in (
-            (cost_center, SegmentTarget.COST_CENTER),
-            (project, SegmentTarget.PROJECT),
-        )
-        if segment is not None
-    }
+    dim_codes: dict[SegmentTarget, int | None] = {}
+    for given in dim_code or []:
+        number, _, segment = given.partition("=")
+        if not (number.isdigit() and segment.isdigit() and 1 <= int(number) <= 10):
+            fail(f"--dim-code {given}: give N=SEGMENT, N from 1 to 10 (--dim-code 1=3)")
+        dim_codes[SegmentTarget.dim_code(int(number))] = int(segment)
     try:
-        layout = CodingLayout(dimension_id=dimension, segments=segments)
+        layout = CodingLayout.placing(
+            dimension,
+            {
+                SegmentTarget.COST_CENTER: cost_center,
+                SegmentTarget.PROJECT: project,
+                **dim_codes,
+            },
+        )
     except ValidationError as error:
         fail(ConnectionInvalid.from_validation("coding", error).args[0])
     keyring = load_keyring()
 
-    async def work() -> tuple[Connection, Connection, int]:
+    async def work() -> CodingChange:
         import asyncpg
 
         async with ConnectionStore.open(database_url, keyring) as store:
-            current = await store.get(name)
-            async with current.visma_client() as visma:
-                known = await visma.dimension_segments(dimension)
-            if unknown := layout.unknown_segments(known):
-                fail(
-                    f"dimension {dimension} of {name} has no segment "
-                    f"{', '.join(map(str, unknown))} (it has {', '.join(map(str, known))})"
-                )
-            before, after = await store.update_coding(name, layout)
-        if not rederive or before.coding == after.coding:
-            return before, after, 0
-        selection = RecodedRecords(
-            tenant=after.tenant,
-            company_code=after.basware_company_code or "",
-            old=before.coding,
-            new=after.coding,
-        )
-        conn = await asyncpg.connect(database_url, timeout=10)
+            try:
+                change = await set_coding(store, name, layout)
+            except CodingRefused as error:
+                fail(str(error))
+        if not rederive or not change.changed:
+            return change
+        log = await asyncpg.connect(database_url, timeout=10)
         try:
             async with kafka_replay_publisher(KafkaSettings(), to_topic) as out:
-                # What was delivered is sent again with the new coding: a forced replay,
-                # whose reason the log keeps.
-                why = f"coding of {name} changed to {after.coding.describe()}"
-                report = await replay(conn, selection, out, force=True, force_reason=why)
+                return await coding_change.rederive(change, log, out)
         finally:
-            await conn.close()
-        return before, after, sum(1 for i in report.items if i.replay_event_id)
+            await log.close()
 
-    before, after, resent = run_checked(work, database_url)
-    typer.echo(f"{after.name}: coding {after.coding.describe()} (was {before.coding.describe()})")
-    if before.coding != after.coding and rederive:
-        typer.echo(f"{resent} records re-sent with the new coding.")
+    change = run_checked(work, database_url)
+    typer.echo(change.summary())
+    if change.changed and rederive:
+        typer.echo(f"{change.resent} records re-sent with the new coding.")

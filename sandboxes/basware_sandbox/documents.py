@@ -64,7 +64,10 @@ def move(
 def coded(matched: list[CodingRow], sent: list[CodingRow]) -> list[CodingRow]:
     """The matching's rows with the codes the invoice's own coding rows carry (by row)."""
     by_row = {row.row_index: row for row in sent}
-    codes = ("account_code", "cost_center_code", "project_code", "tax_code")
+    codes = (
+        *("account_code", "cost_center_code", "project_code", "tax_code"),
+        *(f"dim_code{n}" for n in range(1, 11)),
+    )
     return [
         row.model_copy(update={c: getattr(by_row[row.row_index], c) for c in codes})
         if row.row_index in by_row

@@ -25,6 +25,17 @@ class EntityApi:
     def route(self) -> str:
         return f"/{self.version}/{self.path}"
 
+    @property
+    def scope_name(self) -> str:
+        """The scopes' prefix: the path's first segment (lists.write for every list)."""
+        return self.path.split("/")[0]
+
+
+# The generic lists coding dimensions are checked against (`/v1/lists/{listKey}`, the
+# ACC_LIST keys of its path parameter); the file's INV_LIST and CUST_RESOLVER lists are not
+# served.
+LIST_KEYS = tuple(f"ACC_LIST_{n}" for n in range(1, 36))
+
 
 ENTITY_APIS: dict[str, EntityApi] = {
     api.path: api
@@ -46,5 +57,15 @@ ENTITY_APIS: dict[str, EntityApi] = {
         EntityApi("paymentTerms", "PaymentTermEntity", "paymentTerms", "PaymentTerm", 500, 500),
         EntityApi("projects", "ProjectEntityV2", "projects", "Project", 500, 500, version="v2"),
         EntityApi("exchangeRates", "ExchangeRateEntity", "exchangeRates", "ExchangeRate", 500, 500),
+        *(
+            EntityApi(f"lists/{key}", "GenericListEntity", "listItems", "GenericList", 500, 500)
+            for key in LIST_KEYS
+        ),
     )
 }
+
+
+def api_of_path(path: str) -> EntityApi:
+    """The API a request path (/v1/<api>/...) names; a list's API includes its key."""
+    parts = path.split("/")
+    return ENTITY_APIS["/".join(parts[2:4]) if parts[2] == "lists" else parts[2]]

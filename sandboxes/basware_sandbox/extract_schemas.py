@@ -27,6 +27,7 @@ VALIDATED_SCHEMAS: dict[str, tuple[str, list[str]]] = {
             "PaymentTermEntity",
             "ProjectEntityV2",
             "ExchangeRateEntity",
+            "GenericListEntity",
             "TransferResponseEntity",
             "PaymentResponseEntity",
             "PrebookResponseEntity",

@@ -143,6 +143,16 @@ class CodingRow(ApiModel):
     ordered_quantity: float | None = None
     received_quantity: float | None = None
     matched_quantity: float | None = None
+    dim_code1: str | None = None
+    dim_code2: str | None = None
+    dim_code3: str | None = None
+    dim_code4: str | None = None
+    dim_code5: str | None = None
+    dim_code6: str | None = None
+    dim_code7: str | None = None
+    dim_code8: str | None = None
+    dim_code9: str | None = None
+    dim_code10: str | None = None
 
 
 class DisputeInfo(ApiModel):

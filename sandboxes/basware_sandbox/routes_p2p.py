@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from basware_sandbox import schemas
-from basware_sandbox.entities import ENTITY_APIS, EntityApi
+from basware_sandbox.entities import ENTITY_APIS, EntityApi, api_of_path
 from basware_sandbox.http_common import (
     CONTINUATION_HEADER,
     REQUEST_ID_HEADER,
@@ -59,11 +59,11 @@ def guarded(
 
 
 def _api(request: Request) -> EntityApi:
-    return ENTITY_APIS[request.url.path.split("/")[2]]
+    return api_of_path(request.url.path)
 
 
 def _scope(verb: str) -> Callable[[Request], str]:
-    return lambda request: f"{_api(request).path}.{verb}"
+    return lambda request: f"{_api(request).scope_name}.{verb}"
 
 
 def _schema_errors(api: EntityApi, body: Any, *, array: bool) -> JSONResponse | None:

@@ -60,6 +60,7 @@ MASTER_CODE_FIELDS: dict[str, tuple[str, str]] = {
     "accounts": ("accountCode", "AccountCode"),
     "costCenters": ("costCenterCode", "CostCenterCode"),
     "projects": ("projectCode", "ProjectCode"),
+    **{f"lists/ACC_LIST_{n}": ("text_1", f"DimCode{n}") for n in range(1, 11)},
 }
 
 
@@ -68,6 +69,21 @@ class CodingView(View):
     costCenterCode: str | None = None
     projectCode: str | None = None
     taxCode: str | None = None
+    dimCode1: str | None = None
+    dimCode2: str | None = None
+    dimCode3: str | None = None
+    dimCode4: str | None = None
+    dimCode5: str | None = None
+    dimCode6: str | None = None
+    dimCode7: str | None = None
+    dimCode8: str | None = None
+    dimCode9: str | None = None
+    dimCode10: str | None = None
+
+    def dim_codes(self) -> list[tuple[str, str | None]]:
+        """(list API, code) of each coding dimension: dimCode n is checked against
+        ACC_LIST_n (docs/basware-api.md §10.10)."""
+        return [(f"lists/ACC_LIST_{n}", getattr(self, f"dimCode{n}")) for n in range(1, 11)]
 
 
 class OrderView(View):
@@ -113,10 +129,13 @@ class TargetIndex:
         self.master: dict[tuple[str, str], dict[str, bool]] = {}
 
     def accept(self, api: EntityApi, body: dict[str, object]) -> None:
-        if api.path in MASTER_CODE_FIELDS:
-            code = str(body[MASTER_CODE_FIELDS[api.path][0]])
+        # A list item's code column is optional: one without it names no code.
+        if (
+            api.path in MASTER_CODE_FIELDS
+            and (code := body.get(MASTER_CODE_FIELDS[api.path][0])) is not None
+        ):
             view = MasterDataView.model_validate(body)
-            self.master[(api.path, code)] = {c.companyCode: c.active for c in view.companies}
+            self.master[(api.path, str(code))] = {c.companyCode: c.active for c in view.companies}
         if api.path == "vendors":
             vendor = VendorView.model_validate(body)
             by_code = self.vendor_companies.setdefault(vendor.vendorCode, {})
@@ -192,6 +211,7 @@ def item_errors(
                 ("costCenters", coding.costCenterCode),
                 ("projects", coding.projectCode),
                 ("taxCodes", coding.taxCode),
+                *coding.dim_codes(),
             ]
         return _code_errors(index, named, [header.companyCode])
     return []

@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--suppliers", type=int, default=300)
     parser.add_argument("--purchase-orders", type=int, default=600)
     parser.add_argument("--invoices", type=int, default=600)
+    parser.add_argument(
+        "--stale-coded",
+        type=int,
+        default=0,
+        help="also seed this many orders and invoices coded to deactivated codes",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--token-lifetime", type=float, default=3600)
     parser.add_argument("--rate-limit", type=int, default=15_000, help="calls per hour")
@@ -90,6 +96,7 @@ async def _serve(args: argparse.Namespace) -> None:
             suppliers=args.suppliers,
             purchase_orders=args.purchase_orders,
             invoices=args.invoices,
+            stale_coded=args.stale_coded,
             seed=args.seed,
         ),
     )

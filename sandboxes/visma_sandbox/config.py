@@ -115,6 +115,9 @@ class SeedOptions(SandboxModel):
     suppliers: int = Field(default=300, ge=0)
     purchase_orders: int = Field(default=600, ge=0)
     invoices: int = Field(default=600, ge=0)
+    # Orders and invoices (this many of each, after the others) coded to the account and
+    # department deactivated in Visma: what Basware must not take.
+    stale_coded: int = Field(default=0, ge=0)
     seed: int = 42
 
 

@@ -3,7 +3,10 @@
 Fixed per country and drawn from no random generator, so adding it changed none of the seeded
 suppliers, orders or invoices. It matches what those name: accounts 2400, 4000 and the
 service accounts, the subaccounts 0-00 to 2-10 (segments of the SUBACCOUNT dimension: a
-department and a project), branch 1, VAT category 3 and the credit terms.
+department and a project), branch 1, VAT category 3 and the credit terms. Like a real chart
+it also holds codes deactivated in Visma, which no seeded line names unless the seed asks
+for records coded to them (SeedOptions.stale_coded): account 4090, department 9 and its
+subaccount 9-00.
 """
 
 from __future__ import annotations
@@ -48,7 +51,11 @@ _CHART: tuple[tuple[str, AccountType, str, str], ...] = (
     ("6360", "Expense", "Cleaning services", "OPEX"),
     ("6540", "Expense", "Software subscription", "OPEX"),
     ("6700", "Expense", "Consulting services", "OPEX"),
+    ("4090", "Expense", "Purchases, old chart", "COGS"),
 )
+# Deactivated in Visma: the account of the old chart, and a closed department.
+CLOSED_ACCOUNT = "4090"
+CLOSED_DEPARTMENT = "9"
 _CLASS_DESCRIPTIONS = {
     "RECEIVABLE": "Receivables",
     "CASH": "Cash and bank",
@@ -59,7 +66,12 @@ _CLASS_DESCRIPTIONS = {
     "OPEX": "Operating expenses",
 }
 _CONTROL_MODULES = {"1500": "AR", "2400": "AP"}
-_DEPARTMENTS = (("0", "Administration"), ("1", "Sales"), ("2", "Purchasing"))
+_DEPARTMENTS = (
+    ("0", "Administration"),
+    ("1", "Sales"),
+    ("2", "Purchasing"),
+    (CLOSED_DEPARTMENT, "Closed department"),
+)
 _PROJECTS = (("00", "No project"), ("10", "Warehouse"))
 # subaccountNumber, id, department, project
 _SUBACCOUNTS = (
@@ -68,6 +80,8 @@ _SUBACCOUNTS = (
     ("2-00", 3, "2", "00"),
     ("2-10", 4, "2", "10"),
 )
+# The subaccount of the closed department: deactivated with it, named by no seeded line.
+_CLOSED_SUBACCOUNT = ("9-00", 5, CLOSED_DEPARTMENT, "00")
 # (termsId, description): the credit terms suppliers, orders and invoices name.
 CREDIT_TERMS = (
     ("14", "14 days net"),
@@ -109,6 +123,7 @@ def _accounts(info: CompanyInfo) -> list[Dto]:
             public_code1=number,
             control_account_module=_CONTROL_MODULES.get(number),
             allow_manual_entry=number not in _CONTROL_MODULES,
+            active=number != CLOSED_ACCOUNT,
         )
         for index, (number, kind, description, account_class) in enumerate(_CHART, start=1)
     ]
@@ -142,9 +157,10 @@ def _subaccounts() -> list[Dto]:
             subaccount_number=number,
             subaccount_id=subaccount_id,
             description=_description(department, project),
+            active=department != CLOSED_DEPARTMENT,
             segments=_segments(department, project),
         )
-        for number, subaccount_id, department, project in _SUBACCOUNTS
+        for number, subaccount_id, department, project in (*_SUBACCOUNTS, _CLOSED_SUBACCOUNT)
     ]
 
 
@@ -152,6 +168,17 @@ def line_subaccount(position: int) -> Subaccount:
     """The subaccount a seeded line is coded to, chosen by its position (no random draw, so
     the seeded records stay what they were)."""
     number, subaccount_id, department, project = _SUBACCOUNTS[position % len(_SUBACCOUNTS)]
+    return Subaccount(
+        subaccount_number=number,
+        subaccount_id=subaccount_id,
+        description=_description(department, project),
+        segments=_segments(department, project),
+    )
+
+
+def closed_subaccount() -> Subaccount:
+    """The deactivated subaccount (closed department, no project) stale records are coded to."""
+    number, subaccount_id, department, project = _CLOSED_SUBACCOUNT
     return Subaccount(
         subaccount_number=number,
         subaccount_id=subaccount_id,
@@ -169,6 +196,7 @@ def _dimensions() -> list[Dto]:
                 value_id=value,
                 description=description,
                 public_id=value,
+                active=value != CLOSED_DEPARTMENT or segment_id != 1,
             )
             for index, (value, description) in enumerate(pairs, start=1)
         ]

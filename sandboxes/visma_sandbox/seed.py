@@ -16,7 +16,12 @@ from datetime import timedelta
 
 from visma_sandbox.config import CompanyInfo, SeedOptions
 from visma_sandbox.entities import EntityName
-from visma_sandbox.reference_data import CREDIT_TERMS, line_subaccount
+from visma_sandbox.reference_data import (
+    CLOSED_ACCOUNT,
+    CREDIT_TERMS,
+    closed_subaccount,
+    line_subaccount,
+)
 from visma_sandbox.schemas import (
     Account,
     Address,
@@ -306,6 +311,75 @@ def _party(supplier: Supplier) -> PartyRef:
     return PartyRef(internal_id=supplier.internal_id, number=supplier.number, name=supplier.name)
 
 
+_CLOSED = Account(type="Expense", number=CLOSED_ACCOUNT, description="Purchases, old chart")
+
+
+def _stale_coded(
+    orders: list[PurchaseOrder], invoices: list[SupplierInvoice], count: int
+) -> tuple[list[PurchaseOrder], list[SupplierInvoice]]:
+    """`count` orders and invoices coded to the deactivated account and department: copies of
+    the first seeded order (nothing received) and invoice (matched to no order), numbered
+    after the others, drawing nothing from the random generator."""
+    stale_orders: list[PurchaseOrder] = []
+    stale_invoices: list[SupplierInvoice] = []
+    for n in range(1, count + 1 if orders else 1):
+        order = orders[0]
+        lines = [
+            line.model_copy(
+                update={
+                    "account": _CLOSED,
+                    "sub": closed_subaccount(),
+                    "qty_on_receipts": 0.0,
+                    "received_amt": 0.0,
+                    "completed": False,
+                }
+            )
+            for line in order.lines
+        ]
+        stale_orders.append(
+            order.model_copy(
+                update={
+                    "order_nbr": f"{len(orders) + n:06d}",
+                    "status": "Open",
+                    "hold": False,
+                    "open_quantity": sum(line.order_qty for line in lines),
+                    "open_balance": round(sum(line.amount for line in lines), 2),
+                    "lines": lines,
+                }
+            )
+        )
+    for n in range(1, count + 1 if invoices else 1):
+        invoice = invoices[0]
+        stale_invoices.append(
+            invoice.model_copy(
+                update={
+                    "document_type": "Invoice",
+                    "reference_number": f"{len(invoices) + n:06d}",
+                    "status": "Open",
+                    "hold": False,
+                    "supplier_reference": f"{invoice.supplier_reference}-{n}",
+                    "balance": invoice.amount,
+                    "invoice_lines": [
+                        line.model_copy(
+                            update={
+                                "account": _CLOSED,
+                                "subaccount": closed_subaccount(),
+                                "po_number": None,
+                                "po_line_nr": None,
+                                "po_receipt_nbr": None,
+                                "po_receipt_line_nbr": None,
+                            }
+                        )
+                        for line in invoice.invoice_lines
+                    ],
+                    # Its PDF is rendered from its own fields, not shared with the original.
+                    "attachments": [],
+                }
+            )
+        )
+    return stale_orders, stale_invoices
+
+
 def demo_company_records(
     info: CompanyInfo, options: SeedOptions, rng: random.Random
 ) -> dict[EntityName, list[Dto]]:
@@ -540,6 +614,9 @@ def demo_company_records(
                 ],
             )
         )
+    stale_orders, stale_invoices = _stale_coded(orders, invoices, options.stale_coded)
+    orders += stale_orders
+    invoices += stale_invoices
     return {
         EntityName.SUPPLIER: list(suppliers),
         EntityName.PURCHASE_ORDER: list(orders),

@@ -7,7 +7,7 @@ record Basware would refuse fails here, before any HTTP call, with the failing f
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -25,8 +25,10 @@ from mlconnector.basware.models import (
     BaswareVendor,
     CodingRow,
     ContactRole,
+    DimensionCodes,
     FinancialAccountIdentifier,
     FinancialInstitution,
+    GenericListItem,
     GoodsReceipt,
     InheritingCompany,
     InvoiceLine,
@@ -98,10 +100,45 @@ CodeRef = tuple[Entity, str]
 
 
 class SegmentTarget(StrEnum):
-    """What a segment value becomes in Basware (docs/basware-api.md §10.10)."""
+    """What a segment value becomes in Basware (docs/basware-api.md §10.10): a cost center, a
+    project, or an item of the generic list a coding dimension (dimCode1..10) is checked
+    against."""
 
     COST_CENTER = "cost_center"
     PROJECT = "project"
+    DIM_CODE_1 = "dim_code_1"
+    DIM_CODE_2 = "dim_code_2"
+    DIM_CODE_3 = "dim_code_3"
+    DIM_CODE_4 = "dim_code_4"
+    DIM_CODE_5 = "dim_code_5"
+    DIM_CODE_6 = "dim_code_6"
+    DIM_CODE_7 = "dim_code_7"
+    DIM_CODE_8 = "dim_code_8"
+    DIM_CODE_9 = "dim_code_9"
+    DIM_CODE_10 = "dim_code_10"
+
+    @classmethod
+    def dim_code(cls, number: int) -> SegmentTarget:
+        return cls(f"dim_code_{number}")
+
+    @property
+    def dim_code_number(self) -> int | None:
+        """n of dimCode n; None for the cost center and the project."""
+        prefix, _, number = self.value.rpartition("_")
+        return int(number) if prefix == "dim_code" else None
+
+    @property
+    def list_key(self) -> str | None:
+        """The generic list dimCode n is checked against, ACC_LIST_n; None for the cost
+        center and the project (docs/basware-api.md §10.10)."""
+        number = self.dim_code_number
+        return None if number is None else f"ACC_LIST_{number}"
+
+    @property
+    def label(self) -> str:
+        """As Basware names it: cost center, project, dimCode1."""
+        number = self.dim_code_number
+        return self.value.replace("_", " ") if number is None else f"dimCode{number}"
 
 
 class CodingLayout(BaseModel):
@@ -124,15 +161,29 @@ class CodingLayout(BaseModel):
             raise ValueError(f"more than one segment maps to {', '.join(doubled)}")
         return self
 
+    @classmethod
+    def placing(
+        cls, dimension_id: str, segments: Mapping[SegmentTarget, int | None]
+    ) -> CodingLayout:
+        """The layout that gives each Basware code the segment named (None: not sent)."""
+        return cls(
+            dimension_id=dimension_id,
+            segments={segment: t for t, segment in segments.items() if segment is not None},
+        )
+
     def target(self, segment_id: int) -> SegmentTarget | None:
         return self.segments.get(segment_id)
+
+    def segment_of(self, target: SegmentTarget) -> int | None:
+        """The segment that becomes this Basware code; None when none does."""
+        return next((s for s, t in self.segments.items() if t is target), None)
 
     def unknown_segments(self, known: Collection[int]) -> list[int]:
         """Segments the layout names that the Visma dimension does not have."""
         return sorted(s for s in self.segments if s not in known)
 
     def describe(self) -> str:
-        placed = [f"segment {s} -> {t.value}" for s, t in sorted(self.segments.items())]
+        placed = [f"segment {s} -> {t.label}" for s, t in sorted(self.segments.items())]
         return f"{self.dimension_id}: {', '.join(placed) or 'nothing mapped'}"
 
 
@@ -171,11 +222,7 @@ class MasterDataRoute(StrEnum):
     ACCOUNTS = "accounts"
     COST_CENTERS = "costCenters"
     PROJECTS = "projects"  # /v2/projects
-
-
-MasterRecord = (
-    BaswarePaymentTerm | BaswareTaxCode | BaswareAccount | BaswareCostCenter | BaswareProject
-)
+    LISTS = "lists"  # /v1/lists/{listKey}, one list per coding dimension
 
 
 class MasterDataPayload(BaseModel):
@@ -294,6 +341,14 @@ def codes_named(change: ChangeEvent, layout: CodingLayout = DEFAULT_LAYOUT) -> s
     return set()
 
 
+def code_deactivated(change: ChangeEvent) -> bool:
+    """Whether a reference change makes its code inactive in Basware (sent `active: false`):
+    an account, VAT category or segment value Visma deactivated."""
+    if isinstance(change, AccountChanged | VatCategoryChanged | DimensionValueChanged):
+        return not change.record.active
+    return False
+
+
 def _line_codes(
     account: GlAccount | None, sub: Subaccount | None, tax: str | None, layout: CodingLayout
 ) -> set[CodeRef]:
@@ -321,10 +376,13 @@ def placed_code_of(payload: MasterDataPayload) -> CodeRef | None:
         return placed_code(SegmentTarget.COST_CENTER, record.cost_center_code)
     if isinstance(record, BaswareProject):
         return placed_code(SegmentTarget.PROJECT, record.project_code)
+    if isinstance(record, GenericListItem) and record.text_1 is not None:
+        number = int(record.list_key.removeprefix("ACC_LIST_"))
+        return placed_code(SegmentTarget.dim_code(number), record.text_1)
     return None
 
 
-class LineCoding(BaseModel):
+class LineCoding(DimensionCodes):
     """A line's codes in Basware's terms."""
 
     model_config = ConfigDict(frozen=True)
@@ -344,11 +402,17 @@ def line_coding(
         target = layout.target(segment.segment_id)
         if target is not None:
             placed[target] = segment.segment_value
+    dim_codes = {
+        f"dim_code{number}": value
+        for target, value in placed.items()
+        if (number := target.dim_code_number) is not None
+    }
     return LineCoding(
         account_code=account.number if account else None,
         cost_center_code=placed.get(SegmentTarget.COST_CENTER),
         project_code=placed.get(SegmentTarget.PROJECT),
         tax_code=tax,
+        **dim_codes,
     )
 
 
@@ -410,7 +474,7 @@ def account_from_gl_account(account: VismaAccount, company_code: str) -> MasterD
 def dimension_from_segment_value(
     value: VismaDimensionValue, company_code: str, layout: CodingLayout
 ) -> MasterDataPayload:
-    """A segment value as the cost center or project the layout makes it."""
+    """A segment value as the cost center, project or generic-list item the layout makes it."""
     target = layout.target(value.segment_id) if value.dimension_id == layout.dimension_id else None
     if target is None:
         raise NotSent(
@@ -420,6 +484,17 @@ def dimension_from_segment_value(
     company = MasterDataCompany(company_code=company_code, active=value.active)
     name = value.description or value.value_id
     try:
+        if (list_key := target.list_key) is not None:
+            return MasterDataPayload(
+                route=MasterDataRoute.LISTS,
+                record=GenericListItem(
+                    list_key=list_key,
+                    external_code=f"DIM{target.dim_code_number}-{value.value_id}",
+                    companies=[company],
+                    text_1=value.value_id,
+                    text_2=name[:50],
+                ),
+            )
         if target is SegmentTarget.COST_CENTER:
             return MasterDataPayload(
                 route=MasterDataRoute.COST_CENTERS,
@@ -671,10 +746,7 @@ def _order_line_coding(
             row_index=0,
             allocated_quantity=quantity or 0.0,
             net_total=net_sum,
-            account_code=coding.account_code,
-            cost_center_code=coding.cost_center_code,
-            project_code=coding.project_code,
-            tax_code=coding.tax_code,
+            **coding.model_dump(),
         )
     ]
 

@@ -71,6 +71,7 @@ from mlconnector.basware.models import InvoiceLine, OrderLineCoding, VendorPayme
 from mlconnector.mapping import (
     CodingLayout,
     MasterDataRoute,
+    SegmentTarget,
     account_from_gl_account,
     dimension_from_segment_value,
     payment_term_from_credit_term,
@@ -441,6 +442,59 @@ async def test_master_data_goes_first_and_codes_are_checked_in_request_status(
     messages = [e.message or "" for e in item.errors or []]
     assert any("inactive AccountCode C4999" in m for m in messages), messages
     assert any("unknown ProjectCode NOPE" in m for m in messages), messages
+    assert_contract_clean(contract)
+
+
+async def test_a_coding_dimension_goes_to_its_generic_list_and_lines_are_checked_by_it(
+    eu: BaswareClient, sandbox: BaswareSandbox, contract: OpenApiContract
+) -> None:
+    """Segment values a layout makes dimCode3 are items of the generic list ACC_LIST_3
+    (`/v1/lists/{listKey}`, valid for Basware's schema); a line's dimCode3 must be one."""
+    layout = CodingLayout(segments={1: SegmentTarget.COST_CENTER, 2: SegmentTarget.DIM_CODE_3})
+    items = [
+        dimension_from_segment_value(
+            VismaDimensionValue.model_validate(
+                {
+                    "dimensionId": "SUBACCOUNT",
+                    "segmentId": 2,
+                    "valueId": value,
+                    "description": "Warehouse",
+                    "active": active,
+                    "lastModified": "2026-12-01T08:00:00",
+                }
+            ),
+            "BW00",
+            layout,
+        )
+        for value, active in (("L10", True), ("L99", False))
+    ]
+    assert {p.route for p in items} == {MasterDataRoute.LISTS}
+    posted = await eu.upsert_master_data([p.record for p in items])
+    await accepted_all(eu, [a.request_id for a in posted])
+    listed = sandbox.state.records(Region.EU, "EU-TENANT", "lists/ACC_LIST_3", accepted=True)
+    assert {(r["text_1"], r["companies"][0]["active"]) for r in listed} == {
+        ("L10", True),
+        ("L99", False),
+    }
+
+    header = order("PO-DIM", "4500200", "2200")
+    await accepted_all(
+        eu, [a.request_id for a in await eu.upsert_vendors([vendor("V-DIM", "2200")])]
+    )
+    await accepted_all(eu, [a.request_id for a in await eu.upsert_matching_orders([header])])
+    good = OrderLineCoding(
+        external_code="PO-DIM-1-C0", row_index=0, allocated_quantity=1, dim_code3="L10"
+    )
+    coded = await eu.upsert_matching_order_lines([coded_line("PO-DIM-1", "PO-DIM", good)])
+    await accepted_all(eu, [a.request_id for a in coded])
+    for code, said in (("L99", "inactive DimCode3 L99"), ("NOPE", "unknown DimCode3 NOPE")):
+        bad = good.model_copy(update={"dim_code3": code})
+        refused = await eu.upsert_matching_order_lines([coded_line("PO-DIM-2", "PO-DIM", bad)])
+        status = await eu.wait_for_request_status(refused[0].request_id, timeout=WAIT)
+        assert status.request_status is RequestState.ERROR
+        (item,) = status.items
+        messages = [e.message or "" for e in item.errors or []]
+        assert any(said in m for m in messages), messages
     assert_contract_clean(contract)
 
 
@@ -1024,6 +1078,7 @@ async def test_every_route_the_client_uses_was_checked(contract: OpenApiContract
         "POST /v1/accounts",
         "POST /v1/costCenters",
         "POST /v2/projects",
+        "POST /v1/lists/{listKey}",
         "GET /v1/requestStatus/{requestId}",
         "POST /v1/requestStatus/acknowledge",
         "POST /v2/smartpdf/invoiceUpload",

@@ -123,8 +123,8 @@ async def test_an_unapproved_tenant_and_bad_basic_credentials_are_refused(
 @pytest.mark.parametrize(
     ("path", "key_field", "key", "count"),
     [
-        ("account", "accountCd", "4000", 12),
-        ("subaccount", "subaccountNumber", "0-00", 4),
+        ("account", "accountCd", "4000", 13),
+        ("subaccount", "subaccountNumber", "0-00", 5),
         ("branch", "number", "1", 1),
         ("currency", "id", "NOK", 5),
         ("vatCategory", "vatCategoryId", "3", 2),

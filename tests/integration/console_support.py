@@ -19,6 +19,7 @@ from console.users import migrate as migrate_console
 from mlconnector.asgi import serve_asgi
 from mlconnector.home import StackEndpoint
 from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring, MasterKey
 
 PASSWORD = "correct horse battery"
@@ -47,6 +48,7 @@ async def running_console(
     *,
     services: list[StackEndpoint] | None = None,
     keyring: Keyring | None = None,
+    changes_topic: str = Topic.VISMA_CHANGES.value,
     **settings: Any,
 ) -> AsyncIterator[str]:
     """The console on a free loopback port, its database holding the audit log and a user
@@ -59,6 +61,7 @@ async def running_console(
         kafka,
         DatabaseSettings(database_url=database_url),
         keyring or console_keyring(),
+        changes_topic,
     )
     async with serve_asgi(app) as url:
         yield url

@@ -12,18 +12,19 @@ from typing import Any
 import pytest
 from cli_support import cli_env, run_cli
 from conftest import TopicNames
-from pipeline_support import covers, latest_results, pipeline, read_events
-from sandbox_support import (
-    BASWARE_CLIENT,
-    VISMA_COMPANY,
-    sandbox_connection,
-    sandboxes,
-    seeded_records,
+from master_data_support import (
+    MASTER_APIS,
+    assert_only_recoded_re_sent,
+    basware_requests,
+    codes,
+    reference_records,
+    synced_without_refusals,
+    until_segment_1_is_projects,
 )
+from pipeline_support import covers, latest_results, pipeline, read_events
+from sandbox_support import VISMA_COMPANY, sandbox_connection, sandboxes, seeded_records
 from writer_support import records, until
 
-from basware_sandbox import BaswareSandbox, Region
-from basware_sandbox.records import RequestRecord
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.contracts import Entity, Outcome
 from mlconnector.mapping import CodingLayout, SegmentTarget
@@ -31,66 +32,17 @@ from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
 from mlconnector.vault import Keyring, generate_key
 from visma_sandbox.config import SeedOptions
-from visma_sandbox.runner import RunningSandbox
 
 pytestmark = pytest.mark.integration
 
 SEED = SeedOptions(companies=1, suppliers=4, purchase_orders=4, invoices=4)
-MASTER_APIS = ("paymentTerms", "taxCodes", "accounts", "costCenters", "projects")
-RecordRef = tuple[str, Entity, str]
-
-
-def reference_records(visma: RunningSandbox) -> set[RecordRef]:
-    """(tenant, entity, id) of the reference data the seeded company holds."""
-    company = visma.state.company(VISMA_COMPANY)
-    found: set[RecordRef] = {
-        (VISMA_COMPANY, entity, company.table(name).spec.key_text(stored.key))
-        for entity, name in (
-            (Entity.CREDIT_TERM, "creditterm"),
-            (Entity.VAT_CATEGORY, "vatcategory"),
-            (Entity.ACCOUNT, "account"),
-        )
-        for stored in company.table(name)
-    }
-    for stored in company.table("dimension"):
-        dimension = stored.record.model_dump()
-        for segment in dimension["segments"]:
-            for value in segment["segment_values"]:
-                value_id = f"{dimension['id']}/{segment['segment_id']}/{value['value_id']}"
-                found.add((VISMA_COMPANY, Entity.DIMENSION_VALUE, value_id))
-    return found
-
-
-def basware_requests(basware: BaswareSandbox) -> list[RequestRecord]:
-    """Every POST Basware took for the test's customer, in the order it took them."""
-    tenant = basware.state.tenant_of(Region.EU, BASWARE_CLIENT.bwcid)
-    return sorted(tenant.requests.values(), key=lambda r: r.received_at)
-
-
-def codes(basware: BaswareSandbox, api: str, field: str) -> set[str]:
-    return {str(r[field]) for r in records(basware, api)}
 
 
 async def test_master_data_lands_first_and_every_line_arrives_coded(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:
-    async with sandboxes(seed=SEED) as (basware, visma):
-        connection = sandbox_connection(basware, visma)
-        expected = seeded_records(visma) | reference_records(visma)
-        async with pipeline(kafka_settings, database_url, topics, connection):
-            events = await read_events(
-                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
-            )
-            await until(lambda: bool(basware.state.documents()), "an accounting document")
-    results = latest_results(events)
-    assert {r.outcome for r in results.values()} == {Outcome.DELIVERED}, [
-        (r.entity_id, r.reasons) for r in results.values() if r.outcome != Outcome.DELIVERED
-    ]
-    # Nothing Basware was sent failed in its requestStatus.
+    basware = await synced_without_refusals(kafka_settings, database_url, topics, SEED)
     requests = basware_requests(basware)
-    assert {r.status for r in requests} == {"Success"}, [
-        (r.api, [e.message for i in r.items for e in i.errors]) for r in requests
-    ]
     # Each kind of master data was posted before anything that names it.
     first = {api: next(i for i, r in enumerate(requests) if r.api == api) for api in MASTER_APIS}
     first_vendor = next(i for i, r in enumerate(requests) if r.api == "vendors")
@@ -103,7 +55,8 @@ async def test_master_data_lands_first_and_every_line_arrives_coded(
     projects = codes(basware, "projects", "projectCode")
     tax_codes = codes(basware, "taxCodes", "taxCode")
     assert codes(basware, "paymentTerms", "paymentTermCode") == {"14", "20", "30", "45"}
-    assert cost_centers == {"0", "1", "2"}
+    # Department 9, deactivated in Visma, is in Basware too, inactive.
+    assert cost_centers == {"0", "1", "2", "9"}
     assert projects == {"00", "10"}
     lines: list[dict[str, Any]] = records(basware, "matchingOrderLines")
     assert lines
@@ -119,6 +72,28 @@ async def test_master_data_lands_first_and_every_line_arrives_coded(
             assert row.cost_center_code in cost_centers, row
             assert row.project_code in projects, row
             assert row.tax_code in tax_codes, row
+
+
+async def test_a_segment_mapped_to_a_coding_dimension_goes_to_its_generic_list(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
+) -> None:
+    # The sandbox's project segment as dimCode3: items of ACC_LIST_3, named by every line.
+    layout = CodingLayout(segments={1: SegmentTarget.COST_CENTER, 2: SegmentTarget.DIM_CODE_3})
+    seed = SeedOptions(companies=1, suppliers=3, purchase_orders=3, invoices=3)
+    basware = await synced_without_refusals(kafka_settings, database_url, topics, seed, layout)
+    requests = basware_requests(basware)
+    assert "projects" not in {r.api for r in requests}
+    first_list = next(i for i, r in enumerate(requests) if r.api == "lists/ACC_LIST_3")
+    first_lines = next(i for i, r in enumerate(requests) if r.api == "matchingOrderLines")
+    assert first_list < first_lines
+    assert codes(basware, "lists/ACC_LIST_3", "text_1") == {"00", "10"}
+    for line in records(basware, "matchingOrderLines"):
+        [coding] = line["orderLineCoding"]
+        assert coding["dimCode3"] in {"00", "10"}, line
+        assert "projectCode" not in coding, line
+    for stored in basware.state.documents():
+        for row in stored.document.coding_rows or []:
+            assert row.dim_code3 in {"00", "10"}, row
 
 
 async def test_a_deactivated_account_is_inactive_in_basware_and_refused_by_name(
@@ -162,6 +137,66 @@ async def test_a_deactivated_account_is_inactive_in_basware_and_refused_by_name(
             assert status.code == 0, status.stderr
             [row] = [line for line in status.stdout.splitlines() if "009001" in line]
             assert "AccountCode 4000" in row
+
+
+async def test_records_coded_to_deactivated_codes_are_refused_naming_the_codes(
+    kafka_settings: KafkaSettings, database_url: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    # One order and one invoice coded to account 4090 and department 9, both deactivated.
+    seed = SeedOptions(companies=1, suppliers=2, purchase_orders=2, invoices=2, stale_coded=1)
+    async with sandboxes(seed=seed) as (basware, visma):
+        connection = sandbox_connection(basware, visma)
+        expected = seeded_records(visma) | reference_records(visma)
+        stale_order = (VISMA_COMPANY, Entity.PURCHASE_ORDER, "000003")
+        [stale_invoice] = [
+            r for r in expected if r[1] is Entity.SUPPLIER_INVOICE and r[2].endswith("000003")
+        ]
+        async with pipeline(kafka_settings, database_url, topics, connection):
+            events = await read_events(
+                kafka_settings, topics[Topic.BASWARE_RESULTS], covers(expected)
+            )
+            status = await asyncio.to_thread(
+                run_cli,
+                ["audit", "status", "--state", "rejected"],
+                cli_env(tmp_path, DATABASE_URL=database_url),
+            )
+    results = latest_results(events)
+    # Every other record, the deactivated codes themselves included, is delivered.
+    assert {
+        ref: r.outcome
+        for ref, r in results.items()
+        if ref not in (stale_order, stale_invoice) and r.outcome is not Outcome.DELIVERED
+    } == {}
+    # The order goes, and Basware refuses its lines by the inactive codes.
+    order = results[stale_order]
+    assert order.outcome is Outcome.REJECTED, order
+    said = " ".join(r.message for r in order.reasons)
+    assert "inactive AccountCode 4090" in said, order.reasons
+    assert "inactive CostCenterCode 9" in said, order.reasons
+    # The invoice is not uploaded (it could not be recoded once in Basware): refused here.
+    invoice = results[stale_invoice]
+    assert invoice.outcome is Outcome.REJECTED, invoice
+    [why] = invoice.reasons
+    assert why.category == "InactiveCode"
+    assert "account 4090" in why.message, why
+    assert "cost center 9" in why.message, why
+    table = visma.state.company(VISMA_COMPANY).table("supplierinvoice")
+    [stored] = [s for s in table if table.spec.key_text(s.key) == stale_invoice[2]]
+    uploaded = {d.document.invoice_number for d in basware.state.documents()}
+    assert uploaded
+    assert stored.record.model_dump()["supplier_reference"] not in uploaded
+    # Basware holds both codes, inactive.
+    [account] = [a for a in records(basware, "accounts") if a["accountCode"] == "4090"]
+    assert account["companies"][0]["active"] is False
+    [department] = [c for c in records(basware, "costCenters") if c["costCenterCode"] == "9"]
+    assert department["companies"][0]["active"] is False
+    # `audit status` shows both, naming the codes.
+    assert status.code == 0, status.stderr
+    rows = status.stdout.splitlines()
+    [order_row] = [line for line in rows if "purchase_order" in line and "000003" in line]
+    assert "AccountCode 4090" in order_row
+    [invoice_row] = [line for line in rows if "supplier_invoice" in line and "000003" in line]
+    assert "account 4090" in invoice_row
 
 
 async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_changes(
@@ -212,28 +247,5 @@ async def test_a_segment_moved_from_cost_center_to_project_re_sends_what_it_chan
                 }
                 assert f"{len(orders) + len(segment_1)} records re-sent" in moved.stdout
 
-                def projects() -> set[str]:
-                    return codes(basware, "projects", "projectCode")
-
-                await until(lambda: projects() == {"0", "1", "2"}, "segment 1 as projects")
-
-                def recoded() -> bool:
-                    lines = records(basware, "matchingOrderLines")
-                    return all(
-                        line["orderLineCoding"][0].get("projectCode") is not None
-                        and line["orderLineCoding"][0].get("costCenterCode") is None
-                        for line in lines
-                    )
-
-                await until(recoded, "every order line coded to a project")
-                await until(
-                    lambda: all(r.status != "InProgress" for r in basware_requests(basware)),
-                    "every request processed",
-                )
-    after = basware_requests(basware)[sent_before:]
-    assert {r.status for r in after} == {"Success"}
-    assert {r.api for r in after} == {"projects", "matchingOrders", "matchingOrderLines"}
-    resent_projects = {i.external_code for r in after if r.api == "projects" for i in r.items}
-    assert resent_projects == {"PRJ-0", "PRJ-1", "PRJ-2"}
-    resent_orders = {i.external_code for r in after if r.api == "matchingOrders" for i in r.items}
-    assert len(resent_orders) == len(orders)
+                await until_segment_1_is_projects(basware)
+    assert_only_recoded_re_sent(basware, sent_before, len(orders))

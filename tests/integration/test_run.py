@@ -45,9 +45,10 @@ async def test_sync_once_delivers_every_seeded_record_with_two_writers(tmp_path:
     printed = output.decode(errors="replace")
 
     assert run.returncode == 0, printed
-    # 18 documents and the company's 23 reference records (4 credit terms, 2 VAT categories,
-    # 12 accounts, 5 dimension values).
-    assert "all 41 records delivered" in printed
+    # 18 documents and the company's 25 reference records (4 credit terms, 2 VAT categories,
+    # 13 accounts, 6 dimension values; one account and one value deactivated, delivered as
+    # inactive).
+    assert "all 43 records delivered" in printed
     logs = tmp_path / ".mlconnector" / "logs"
     for writer in ("basware-writer", "basware-writer-2"):
         assert "assigned to partitions" in (logs / f"{writer}.log").read_text(), writer

@@ -8,20 +8,24 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from writer_changes import TENANT, TO
+from writer_changes import TENANT, TO, invoice
 
 from basware_writer.domain import KnownState, Stage
-from basware_writer.planner import Destination, admit, admit_vendors, plan
+from basware_writer.planner import Destination, admit, admit_vendors, plan, refuse_inactive
+from mlconnector.basware.models import GenericListItem
 from mlconnector.contracts import ChangeEvent, Entity, Outcome, change_from_record
 from mlconnector.mapping import (
     CodingLayout,
     MasterDataPayload,
+    MasterDataRoute,
     NotSent,
     OrderPayload,
     SegmentTarget,
+    code_deactivated,
     codes_named,
     map_change,
     placed_code,
+    placed_code_of,
     recoded,
 )
 from mlconnector.visma.models import (
@@ -166,3 +170,75 @@ def test_an_order_waits_for_every_code_it_names_that_the_connection_syncs() -> N
     )
     assert len(admitted.going) == 1
     assert {d.verdict.outcome for d in admitted.finished} <= {Outcome.DELIVERED}
+
+
+def deactivated_account(number: str) -> ChangeEvent:
+    record = VismaAccount(
+        account_cd=number, active=False, last_modified_date_time=datetime(2026, 11, 1)
+    )
+    return change_from_record(TENANT, record)
+
+
+def test_a_deactivation_is_known_by_its_change() -> None:
+    assert code_deactivated(deactivated_account("4090"))
+    assert not code_deactivated(segment_value(1, "2"))
+    assert not code_deactivated(termed_supplier())
+
+
+def test_an_invoice_naming_an_inactive_code_is_refused_and_names_it() -> None:
+    coded = invoice(
+        "000009",
+        "S1",
+        invoiceLines=[
+            {
+                "lineNumber": 1,
+                "cost": 20.0,
+                "account": {"number": "4090"},
+                "vatCode": {"id": "3"},
+                "subaccount": LINE["sub"],
+            }
+        ],
+    )
+    planned = plan([coded], KnownState(), TO)
+    inactive = {(Entity.ACCOUNT, "4090"), placed_code(SegmentTarget.COST_CENTER, "2")}
+    going, [refused] = refuse_inactive(planned.invoices, inactive, TO)
+    assert going == []
+    assert refused.verdict.outcome is Outcome.REJECTED
+    [why] = refused.verdict.reasons
+    assert why.category == "InactiveCode"
+    assert "account 4090, cost center 2" in why.message
+    # Codes active again (or never deactivated): it is uploaded.
+    going, refused_none = refuse_inactive(planned.invoices, set(), TO)
+    assert len(going) == 1
+    assert refused_none == []
+
+
+def test_a_segment_made_a_coding_dimension_is_an_item_of_its_list() -> None:
+    layout = CodingLayout(
+        segments={1: SegmentTarget.DIM_CODE_1, 2: SegmentTarget.DIM_CODE_3},
+    )
+    payload = map_change(segment_value(2, "10"), "BW00", layout)
+    assert isinstance(payload, MasterDataPayload)
+    assert payload.route is MasterDataRoute.LISTS
+    assert payload.record.payload() == {
+        "externalCode": "DIM3-10",
+        "companies": [{"companyCode": "BW00", "active": True}],
+        "text_1": "10",
+        "text_2": "10",
+    }
+    assert placed_code_of(payload) == placed_code(SegmentTarget.DIM_CODE_3, "10")
+    order = map_change(coded_order(), "BW00", layout)
+    assert isinstance(order, OrderPayload)
+    [coding] = order.lines[0].order_line_coding or []
+    assert (coding.dim_code1, coding.dim_code3, coding.cost_center_code) == ("2", "10", None)
+    # One POST per list: the list key is the route's.
+    planned = plan([segment_value(1, "2"), segment_value(2, "10")], KnownState(), TO)
+    assert [s.stage for s in planned.master] == [Stage.COST_CENTER, Stage.PROJECT]
+    by_list = Destination(**{**TO.model_dump(), "layout": layout})
+    planned = plan([segment_value(2, "10"), segment_value(1, "2")], KnownState(), by_list)
+    keys = [
+        [r.list_key for r in batch.records if isinstance(r, GenericListItem)]
+        for step in planned.master
+        for batch in step.batches
+    ]
+    assert keys == [["ACC_LIST_1"], ["ACC_LIST_3"]]

@@ -34,6 +34,7 @@ UPSERT_ROUTES = {
     Stage.ACCOUNT: "POST /v1/accounts",
     Stage.COST_CENTER: "POST /v1/costCenters",
     Stage.PROJECT: "POST /v2/projects",
+    Stage.LIST: "POST /v1/lists/{listKey}",
     Stage.VENDOR: "POST /v1/vendors",
     Stage.ORDER: "POST /v1/matchingOrders",
     Stage.LINES: "POST /v1/matchingOrderLines",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +21,7 @@ from mlconnector.contracts import (
 )
 
 # What Basware receives for a record: the mapping builds it (the console's preview too).
-from mlconnector.mapping import Payload
+from mlconnector.mapping import Payload, code_deactivated
 
 # A record of Visma as Basware knows it: its entity and id.
 RecordRef = tuple[Entity, str]
@@ -39,6 +40,7 @@ class Stage(StrEnum):
     ACCOUNT = "account"
     COST_CENTER = "cost_center"
     PROJECT = "project"
+    LIST = "list"  # generic-list items, one POST per list key
     VENDOR = "vendor"
     ORDER = "order"  # a matching-order header; its lines are sent once it is accepted
     LINES = "lines"
@@ -138,8 +140,14 @@ class PendingRecord(RecordVersion):
     posted_at: datetime | None = None
 
 
-# (record, payload hash, request id) of a record Basware accepted.
-Accepted = tuple[RecordRef, str, str | None]
+class Accepted(NamedTuple):
+    """A record Basware accepted: its payload hash and request id; `active` False for a code
+    Basware now holds as inactive (a deactivated account, tax code or segment value)."""
+
+    ref: RecordRef
+    payload_hash: str
+    request_id: str | None
+    active: bool = True
 
 
 class UploadIntent(RecordVersion):
@@ -201,6 +209,8 @@ class KnownState(BaseModel):
     waiting: frozenset[str] = frozenset()
     # Suppliers with parked changes (those being released not counted).
     parked: frozenset[str] = frozenset()
+    # Codes among `accepted` whose last accepted version is inactive in Basware.
+    inactive: frozenset[RecordRef] = frozenset()
 
     def codes_accepted(self) -> set[RecordRef]:
         """The reference records (codes) among `accepted`: Basware has them, in some version."""
@@ -225,7 +235,7 @@ class Settlement(BaseModel):
 
 
 def accepted_uploads(done: Sequence[tuple[UploadIntent, str | None]]) -> list[Accepted]:
-    return [(intent.ref, intent.payload_hash, bum_id) for intent, bum_id in done]
+    return [Accepted(intent.ref, intent.payload_hash, bum_id) for intent, bum_id in done]
 
 
 class Outcomes(BaseModel):
@@ -253,4 +263,7 @@ class Outcomes(BaseModel):
         self.deliveries += fan_out(record.changes, verdict)
         self.settlement.done.append(record)
         if verdict.accepted:
-            self.settlement.accepted.append((record.ref, record.payload_hash, verdict.request_id))
+            active = not code_deactivated(record.change)
+            self.settlement.accepted.append(
+                Accepted(record.ref, record.payload_hash, verdict.request_id, active)
+            )

@@ -27,6 +27,7 @@ from basware_writer.planner import (
     parked,
     parked_in_kafka_order,
     plan,
+    refuse_inactive,
     release_due,
     upload_step,
     upsert_step,
@@ -93,10 +94,13 @@ class TenantExecutor:
         outcomes = Outcomes(deliveries=list(planned.finished))
         for step in planned.master:
             outcomes.add(await self._upserts.send(step))
-        master_accepted = {
-            ref for ref, _, _ in outcomes.settlement.accepted if ref[0] in REFERENCE_ENTITIES
-        }
+        master = [a for a in outcomes.settlement.accepted if a.ref[0] in REFERENCE_ENTITIES]
+        master_accepted = {a.ref for a in master}
         accepted_codes = known.codes_accepted() | master_accepted
+        # What this batch accepted supersedes what PostgreSQL knew of a code.
+        inactive_codes = (known.inactive - master_accepted) | {
+            a.ref for a in master if not a.active
+        }
         vendors, vendor_waits = admit_vendors(planned.vendors, accepted_codes, self.destination)
         outcomes.add(await self._upserts.send(vendors))
         await self._settle_so_far(outcomes)
@@ -126,8 +130,9 @@ class TenantExecutor:
             accepted_codes=accepted_codes,
             destination=self.destination,
         )
-        outcomes.deliveries += invoices.finished
-        outcomes.add(await self._uploads.send(upload_step(invoices.going, self.destination)))
+        uploading, refused = refuse_inactive(invoices.going, inactive_codes, self.destination)
+        outcomes.deliveries += [*invoices.finished, *refused]
+        outcomes.add(await self._uploads.send(upload_step(uploading, self.destination)))
         waits = [*vendor_waits, *orders.parked, *invoices.parked]
         entries = parked_in_kafka_order(waits, changes)
         outcomes.held_keys = await state.parked.park(

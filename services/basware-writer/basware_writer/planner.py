@@ -37,7 +37,7 @@ from mlconnector.basware.batching import (
     MATCHING_ORDER_LINE_BATCH_LIMIT,
     VENDOR_BATCH_LIMIT,
 )
-from mlconnector.basware.models import BaswareModel
+from mlconnector.basware.models import BaswareModel, GenericListItem
 from mlconnector.contracts import REFERENCE_ENTITIES, ChangeEvent, Entity, Outcome
 from mlconnector.mapping import (
     DEFAULT_LAYOUT,
@@ -49,6 +49,7 @@ from mlconnector.mapping import (
     NotSent,
     OrderPayload,
     Payload,
+    SegmentTarget,
     Unmappable,
     VendorPayload,
     codes_named,
@@ -68,6 +69,7 @@ MASTER_STAGES: dict[MasterDataRoute, Stage] = {
     MasterDataRoute.ACCOUNTS: Stage.ACCOUNT,
     MasterDataRoute.COST_CENTERS: Stage.COST_CENTER,
     MasterDataRoute.PROJECTS: Stage.PROJECT,
+    MasterDataRoute.LISTS: Stage.LIST,
 }
 STAGE_OF_MASTER = frozenset(MASTER_STAGES.values())
 STAGE_LIMITS = {
@@ -206,7 +208,7 @@ def _code_name(ref: CodeRef) -> str:
     entity, code = ref
     if entity is Entity.DIMENSION_VALUE:
         target, _, value = code.partition(":")
-        return f"{target.replace('_', ' ')} {value}"
+        return f"{SegmentTarget(target).label} {value}"
     return f"{CODE_NAMES[entity]} {code}"
 
 
@@ -296,21 +298,33 @@ def plan(changes: Sequence[ChangeEvent], known: KnownState, destination: Destina
     )
     return Plan(
         finished=(*finished, *unchanged_master, *unchanged_vendors),
-        master=tuple(
-            upsert_step(stage, by_route)
-            for route, stage in MASTER_STAGES.items()
-            if (
-                by_route := [
-                    p
-                    for p in master
-                    if isinstance(p.payload, MasterDataPayload) and p.payload.route is route
-                ]
-            )
-        ),
+        master=_master_steps(master),
         vendors=upsert_step(Stage.VENDOR, vendors),
         orders=tuple(p for p in prepared if isinstance(p.payload, OrderPayload)),
         invoices=tuple(p for p in prepared if isinstance(p.payload, InvoicePayload)),
     )
+
+
+def _master_steps(master: Sequence[PreparedRecord]) -> tuple[UpsertStep, ...]:
+    """One step per master-data route, in MASTER_STAGES order; generic lists one step per
+    list key, since the key is the route's (`/v1/lists/{listKey}`)."""
+    by_route: dict[tuple[MasterDataRoute, str | None], list[PreparedRecord]] = {}
+    for record in master:
+        if isinstance(record.payload, MasterDataPayload):
+            route = record.payload.route
+            by_route.setdefault((route, _list_key(record.payload)), []).append(record)
+    order = list(MASTER_STAGES)
+    return tuple(
+        upsert_step(MASTER_STAGES[route], records)
+        for (route, _), records in sorted(
+            by_route.items(), key=lambda item: (order.index(item[0][0]), item[0][1] or "")
+        )
+    )
+
+
+def _list_key(payload: MasterDataPayload) -> str | None:
+    record = payload.record
+    return record.list_key if isinstance(record, GenericListItem) else None
 
 
 def missing_codes(
@@ -367,6 +381,35 @@ def admit(
             waits.append((record, why))
     going, finished = _skip_unchanged(ready, known)
     return Admission(going=tuple(going), parked=tuple(waits), finished=tuple(finished))
+
+
+def inactive_codes_reason(inactive: Collection[CodeRef]) -> str | None:
+    """Why an invoice naming codes Basware holds as inactive is not uploaded."""
+    if not inactive:
+        return None
+    named = ", ".join(_code_name(ref) for ref in sorted(inactive))
+    return (
+        f"its lines name {named}, inactive in Basware (deactivated in Visma); not uploaded, "
+        "since an uploaded invoice cannot be recoded through the API: recode it in Visma"
+    )
+
+
+def refuse_inactive(
+    invoices: Sequence[PreparedRecord], inactive: Collection[CodeRef], destination: Destination
+) -> tuple[list[PreparedRecord], list[Delivery]]:
+    """The invoices that may be uploaded, and those refused for naming an inactive code. An
+    order naming one is sent, and Basware refuses its lines by code; an upload has no such
+    answer, so the writer refuses the invoice itself (docs/basware-api.md §10.9)."""
+    going: list[PreparedRecord] = []
+    refused: list[Delivery] = []
+    for record in invoices:
+        named = codes_named(record.change, destination.layout) & set(inactive)
+        if why := inactive_codes_reason(named):
+            verdict = Verdict(outcome=Outcome.REJECTED, reasons=reason("InactiveCode", why))
+            refused += fan_out(record.changes, verdict)
+        else:
+            going.append(record)
+    return going, refused
 
 
 def release_due(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from basware_writer.domain import (
+    Accepted,
     Outcomes,
     PendingRecord,
     PreparedRecord,
@@ -25,7 +26,13 @@ from basware_writer.verdicts import StatusIndex, failed, record_verdict, rejecte
 from mlconnector.basware.errors import BaswareError, BaswareRejected
 from mlconnector.basware.models import AcceptedRequest
 from mlconnector.contracts import Outcome
-from mlconnector.mapping import DEFAULT_LAYOUT, CodingLayout, MasterDataPayload, placed_code_of
+from mlconnector.mapping import (
+    DEFAULT_LAYOUT,
+    CodingLayout,
+    MasterDataPayload,
+    code_deactivated,
+    placed_code_of,
+)
 from mlconnector.retry import RetriesExhausted
 
 # The payloads of a delivery, by record and payload hash, so that nothing is mapped twice.
@@ -172,8 +179,9 @@ class Upserts:
             placed = placed_code_of(payload) if isinstance(payload, MasterDataPayload) else None
             if verdict.accepted and placed is not None:
                 # Orders name the code as placed: remembered beside the Visma record.
+                active = not code_deactivated(record.change)
                 outcomes.settlement.accepted.append(
-                    (placed, record.payload_hash, verdict.request_id)
+                    Accepted(placed, record.payload_hash, verdict.request_id, active)
                 )
         if headers_accepted:
             outcomes.add(await self._send_lines(headers_accepted, wait, known))

@@ -23,6 +23,7 @@ from console.web import ConsoleState, Refused, answer_refusal, refuse_cross_site
 from mlconnector.connection_store import ConnectionStore
 from mlconnector.readiness import ReadinessReport
 from mlconnector.settings import DatabaseSettings, KafkaSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring, VaultError
 
 API_DESCRIPTION = (
@@ -48,7 +49,9 @@ def create_app(
     kafka: KafkaSettings | None = None,
     database: DatabaseSettings | None = None,
     keyring: Keyring | None = None,
+    changes_topic: str = Topic.VISMA_CHANGES.value,
 ) -> FastAPI:
+    """The console; `changes_topic` is where replays and re-derived codings are sent."""
     settings = settings or ConsoleSettings()
     kafka = kafka or KafkaSettings()
     database = database or DatabaseSettings()
@@ -70,7 +73,9 @@ def create_app(
                 await ConnectionStore.migrate(conn)
             producer = EventProducer(kafka)
             outbox = OutboxPublisher(pool, producer)
-            state = ConsoleState(settings, kafka, pool, producer, outbox, found, keyring_problem)
+            state = ConsoleState(
+                settings, kafka, pool, producer, outbox, found, keyring_problem, changes_topic
+            )
             app.state.console = state
             sampler = Sampler(pool, state.services, settings.sample_seconds)
             tasks.append(asyncio.create_task(outbox.run(), name="outbox"))

@@ -19,6 +19,7 @@ from mlconnector.basware import (
 from mlconnector.connection_store import split_secrets
 from mlconnector.connections import ALL_ENTITIES, Connection, ConnectionInvalid
 from mlconnector.contracts import Entity
+from mlconnector.mapping import CodingLayout, SegmentTarget
 from mlconnector.schedule import CronSchedule, IntervalSchedule, parse_every
 from mlconnector.visma import READ_SCOPE, VismaCredentials, VismaEndpoints
 
@@ -131,6 +132,8 @@ class ConnectionView(BaseModel):
     entities: list[Entity]
     write_back: bool
     schedules: list[EntitySchedule]
+    # Which Visma segment becomes which Basware code (docs/basware-api.md §10.10).
+    coding: CodingLayout
     # Which secrets are stored (field paths), never their values.
     secrets_set: list[str]
 
@@ -160,8 +163,35 @@ def connection_view(connection: Connection) -> ConnectionView:
             )
             for e in connection.entities
         ],
+        coding=connection.coding,
         secrets_set=sorted(secrets),
     )
+
+
+class CodingForm(BaseModel):
+    """A coding layout as `mlconnector connections coding` takes it: the dimension, and the
+    segment that becomes each Basware code (none: that code is not sent)."""
+
+    dimension_id: str = "SUBACCOUNT"
+    cost_center: Annotated[int | None, Optional] = None
+    project: Annotated[int | None, Optional] = None
+    # dimCode n (1 to 10) -> the segment whose values become it (generic list ACC_LIST_n).
+    dim_codes: dict[Annotated[int, Field(ge=1, le=10)], int] = Field(default_factory=dict)
+
+
+def coding_of(form: CodingForm) -> CodingLayout:
+    """The layout a form asks for; ValueError in plain words when it is not one."""
+    try:
+        return CodingLayout.placing(
+            form.dimension_id,
+            {
+                SegmentTarget.COST_CENTER: form.cost_center,
+                SegmentTarget.PROJECT: form.project,
+                **{SegmentTarget.dim_code(n): s for n, s in form.dim_codes.items()},
+            },
+        )
+    except ValidationError as error:
+        raise ValueError(ConnectionInvalid.from_validation("coding", error).args[0]) from None
 
 
 class ScheduleForm(BaseModel):

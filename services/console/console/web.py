@@ -24,6 +24,7 @@ from mlconnector.connections import ALL_ENTITIES
 from mlconnector.contracts import OperatorAction
 from mlconnector.home import HomeFolder, StackEndpoint, StackFileUnreadable, read_stack_file
 from mlconnector.settings import KafkaSettings
+from mlconnector.topics import Topic
 from mlconnector.vault import Keyring
 
 SESSION_COOKIE = "mlc_session"
@@ -59,8 +60,10 @@ class ConsoleState:
         outbox: OutboxPublisher,
         keyring: Keyring | None,
         keyring_problem: str | None = None,
+        changes_topic: str = Topic.VISMA_CHANGES.value,
     ) -> None:
         self.settings = settings
+        self.changes_topic = changes_topic
         self.keyring = keyring
         self.keyring_problem = keyring_problem
         self.kafka = kafka

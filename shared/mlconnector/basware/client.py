@@ -49,6 +49,7 @@ from mlconnector.basware.models import (
     BaswareProject,
     BaswareTaxCode,
     BaswareVendor,
+    GenericListItem,
     InvoiceStatus,
     InvoiceUpload,
     MasterDataRecord,
@@ -88,6 +89,7 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "accounts.write",
     "costCenters.write",
     "projects.write",
+    "lists.write",
     "requestStatus.read",
     "requestStatus.write",
     "accountingDocuments.read",
@@ -105,6 +107,7 @@ MASTER_DATA_APIS: dict[type[BaswareModel], tuple[str, str, str]] = {
     BaswareAccount: ("v1", "accounts", "Account"),
     BaswareCostCenter: ("v1", "costCenters", "CostCenter"),
     BaswareProject: ("v2", "projects", "Project"),
+    GenericListItem: ("v1", "lists", "GenericList"),
 }
 
 
@@ -305,6 +308,11 @@ class BaswareClient:
         version, api, entity_type = MASTER_DATA_APIS[type(records[0])]
         if any(type(r) is not type(records[0]) for r in records):
             raise TypeError("one master-data kind per upsert")
+        if isinstance(records[0], GenericListItem):
+            keys = {r.list_key for r in records if isinstance(r, GenericListItem)}
+            if len(keys) != 1:
+                raise TypeError("one generic list per upsert")
+            api = f"{api}/{keys.pop()}"
         return await self._upsert(
             api, entity_type, records, MASTER_DATA_BATCH_LIMIT, version=version
         )

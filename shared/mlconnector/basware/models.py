@@ -245,6 +245,18 @@ class OrderLineCoding(BaswareModel):
     project_code: Text25 | None = None
     tax_code: Text25 | None = None
     tax_percent: float | None = None
+    # Customer-specific coding dimensions, checked against generic lists
+    # (docs/basware-api.md §6.6).
+    dim_code1: Text100 | None = None
+    dim_code2: Text100 | None = None
+    dim_code3: Text100 | None = None
+    dim_code4: Text100 | None = None
+    dim_code5: Text100 | None = None
+    dim_code6: Text100 | None = None
+    dim_code7: Text100 | None = None
+    dim_code8: Text100 | None = None
+    dim_code9: Text100 | None = None
+    dim_code10: Text100 | None = None
 
 
 class OrderLineUser(BaswareModel):
@@ -398,8 +410,29 @@ class BaswarePaymentTerm(BaswareModel):
     last_updated: datetime | None = None
 
 
+class GenericListItem(BaswareModel):
+    """An item of a generic list (GenericListEntity), posted to `/v1/lists/{listKey}`; the
+    list key is the route's, not a field of the item."""
+
+    server_fields = frozenset({"last_updated"})
+
+    # One of the path parameter's enum: the coding lists ACC_LIST_1..35.
+    list_key: str = Field(exclude=True, pattern=r"^ACC_LIST_([1-9]|[12][0-9]|3[0-5])$")
+    external_code: Code36
+    companies: list[MasterDataCompany]
+    # The code, and its name: the text columns every list has (at least 50 characters).
+    text_1: Text50 | None = Field(default=None, alias="text_1")
+    text_2: Text50 | None = Field(default=None, alias="text_2")
+    last_updated: datetime | None = None
+
+
 MasterDataRecord = (
-    BaswarePaymentTerm | BaswareTaxCode | BaswareAccount | BaswareCostCenter | BaswareProject
+    BaswarePaymentTerm
+    | BaswareTaxCode
+    | BaswareAccount
+    | BaswareCostCenter
+    | BaswareProject
+    | GenericListItem
 )
 
 
@@ -501,7 +534,23 @@ class InvoiceLine(BaswareModel):
     gross_sum: float | None = None
 
 
-class CodingRow(BaswareModel):
+class DimensionCodes(BaseModel):
+    """The ten customer-specific coding dimensions of a coding row (`dimCode1..10`,
+    docs/basware-api.md §6.6)."""
+
+    dim_code1: str | None = None
+    dim_code2: str | None = None
+    dim_code3: str | None = None
+    dim_code4: str | None = None
+    dim_code5: str | None = None
+    dim_code6: str | None = None
+    dim_code7: str | None = None
+    dim_code8: str | None = None
+    dim_code9: str | None = None
+    dim_code10: str | None = None
+
+
+class CodingRow(BaswareModel, DimensionCodes):
     external_code: str
     row_index: int | None = None
     account_code: str | None = None

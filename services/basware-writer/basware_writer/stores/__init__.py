@@ -68,4 +68,5 @@ class WriterStores:
             in_flight=frozenset(await self.pending.in_flight(tenant, refs)),
             waiting=frozenset(await self.pending.waiting_keys(tenant, suppliers)),
             parked=frozenset(await self.parked.parked_keys(tenant, suppliers) - set(releasing)),
+            inactive=frozenset(await self.accepted.inactive(tenant, refs)),
         )

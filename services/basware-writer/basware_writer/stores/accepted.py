@@ -37,6 +37,24 @@ class AcceptedStore:
         )
         return {(Entity(r["entity"]), r["entity_id"]): r["payload_hash"] for r in rows}
 
+    async def inactive(self, tenant: str, refs: Sequence[RecordRef]) -> set[RecordRef]:
+        """The codes among these whose last accepted version Basware holds as inactive."""
+        if not refs:
+            return set()
+        rows = await self._pool.fetch(
+            """
+            SELECT a.entity, a.entity_id
+            FROM writer_accepted a
+            JOIN unnest($2::text[], $3::text[]) AS r(entity, entity_id)
+              ON a.entity = r.entity AND a.entity_id = r.entity_id
+            WHERE a.tenant = $1 AND NOT a.active
+            """,
+            tenant,
+            [entity.value for entity, _ in refs],
+            [entity_id for _, entity_id in refs],
+        )
+        return {(Entity(r["entity"]), r["entity_id"]) for r in rows}
+
     async def vendors(self, tenant: str, suppliers: Collection[str]) -> set[str]:
         """The suppliers whose vendor Basware accepted (in any version)."""
         if not suppliers:
@@ -58,17 +76,19 @@ class AcceptedStore:
         accepted: Sequence[Accepted],
         executor: Executor | None = None,
     ) -> None:
-        """Stores (record, payload hash, request id) for each record Basware accepted."""
+        """Stores (record, payload hash, request id, active) for each record Basware accepted."""
         if not accepted:
             return
         await (executor or self._pool).executemany(
             """
-            INSERT INTO writer_accepted (tenant, entity, entity_id, payload_hash, request_id)
-            VALUES ($1, $2, $3, $4, $5)
+            INSERT INTO writer_accepted
+                (tenant, entity, entity_id, payload_hash, request_id, active)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (tenant, entity, entity_id) DO UPDATE
             SET payload_hash = EXCLUDED.payload_hash,
                 request_id = EXCLUDED.request_id,
+                active = EXCLUDED.active,
                 accepted_at = now()
             """,
-            [(tenant, e.value, i, digest, req) for (e, i), digest, req in accepted],
+            [(tenant, e.value, i, digest, req, active) for (e, i), digest, req, active in accepted],
         )

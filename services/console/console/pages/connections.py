@@ -1,8 +1,10 @@
-"""Connections: list, add (checked against both systems first), schedules, enable, remove."""
+"""Connections: list, add (checked against both systems first), schedules, coding layout,
+enable, remove."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,10 +14,12 @@ from starlette.datastructures import FormData
 from console.access import Role
 from console.actions import operator_action
 from console.connection_views import (
+    CodingForm,
     ConnectionForm,
     ConnectionView,
     ScheduleForm,
     basware_credentials,
+    coding_of,
     connection_of,
     connection_view,
     host_table,
@@ -23,12 +27,15 @@ from console.connection_views import (
 )
 from console.users import Session
 from console.web import Access, BadInput, Notice, Refused, page, state_of
+from mlconnector.audit.replay import kafka_replay_publisher
 from mlconnector.basware import DEFAULT_SCOPES, BaswareHosts
 from mlconnector.basware.auth import locate_region
+from mlconnector.coding_change import CodingChange, CodingRefused, rederive, set_coding
 from mlconnector.connection_checks import ping
 from mlconnector.connection_store import ConnectionExists
 from mlconnector.connections import Connection, ConnectionInvalid, ConnectionNotFound
 from mlconnector.home import HomeFolder, StackFileUnreadable, read_stack_file
+from mlconnector.mapping import SegmentTarget
 
 router = APIRouter()
 Viewer = Annotated[Session, Depends(Access(Role.VIEWER))]
@@ -116,6 +123,38 @@ async def change_schedule(
         )
     )
     return updated
+
+
+async def change_coding(
+    request: Request, session: Session, name: str, form: CodingForm
+) -> CodingChange:
+    """Checks the layout against Visma, stores it and sends again what it recodes: the
+    command line's `connections coding`, through the same functions (coding_change.py)."""
+    state = state_of(request)
+    try:
+        layout = coding_of(form)
+        change = await set_coding(state.connections(), name, layout)
+    except (ValueError, CodingRefused) as error:
+        raise BadInput(str(error)) from None
+    except ConnectionNotFound as error:
+        raise Refused(404, str(error)) from None
+    if change.changed:
+        async with (
+            state.pool.acquire() as log,
+            kafka_replay_publisher(state.kafka, state.changes_topic) as out,
+        ):
+            change = await rederive(change, log, out)
+    await state.audit(
+        operator_action(
+            session.user.name,
+            "coding changed",
+            role=session.user.role,
+            tenant=change.after.tenant,
+            target=name,
+            detail=f"{change.summary()}; {change.resent} records re-sent",
+        )
+    )
+    return change
 
 
 async def set_enabled(request: Request, session: Session, name: str, enabled: bool) -> Connection:
@@ -227,7 +266,12 @@ async def connection_page(request: Request, name: str, session: Viewer) -> Respo
     return page(
         request,
         "connection.html",
-        {"connection": connection, "notice": request.query_params.get("notice"), "error": None},
+        {
+            "connection": connection,
+            "coding_targets": list(SegmentTarget),
+            "notice": request.query_params.get("notice"),
+            "error": None,
+        },
     )
 
 
@@ -236,7 +280,12 @@ async def _detail_with_error(request: Request, name: str, error: BadInput) -> Re
     return page(
         request,
         "connection.html",
-        {"connection": connection, "notice": None, "error": error.detail},
+        {
+            "connection": connection,
+            "coding_targets": list(SegmentTarget),
+            "notice": None,
+            "error": error.detail,
+        },
         status=400,
     )
 
@@ -261,6 +310,27 @@ async def schedule_form(request: Request, name: str, session: Operator) -> Respo
     except BadInput as error:
         return await _detail_with_error(request, name, error)
     return RedirectResponse(f"/connections/{name}?notice=Schedule of {parsed.entity} saved", 303)
+
+
+@router.post("/connections/{name}/coding", include_in_schema=False)
+async def coding_form(request: Request, name: str, session: Operator) -> Response:
+    form = await request.form()
+    try:
+        try:
+            fields = {k: form.get(k) for k in ("dimension_id", "cost_center", "project")}
+            dim_codes = {
+                n: value
+                for n in range(1, 11)
+                if isinstance(value := form.get(f"dim_code_{n}"), str) and value.strip()
+            }
+            parsed = CodingForm.model_validate({**fields, "dim_codes": dim_codes})
+        except ValidationError as error:
+            raise BadInput(ConnectionInvalid.from_validation("coding", error).args[0]) from None
+        change = await change_coding(request, session, name, parsed)
+    except BadInput as error:
+        return await _detail_with_error(request, name, error)
+    said = f"{change.summary()}; {change.resent} records re-sent with the new coding"
+    return RedirectResponse(f"/connections/{name}?notice={quote(said)}", 303)
 
 
 @router.post("/connections/{name}/enabled", include_in_schema=False)
@@ -310,6 +380,22 @@ async def schedule_api(
 ) -> ConnectionView:
     """Sets one entity's poll schedule (operator); visma-reader applies it on its next cycle."""
     return connection_view(await change_schedule(request, session, name, form))
+
+
+class CodingAnswer(BaseModel):
+    connection: ConnectionView
+    # How many records were sent again with the new coding.
+    resent: int
+
+
+@router.put("/api/connections/{name}/coding", response_model=CodingAnswer, tags=["connections"])
+async def coding_api(
+    request: Request, name: str, form: CodingForm, session: Operator
+) -> CodingAnswer:
+    """Sets the coding layout (operator): checked against the Visma company, and what it
+    recodes is sent again, as `mlconnector connections coding` does."""
+    change = await change_coding(request, session, name, form)
+    return CodingAnswer(connection=connection_view(change.after), resent=change.resent)
 
 
 @router.put("/api/connections/{name}/enabled", response_model=ConnectionView, tags=["connections"])

@@ -106,7 +106,7 @@ async def _resend(request: Request, wanted: ReplayRequest) -> list[ReplayItem]:
             if wanted.dry_run:
                 report = await replay(conn, wanted.selection, None, dry_run=True)
             else:
-                async with kafka_replay_publisher(state.kafka) as publisher:
+                async with kafka_replay_publisher(state.kafka, state.changes_topic) as publisher:
                     report = await replay(conn, wanted.selection, publisher)
     except ReplayNotPossible as error:
         raise BadInput(str(error)) from None
