@@ -301,8 +301,9 @@ async def _create_roles(
 
 
 async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:
-    """Tables, views, sequences and functions of the public schema made before (by a
-    superuser: a home or a compose database from before the roles) go to the owner."""
+    """Tables (and the log's partitions), views, sequences and functions of the public
+    schema made before (by a superuser: a home or a compose database from before the
+    roles) go to the owner."""
     objects = await admin.fetch(
         """
         SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END
@@ -310,8 +311,11 @@ async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:
           FROM pg_class c
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S')
            AND pg_get_userbyid(c.relowner) <> $1
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                            WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+           -- A partition depends on its table, yet is a table of its own to hand over; a
+           -- partitioned table depends on its own key columns.
+           AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.objid = c.oid AND d.refobjid <> c.oid
+                              AND d.deptype IN ('a', 'i')))
         UNION ALL
         SELECT 'FUNCTION', p.oid::regprocedure::text
           FROM pg_proc p
