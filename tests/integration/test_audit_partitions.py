@@ -112,9 +112,7 @@ async def test_a_retired_month_is_exported_and_verify_follows_the_chain_into_the
     heads = ExportFolder(folder).heads()
     assert [(h.partition_name, h.rows) for h in heads] == [(old_partition, 8)]
 
-    code, output = await asyncio.to_thread(
-        verify_command, database_url, "--exports", str(folder)
-    )
+    code, output = await asyncio.to_thread(verify_command, database_url, "--exports", str(folder))
     assert code == 0, output
     assert "Checked 11 rows in 2 chains: intact." in output
 
@@ -149,9 +147,7 @@ async def test_a_retired_month_is_exported_and_verify_follows_the_chain_into_the
             "row changed: its content or link does not match its hash",
         )
     ]
-    code, output = await asyncio.to_thread(
-        verify_command, database_url, "--exports", str(folder)
-    )
+    code, output = await asyncio.to_thread(verify_command, database_url, "--exports", str(folder))
     assert code == 1
     assert row.event_id in output
 

@@ -10,7 +10,10 @@
 -- is unique across months: the recorder keeps that (one append at a time checks and inserts,
 -- under an advisory lock), and the index on event_id makes the check a lookup.
 --
--- Otherwise as 005: the append-only trigger, and the status view, over the new table.
+-- The append-only trigger as in 001. The status view as in 005, but with every part of it
+-- NOT MATERIALIZED: a read of one record (`WHERE entity_id = ...`) then reaches each part
+-- as an index condition on every partition (audit_log_record, audit_log_event_id) instead
+-- of computing every record's state first; a read of every record is as before.
 DROP VIEW audit_record_status;
 
 ALTER TABLE audit_log RENAME TO audit_log_before_006;
@@ -193,14 +196,14 @@ FROM audit_log_before_006 HAVING max(seq) IS NOT NULL;
 DROP TABLE audit_log_before_006;
 
 CREATE VIEW audit_record_status AS
-WITH changes AS (
+WITH changes AS NOT MATERIALIZED (
     SELECT *
     FROM audit_log
     WHERE event_type IN ('SupplierChanged', 'PurchaseOrderChanged', 'SupplierInvoiceChanged',
                          'CreditTermChanged', 'VatCategoryChanged', 'AccountChanged',
                          'DimensionValueChanged', 'UnreadableRecord')
       AND tenant IS NOT NULL AND entity IS NOT NULL AND entity_id IS NOT NULL
-), answers AS (
+), answers AS NOT MATERIALIZED (
     -- Results and malformed messages that answer a change the log holds: same record, same
     -- version. One that answers nothing (forged, or from a stray producer) is in the log,
     -- visible in lineage, but moves no record's state.
@@ -218,7 +221,7 @@ WITH changes AS (
             AND c.tenant = r.tenant AND c.entity = r.entity AND c.entity_id = r.entity_id
             AND c.payload ->> 'content_hash' = r.payload ->> 'content_hash'
       )
-), results AS (
+), results AS NOT MATERIALIZED (
     SELECT seq, tenant, entity, entity_id, event_id, event_time, event_type,
            payload ->> 'change_event_id' AS answers_change, payload
     FROM answers
@@ -227,7 +230,7 @@ WITH changes AS (
            event_id AS answers_change, payload
     FROM changes
     WHERE event_type = 'UnreadableRecord'
-), unreadable AS (
+), unreadable AS NOT MATERIALIZED (
     -- What could not be read, with its reasons: one per field that failed. A scalar subquery
     -- over the row's own problems, not a lateral join: the status read turns nested loops
     -- off (shared/mlconnector/audit/status.py), which a lateral join needs.
@@ -251,7 +254,7 @@ WITH changes AS (
          ) AS p(problem)) AS reasons
     FROM audit_log m
     WHERE m.event_type IN ('MalformedMessage', 'UnreadableRecord')
-), latest_change AS (
+), latest_change AS NOT MATERIALIZED (
     SELECT DISTINCT ON (tenant, entity, entity_id)
         tenant, entity, entity_id,
         event_id AS latest_change_id,
@@ -261,7 +264,7 @@ WITH changes AS (
         payload ->> 'content_hash' AS content_hash
     FROM changes
     ORDER BY tenant, entity, entity_id, event_time DESC, seq DESC
-), latest_result AS (
+), latest_result AS NOT MATERIALIZED (
     SELECT DISTINCT ON (x.tenant, x.entity, x.entity_id)
         x.tenant, x.entity, x.entity_id,
         x.event_id AS latest_result_id,
@@ -280,18 +283,18 @@ WITH changes AS (
     FROM results x
     LEFT JOIN unreadable mr ON mr.event_id = x.event_id
     ORDER BY x.tenant, x.entity, x.entity_id, x.event_time DESC, x.seq DESC
-), change_counts AS (
+), change_counts AS NOT MATERIALIZED (
     SELECT tenant, entity, entity_id,
         count(*) AS changes,
         count(replay_of) AS replays,
         min(event_time) AS first_change_at
     FROM changes
     GROUP BY tenant, entity, entity_id
-), result_counts AS (
+), result_counts AS NOT MATERIALIZED (
     SELECT tenant, entity, entity_id, count(*) AS results
     FROM results
     GROUP BY tenant, entity, entity_id
-), stray_messages AS (
+), stray_messages AS NOT MATERIALIZED (
     SELECT m.*
     FROM unreadable m
     WHERE m.event_type = 'MalformedMessage'
