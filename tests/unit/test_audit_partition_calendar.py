@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from test_audit_verify import chain
+from audit_chains import chain
 
 from audit_store.partitions import add_months, due_for_retirement, months_ahead, partition_month
 from mlconnector.audit.export import ExportedRow
