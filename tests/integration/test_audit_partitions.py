@@ -1,6 +1,7 @@
-"""The log partitioned by month on the real PostgreSQL: a month past the retention is exported
-and dropped, and verify follows each chain from the export into the live table, and finds a
-row changed in the export."""
+"""The log partitioned by month on the real PostgreSQL: a log from before moves into the
+partitions with its rows and chains; a month past the retention is exported and dropped, and
+verify follows each chain from the export into the live table, and finds a row changed in
+the export."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from audit_store.recorder import Recorder
 from mlconnector.audit.export import ExportedRow, ExportFolder
 from mlconnector.audit.rows import LogEntry, log_entry
 from mlconnector.audit.verify import verify_log
+from mlconnector.migrations import _LEDGER as MIGRATIONS_LEDGER
+from mlconnector.migrations import apply_migrations, checksum_of, migration_files
 from mlconnector_cli.__main__ import app as cli
 
 pytestmark = pytest.mark.integration
@@ -171,5 +174,59 @@ async def test_the_database_refuses_to_retire_a_month_not_over_or_not_the_oldest
         with pytest.raises(asyncpg.RaiseError, match="holds 8 rows, the export 7"):
             await conn.fetchval("SELECT audit_log_retire_partition($1, 7)", old_partition)
         assert old_partition in await partition_names(conn)
+    finally:
+        await conn.close()
+
+
+async def test_a_log_from_before_the_partitions_moves_into_them_with_its_chains(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        # The log as migrations 001 to 005 left it, with rows of three months ago and now.
+        await conn.execute(MIGRATIONS_LEDGER)
+        for version, sql in migration_files("audit_store"):
+            if version >= "006":
+                break
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (owner, version, checksum) VALUES ($1, $2, $3)",
+                "audit-store",
+                version,
+                checksum_of(sql),
+            )
+        assert (
+            await conn.fetchval("SELECT relkind FROM pg_class WHERE relname = 'audit_log'") == b"r"
+        )
+        now = datetime.now(UTC)
+        old = month_start(now) - timedelta(days=80)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            recorder = Recorder(pool)
+            await recorder.append(entries_at(0, range(4), old))
+            await recorder.append(entries_at(0, range(4, 6), now))
+        finally:
+            await pool.close()
+        before = [tuple(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
+
+        assert await apply_migrations(conn, "audit_store", owner="audit-store") == [
+            v for v, _ in migration_files("audit_store") if v >= "006"
+        ]
+        assert (
+            await conn.fetchval("SELECT relkind FROM pg_class WHERE relname = 'audit_log'") == b"p"
+        )
+        after = [tuple(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
+        assert after == before
+        assert f"audit_log_{old:%Y_%m}" in await partition_names(conn)
+        assert (await verify_log(conn)).ok
+        # New rows take seq on from the old ones.
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+        try:
+            await Recorder(pool).append(entries_at(0, range(6, 7), now))
+        finally:
+            await pool.close()
+        seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_log ORDER BY seq")]
+        assert seqs[-1] == seqs[-2] + 1
+        assert (await verify_log(conn)).ok
     finally:
         await conn.close()
