@@ -137,7 +137,7 @@ async def _through_kafka(
     return first - started, done - first, done - started
 
 
-async def _recorder_alone(database_url: str, events: list[Event], batch: int) -> float:
+async def recorder_alone(database_url: str, events: list[Event], batch: int) -> float:
     """Times what audit-store does with a fetched batch: build the rows, append them."""
     now = datetime.now(UTC)
     received = [
@@ -184,7 +184,7 @@ async def measure_audit_insert(
             await conn.close()
     async with fresh_database(database_url, "bench_audit") as url:
         await migrate(url)
-        recorder = await _recorder_alone(url, events, batch_max_records)
+        recorder = await recorder_alone(url, events, batch_max_records)
     return AuditInsertFigures(
         messages=n,
         batch_max_records=batch_max_records,

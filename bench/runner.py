@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.audit_scale import audit_scale
 from bench.baseline import baseline
 from bench.chaos import chaos
 from bench.console_pages import console_pages
@@ -31,6 +32,7 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "gateway": (("gateway",), gateway_rate),
     "console": (("console",), console_pages),
     "chaos": (("chaos",), chaos),
+    "audit-scale": (("audit-scale",), audit_scale),
 }
 
 

@@ -44,6 +44,11 @@ class BenchSize(BaseModel):
     gateway_webhooks: int
     # Audit log rows under the console's Records and Overview timings.
     console_audit_rows: int = 1_000_000
+    # The audit-scale run (`--runs audit-scale`): rows generated in the log, messages then
+    # appended through the recorder, and whether the whole view is read too (once each).
+    audit_scale_rows: int = 10_000_000
+    audit_scale_inserts: int = 100_000
+    audit_scale_whole_view: bool = True
     # The chaos run: its ledger, a service killed (and started again) every interval, each
     # of them this many times.
     chaos_ledger: Dataset
@@ -63,11 +68,13 @@ SIZES: dict[str, BenchSize] = {
         baseline=Dataset(suppliers=3, purchase_orders=6, invoices=6),
         gateway_webhooks=500,
         console_audit_rows=5_000,
+        audit_scale_rows=20_000,
+        audit_scale_inserts=2_000,
         chaos_ledger=Dataset(suppliers=300, purchase_orders=600, invoices=600),
         chaos_kill_interval=1.0,
         chaos_rounds=2,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
-        runs=("tenant", "baseline", "console", "chaos"),
+        runs=("tenant", "baseline", "console", "chaos", "audit-scale"),
     ),
     "full": BenchSize(
         name="full",

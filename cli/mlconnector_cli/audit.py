@@ -491,6 +491,18 @@ def render_verify(report: VerifyReport, heads: bool, verdict: CheckpointVerdict)
             "No signed checkpoint yet: a chain rewritten or deleted together with its head "
             "would not show."
         )
+    scope = report.scope
+    if scope is not None and scope.retired_partitions:
+        if scope.export_folder is not None:
+            lines.append(
+                f"{scope.retired_partitions} retired partition(s): checked from their exports "
+                f"in {scope.export_folder}."
+            )
+        else:
+            lines.append(
+                f"{scope.retired_partitions} retired partition(s) not checked (no exports "
+                "folder; --exports DIR): each chain checked from where its retired rows ended."
+            )
     if heads:
         rows = [
             [c.topic, str(c.partition), str(c.rows), str(c.head_position), c.head_hash or "-"]
@@ -533,19 +545,41 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    exports: Annotated[
+        Path | None,
+        typer.Option(
+            "--exports",
+            help="The folder of the retired partitions' exports, checked before the live "
+            "table (default: AUDIT_STORE_EXPORT_DIR, else audit-exports in the home folder, "
+            "when it exists).",
+            show_default=False,
+        ),
+    ] = None,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Check every row of the log against its hash chain and the latest signed checkpoint,
-    and the log's triggers and status view against the migrations; exit 1 on any problem."""
+    """Check every row of the log (the exports of retired partitions, then the live table)
+    against its hash chain and the latest signed checkpoint, and the log's triggers and
+    status view against the migrations; exit 1 on any problem."""
     from mlconnector.audit.checkpoint import (
         CheckpointFile,
         CheckpointSettings,
         CheckpointVerdict,
         latest_valid,
     )
+    from mlconnector.audit.export import ExportFolder, ExportSettings
     from mlconnector.audit.verify import Problem, verify_log
     from mlconnector.vault import Keyring, VaultError
 
+    if exports is not None and not exports.is_dir():
+        fail(f"--exports {exports}: no such folder")
+    default_exports = ExportSettings().export_path()
+    folder = (
+        ExportFolder(exports)
+        if exports is not None
+        else ExportFolder(default_exports)
+        if default_exports.is_dir()
+        else None
+    )
     file = CheckpointFile(checkpoints or CheckpointSettings().checkpoints_path())
     try:
         verdict = latest_valid(file, Keyring.from_env())
@@ -554,7 +588,7 @@ def verify(
 
     async def work() -> VerifyReport:
         async with _connect(database_url) as conn:
-            return await verify_log(conn, checkpoint=verdict.checkpoint)
+            return await verify_log(conn, checkpoint=verdict.checkpoint, exports=folder)
 
     report = run_audit(database_url, work)
     if verdict.problem is not None:

@@ -80,6 +80,8 @@ READ_AUDIT = (
     Grant("audit_log", READ),
     Grant("audit_chain_head", READ),
     Grant("audit_record_status", READ),
+    # Where each chain's retired rows ended: verify goes on from there.
+    Grant("audit_log_retired", READ),
 )
 
 # What each login role may do, from the SQL of its code (the stores, the audit readers).
@@ -123,6 +125,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         LEDGER,
         Grant("audit_log", APPEND),
         Grant("audit_chain_head", UPSERT),
+        # An export's first row links to the last retired row of its chain.
+        Grant("audit_log_retired", READ),
     ),
     "console": (
         LEDGER,
@@ -158,6 +162,15 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 LOGINS = tuple(GRANTS)
+# Functions a login may call (EXECUTE), besides the tables above. The log's partitions are
+# made and retired by audit-store alone, through functions that run as the owner (the one
+# role that may change the table) and do only that (audit-store migration 006).
+EXECUTES: dict[str, tuple[str, ...]] = {
+    "audit-store": (
+        "audit_log_partition_for(timestamptz)",
+        "audit_log_retire_partition(text, bigint)",
+    ),
+}
 # `audit verify` (the command and the console's) builds its reference of the log's trigger and
 # view from the migrations in a scratch schema it rolls back (mlconnector.audit.definitions).
 SCRATCH_SCHEMA = ("console", CLI)
@@ -259,7 +272,7 @@ async def set_up_database(
         # At once, so that a service running meanwhile never sees its grants half made.
         async with admin.transaction():
             for who, grants in GRANTS.items():
-                await _grant(admin, role_name(database, who), grants)
+                await _grant(admin, role_name(database, who), grants, EXECUTES.get(who, ()))
     finally:
         await admin.execute("RESET ROLE")
     for who in LOGINS:
@@ -288,8 +301,9 @@ async def _create_roles(
 
 
 async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:
-    """Tables, views, sequences and functions of the public schema made before (by a
-    superuser: a home or a compose database from before the roles) go to the owner."""
+    """Tables (and the log's partitions), views, sequences and functions of the public
+    schema made before (by a superuser: a home or a compose database from before the
+    roles) go to the owner."""
     objects = await admin.fetch(
         """
         SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END
@@ -297,8 +311,11 @@ async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:
           FROM pg_class c
          WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S')
            AND pg_get_userbyid(c.relowner) <> $1
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                            WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+           -- A partition depends on its table, yet is a table of its own to hand over; a
+           -- partitioned table depends on its own key columns.
+           AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.objid = c.oid AND d.refobjid <> c.oid
+                              AND d.deptype IN ('a', 'i')))
         UNION ALL
         SELECT 'FUNCTION', p.oid::regprocedure::text
           FROM pg_proc p
@@ -310,11 +327,20 @@ async def _hand_over(admin: asyncpg.Connection[Any], owner_name: str) -> None:
         await admin.execute(f"ALTER {row['kind']} {row['name']} OWNER TO {_identifier(owner_name)}")
 
 
-async def _grant(conn: asyncpg.Connection[Any], role: str, grants: tuple[Grant, ...]) -> None:
-    """Exactly `grants` for `role`: what it held before on the schema's tables is revoked."""
+async def _grant(
+    conn: asyncpg.Connection[Any],
+    role: str,
+    grants: tuple[Grant, ...],
+    functions: tuple[str, ...],
+) -> None:
+    """Exactly `grants` and `functions` for `role`: what it held before on the schema's
+    tables and functions is revoked."""
     name = _identifier(role)
     await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {name}")
     await conn.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {name}")
+    await conn.execute(f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {name}")
+    for function in functions:
+        await conn.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {name}")
     for grant in grants:
         table = _identifier(grant.table)
         await conn.execute(f"GRANT {', '.join(grant.privileges)} ON {table} TO {name}")

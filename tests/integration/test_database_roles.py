@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from audit_support import fill_log, logged, supplier_change
+from audit_support import fill_log, logged, received, supplier_change
 from cli_support import run_cli, write_sandbox_stack
 
 from audit_store.lifecycle import migrate
+from audit_store.partitions import PartitionKeeper, month_start, partition_names
+from mlconnector.audit.export import ExportFolder
+from mlconnector.audit.rows import log_entry
 from mlconnector.audit.verify import verify_log
 from mlconnector.database_roles import (
     GRANTS,
@@ -113,6 +117,47 @@ async def test_audit_store_appends_and_reads_and_can_do_nothing_else(
     cli = await asyncpg.connect(roled.url("mlconnector-cli"))
     try:
         report = await verify_log(cli)
+    finally:
+        await cli.close()
+    assert report.problems == []
+    assert report.rows == 1
+
+
+async def test_audit_store_makes_and_retires_partitions_only_through_the_owners_functions(
+    roled: RoledDatabase, tmp_path: Path
+) -> None:
+    await roled.set_up()
+    audit_store = roled.url("audit-store")
+    now = datetime.now(UTC)
+    old = month_start(now) - timedelta(days=80)
+    change = supplier_change("50001")
+    message = received(change, "visma.changes", 0, 0).model_copy(update={"arrived_at": old})
+    # A row of a month without a partition: the recorder makes it.
+    await fill_log(audit_store, [log_entry(message)])
+    old_partition = f"audit_log_{old:%Y_%m}"
+    pool = await asyncpg.create_pool(audit_store, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            assert old_partition in await partition_names(conn)
+            for statement in (
+                f"DROP TABLE {old_partition}",
+                f"ALTER TABLE audit_log DETACH PARTITION {old_partition}",
+                f"SELECT * FROM {old_partition}",  # noqa: S608 (a name this test made)
+                "CREATE TABLE audit_log_2099_01 PARTITION OF audit_log"
+                " FOR VALUES FROM ('2099-01-01') TO ('2099-02-01')",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.execute(statement)
+        keeper = PartitionKeeper(
+            pool, ahead=1, retention_months=1, export_folder=tmp_path / "exports", interval=60
+        )
+        assert await keeper.round(now) == [old_partition]
+    finally:
+        await pool.close()
+    cli = await asyncpg.connect(roled.url("mlconnector-cli"))
+    try:
+        report = await verify_log(cli, exports=ExportFolder(tmp_path / "exports"))
+        assert old_partition not in await partition_names(cli)
     finally:
         await cli.close()
     assert report.problems == []

@@ -1,5 +1,6 @@
-"""What audit-store holds while it runs: its pool, the recorder, and the log consumer whose
-loop appends every batch (its own aiokafka consumer, reported for lag)."""
+"""What audit-store holds while it runs: its pool, the recorder, the log consumer whose
+loop appends every batch (its own aiokafka consumer, reported for lag), the partition
+keeper, and the checkpointer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 
 from audit_store import SERVICE_NAME
 from audit_store.consumer import LogConsumer
+from audit_store.partitions import PartitionKeeper
 from audit_store.recorder import Recorder
 from audit_store.settings import AuditSettings
 from mlconnector.audit.checkpoint import Checkpointer, CheckpointFile
@@ -43,7 +45,7 @@ class AuditLifecycle(ServiceLifecycle[AuditSettings]):
         settings: AuditSettings,
         topics: Sequence[str],
     ) -> None:
-        super().__init__(SERVICE_NAME, database, settings, pool_size=2)
+        super().__init__(SERVICE_NAME, database, settings, pool_size=3)
         self._kafka = kafka
         self._topics = topics
         self._consumer: LogConsumer | None = None
@@ -62,6 +64,14 @@ class AuditLifecycle(ServiceLifecycle[AuditSettings]):
         await consumer.start()
         self.on_close(consumer.stop)
         self.run_loop("audit-store:consume", consumer.run())
+        keeper = PartitionKeeper(
+            self.pool,
+            ahead=self.settings.partitions_ahead_months,
+            retention_months=self.settings.retention_months,
+            export_folder=self.settings.export_path(),
+            interval=self.settings.maintenance_interval_seconds,
+        )
+        self.run_loop("audit-store:partitions", keeper.run())
         checkpointer = self._checkpointer()
         if checkpointer is not None:
             self.run_loop("audit-store:checkpoint", checkpointer.run())

@@ -4,10 +4,17 @@ One transaction per batch: lock the head of every chain the batch touches (so co
 writers of one partition take turns and each row links to the row truly before it), drop
 the event ids the log already holds, COPY the new rows, move the heads. The caller commits
 Kafka offsets only after this returns.
+
+The log is partitioned by month of arrival, and a partitioned table cannot hold an event id
+unique across its months: the check and the insert of new ids happen one append at a time,
+under a transaction-level advisory lock, so that two writers of different chains never
+both store one event. A row whose month has no partition yet (audit-store makes them ahead,
+audit_store/partitions.py) makes the recorder add that month's and write the batch again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from itertools import groupby
@@ -16,14 +23,16 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
+from audit_store.partitions import add_partitions
 from mlconnector.audit.rows import GENESIS_HASH, LogEntry, chain_hash, headers_json
 from mlconnector.audit.stored import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
 
-# A unique violation means another writer stored one of these event ids in a different
-# chain between our check and our COPY: the whole batch is redone, a few times at most.
-MAX_ATTEMPTS = 5
+# Held from the event-id check to the commit: event ids are unique across chains and months.
+EVENT_IDS_LOCK = int.from_bytes(
+    hashlib.sha256(b"mlconnector-audit-event-ids").digest()[:8], "big", signed=True
+)
 
 
 class AppendReport(BaseModel):
@@ -92,17 +101,16 @@ class Recorder:
 
     async def append(self, entries: Sequence[LogEntry]) -> AppendReport:
         unique = first_of_each_event(entries)
-        attempt = 1
-        while True:
-            try:
-                stored = await self._append_once(unique)
-            except asyncpg.UniqueViolationError:
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                attempt += 1
-                log.info("another writer stored one of these events meanwhile; redoing the batch")
-                continue
-            return AppendReport(received=len(entries), stored=stored)
+        try:
+            stored = await self._append_once(unique)
+        except asyncpg.CheckViolationError:
+            # The log has no CHECK of its own: this is a row no partition takes.
+            months = {e.message.arrived_at for e in unique}
+            log.info("no audit_log partition for %d arrival time(s); adding them", len(months))
+            async with self._pool.acquire() as conn:
+                await add_partitions(conn, months)
+            stored = await self._append_once(unique)
+        return AppendReport(received=len(entries), stored=stored)
 
     async def _append_once(self, entries: Sequence[LogEntry]) -> int:
         if not entries:
@@ -138,6 +146,7 @@ class Recorder:
                 (r["topic"], r["kafka_partition"]): (r["chain_position"], bytes(r["row_hash"]))
                 for r in head_rows
             }
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_IDS_LOCK)
             known = {
                 r["event_id"]
                 for r in await conn.fetch(

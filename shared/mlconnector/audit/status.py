@@ -74,43 +74,91 @@ class StatusFilter(BaseModel):
     limit: int | None = None
 
 
+# Up to this many records are read one by one (each an index lookup on every partition);
+# more, and one pass over the whole view is cheaper.
+MAX_RECORD_LOOKUPS = 200
+
+_FILTERED = """
+        WHERE ($1::text IS NULL OR tenant = $1)
+          AND ($2::text IS NULL OR entity = $2)
+          AND (cardinality($3::text[]) = 0 OR state = ANY($3::text[]))
+          AND ($4::timestamptz IS NULL OR latest_result_at >= $4)
+          AND ($5::timestamptz IS NULL OR latest_result_at < $5)
+          AND ($6::text IS NULL OR reasons -> 0 ->> 'category' = $6)
+"""
+_ORDER = "coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id"
+
+
+def _record_ids(query: StatusFilter) -> list[str] | None:
+    """The records to look up one by one, or None to read the whole view."""
+    if query.entity_id is not None:
+        wanted = not query.entity_ids or query.entity_id in query.entity_ids
+        return [query.entity_id] if wanted else []
+    ids = sorted(set(query.entity_ids))
+    return ids if 0 < len(ids) <= MAX_RECORD_LOOKUPS else None
+
+
 async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordStatus]:
-    # The view joins its per-record parts, which the planner cannot estimate; left to
-    # itself it picks nested loops, whose cost grows with the square of the records (minutes
-    # for 70,000 records). Hash joins take it in one pass.
-    async with conn.transaction():
-        await conn.execute("SET LOCAL enable_nestloop = off")
-        records = await _select_statuses(conn, query)
+    ids = _record_ids(query)
+    if ids is None:
+        records = await _whole_view(conn, query)
+    else:
+        # One record's parts are reached through the view as index conditions (audit-store
+        # migration 006); the rows found are few, and nested loops over them are right. The
+        # id stays a parameter in the plan (the index conditions hold for any id), so one
+        # plan serves every lookup: planning the view over every partition costs more than
+        # running it for one record.
+        records = []
+        async with conn.transaction():
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            for entity_id in ids:
+                records += await conn.fetch(
+                    f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
+                    f" AND entity_id = $7 ORDER BY {_ORDER}",
+                    *_filter_args(query),
+                    entity_id,
+                )
+        records.sort(key=_listing_order)
+        records = records[: query.limit] if query.limit is not None else records
     return [
         RecordStatus.model_validate({**dict(r), "reasons": _reasons(r["reasons"])}) for r in records
     ]
 
 
-async def _select_statuses(conn: Connection, query: StatusFilter) -> list[Any]:
-    return await conn.fetch(
-        """
-        SELECT * FROM audit_record_status
-        WHERE ($1::text IS NULL OR tenant = $1)
-          AND ($2::text IS NULL OR entity = $2)
-          AND ($3::text IS NULL OR entity_id = $3)
-          AND (cardinality($4::text[]) = 0 OR state = ANY($4::text[]))
-          AND ($5::timestamptz IS NULL OR latest_result_at >= $5)
-          AND ($6::timestamptz IS NULL OR latest_result_at < $6)
-          AND ($7::text IS NULL OR reasons -> 0 ->> 'category' = $7)
-          AND (cardinality($9::text[]) = 0 OR entity_id = ANY($9::text[]))
-        ORDER BY coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id
-        LIMIT $8
-        """,
+def _listing_order(record: Any) -> tuple[Any, ...]:
+    """The view's ORDER BY in Python: newest first (a record without times first, as
+    PostgreSQL sorts NULL in DESC), then tenant, entity and id."""
+    moment = record["latest_result_at"] or record["latest_change_at"]
+    newest_first = -moment.timestamp() if moment is not None else float("-inf")
+    return (newest_first, record["tenant"], record["entity"], record["entity_id"])
+
+
+def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
+    return (
         query.tenant,
         query.entity.value if query.entity else None,
-        query.entity_id,
         [s.value for s in query.states],
         query.since,
         query.until,
         query.category,
-        query.limit,
-        list(query.entity_ids),
     )
+
+
+async def _whole_view(conn: Connection, query: StatusFilter) -> list[Any]:
+    """Every record's state, filtered (by many ids at most, never by one)."""
+    # The view joins its per-record parts, which the planner cannot estimate; left to
+    # itself it picks nested loops, whose cost grows with the square of the records (minutes
+    # for 70,000 records). Hash joins take it in one pass.
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_nestloop = off")
+        return await conn.fetch(
+            f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
+            " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
+            f" ORDER BY {_ORDER} LIMIT $8",
+            *_filter_args(query),
+            list(query.entity_ids),
+            query.limit,
+        )
 
 
 _REASONS = TypeAdapter(tuple[BaswareReason, ...])
