@@ -46,6 +46,7 @@ CLI = "mlconnector-cli"
 # new database gets them (invoice-follow-up's table predates the service; the gateway made it).
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("mlconnector.connection_store", "connections"),
+    ("mlconnector.visma", "visma-quota"),
     ("visma_reader", "visma-reader"),
     ("basware_writer", "basware-writer"),
     ("webhook_gateway", "webhook-gateway"),
@@ -76,6 +77,8 @@ RECONCILE = (
     Grant("writer_budget", UPSERT),
 )
 READ_RECONCILES = (Grant("reconcile_run", READ), Grant("reconcile_totals", READ))
+# The status (the command's and the console's) shows each company's Visma quota plan.
+READ_QUOTA = Grant("visma_quota_plan", READ)
 READ_AUDIT = (
     Grant("audit_log", READ),
     Grant("audit_chain_head", READ),
@@ -96,6 +99,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("visma_purchase_receipt", UPSERT),
         Grant("visma_purchase_receipt_order", READ_WRITE),
         Grant("visma_purchase_order_pending", READ_WRITE),
+        # Every Visma call is counted in its company's shared quota plan.
+        Grant("visma_quota_plan", UPSERT),
     ),
     "basware-writer": (
         LEDGER,
@@ -107,6 +112,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("writer_parked_keys", READ_WRITE),
         Grant("writer_parked", READ_WRITE),
         Grant("writer_budget", UPSERT),
+        Grant("visma_quota_plan", UPSERT),
     ),
     "webhook-gateway": (
         LEDGER,
@@ -136,6 +142,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_minutes", READ_WRITE),
         Grant("console_failure_minutes", READ_WRITE),
         *READ_RECONCILES,
+        READ_QUOTA,
     ),
     # Invoices missing in Basware are told apart by their audit status.
     "reconciler": (
@@ -155,6 +162,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         # `users add|remove` record the action; the console publishes it.
         Grant("console_outbox", ("INSERT",)),
         *RECONCILE,
+        READ_QUOTA,
     ),
 }
 LOGINS = tuple(GRANTS)
