@@ -64,7 +64,7 @@ class QuotaSettings(BaseSettings):
 
     # The share of each window kept for live work: bulk work stops this far short of the
     # limit (docs/visma-api.md §8.3).
-    reserve: float = Field(default=0.05, ge=0, lt=1)
+    reserve: float = Field(default=0.1, ge=0, lt=1)
     # How long Visma's window lasts; the headers say only when the current one ends.
     window_seconds: float = Field(default=3600.0, gt=0)
 
