@@ -20,6 +20,7 @@ from bench.chaos import chaos
 from bench.console_pages import console_pages
 from bench.gateway import gateway_rate
 from bench.lifecycle import PHASES, tenant_lifecycle
+from bench.quota import quota_bound
 from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
 from bench.sizes import BenchSize, ScenarioContext
 
@@ -31,6 +32,7 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "gateway": (("gateway",), gateway_rate),
     "console": (("console",), console_pages),
     "chaos": (("chaos",), chaos),
+    "quota": (("quota",), quota_bound),
 }
 
 

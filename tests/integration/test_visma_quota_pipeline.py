@@ -23,7 +23,7 @@ from mlconnector.topics import Topic
 from mlconnector.visma.quota_plan import read_quota_plans
 from visma_reader.settings import ReaderSettings
 from visma_sandbox.config import SeedOptions
-from visma_sandbox.requestlog import LoggedRequest
+from visma_sandbox.requestlog import quota_windows
 
 pytestmark = pytest.mark.integration
 
@@ -32,22 +32,6 @@ LIMIT = 40
 RESERVE = 0.5  # 20 calls a window for bulk work, 20 kept for live work
 INVOICES = 45  # one attachment each: three windows' bulk share
 POLL_SECONDS = 3.0
-
-
-def windows_of(entries: list[LoggedRequest]) -> list[list[LoggedRequest]]:
-    """The company's calls split by quota window: a window starts where Visma's count of
-    calls left goes up."""
-    windows: list[list[LoggedRequest]] = []
-    last: int | None = None
-    for entry in entries:
-        remaining = entry.rate_limit_remaining
-        if remaining is None:
-            continue
-        if last is None or remaining > last:
-            windows.append([])
-        windows[-1].append(entry)
-        last = remaining
-    return windows
 
 
 async def until_bulk_spent(database_url: str) -> None:
@@ -129,7 +113,7 @@ async def test_a_quota_bound_backfill_uses_each_window_and_live_changes_go_meanw
     assert len(downloads) == INVOICES + 1
     # The live invoice's attachment was fetched in the window it was made in: it did not
     # wait for the backfill's next window.
-    windows = windows_of(calls)
+    windows = quota_windows(calls)
     made_in = next(i for i, w in enumerate(windows) if any(c.seq > made_at for c in w))
     (fetched_in,) = [i for i, w in enumerate(windows) if any(attachment in c.path for c in w)]
     assert fetched_in == made_in
