@@ -75,6 +75,7 @@ RECONCILE = (
     Grant("reconcile_totals", APPEND),
     Grant("reconcile_difference", APPEND),
     Grant("writer_budget", UPSERT),
+    Grant("visma_quota_plan", UPSERT),
 )
 READ_RECONCILES = (Grant("reconcile_run", READ), Grant("reconcile_totals", READ))
 # The status (the command's and the console's) shows each company's Visma quota plan.
@@ -123,6 +124,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         LEDGER,
         *READ_CONNECTIONS,
         Grant("invoice_follow", UPSERT),
+        # Its note writes are counted in the company's Visma quota plan.
+        Grant("visma_quota_plan", UPSERT),
     ),
     # The log only grows; a head only moves forward (its trigger refuses anything else).
     "audit-store": (
@@ -161,8 +164,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_sessions", READ_WRITE),
         # `users add|remove` record the action; the console publishes it.
         Grant("console_outbox", ("INSERT",)),
+        # Its reconcile counts Visma calls in the quota plan, which its status shows.
         *RECONCILE,
-        READ_QUOTA,
     ),
 }
 LOGINS = tuple(GRANTS)
