@@ -13,6 +13,8 @@ from typing import Any, Self
 import httpx
 from pydantic import BaseModel, Field
 
+from visma_sandbox.requestlog import LoggedRequest
+
 # The back door's names for the entities (the lower-cased Visma list paths).
 VISMA_SUPPLIER = "supplier"
 VISMA_PURCHASE_ORDER = "purchaseorder"
@@ -64,6 +66,17 @@ class VismaBackdoor(_Backdoor):
 
     async def set_quota(self, calls_per_hour: int) -> None:
         await self._json("PATCH", "/settings", {"rate_limit": calls_per_hour})
+
+    async def set_quota_window(self, calls: int, window_seconds: float) -> None:
+        """A quota of `calls` per window of `window_seconds` (a compressed hour)."""
+        body = {"rate_limit": calls, "rate_limit_window_seconds": window_seconds}
+        await self._json("PATCH", "/settings", body)
+
+    async def requests(self, company_id: str, since: int = 0) -> list[LoggedRequest]:
+        """The API calls of one company the sandbox logged, oldest first."""
+        body = await self._http.get("/requests", params={"companyId": company_id, "since": since})
+        body.raise_for_status()
+        return [LoggedRequest.model_validate(e) for e in body.json()]
 
     async def set_webhooks(self, company_id: str, *, enabled: bool) -> None:
         await self._json("PUT", f"/companies/{company_id}/webhooks", {"enabled": enabled})

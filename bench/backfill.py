@@ -107,4 +107,24 @@ def backfill_figures(data: Dataset, run: SyncRun) -> list[Figure]:
             target=Target(op="<=", value=MAX_CPU_MS_PER_RECORD),
         )
     )
+    figures += [
+        Figure(
+            name=f"{name} CPU per 1,000 records (not the connector)",
+            value=seconds / data.records * 1000,
+            unit="s",
+            source="CPU time over the backfill / records",
+        )
+        for name, seconds in sorted(run.infrastructure_cpu.items())
+    ]
+    measured = services_cpu + sum(run.infrastructure_cpu.values())
+    if run.infrastructure_cpu and measured > 0:
+        figures.append(
+            Figure(
+                name="the connector's share of the measured CPU",
+                value=100.0 * services_cpu / measured,
+                unit="%",
+                source="services / (services + sandboxes + broker + benchmark process); "
+                "PostgreSQL, shared with other runs, not measured",
+            )
+        )
     return figures

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 
 from bench.backdoors import BaswareBackdoor, VismaBackdoor, VismaCompany
 from bench.metrics import MetricsSnapshot, scrape
-from bench.procstats import ProcessUsage, process_usage
+from bench.procstats import ProcessUsage, cpu_seconds, process_usage
 from mlconnector_cli.processes import ManagedProcess
 from mlconnector_cli.run import (
     Endpoints,
@@ -76,8 +77,10 @@ class Pipeline:
         services: dict[str, ManagedProcess],
         service_urls: dict[str, str],
         sandboxes: Sequence[ManagedProcess],
+        broker_pid: int | None = None,
     ) -> None:
         self.urls = urls
+        self._broker_pid = broker_pid
         self.company = company
         self.visma = visma
         self.basware = basware
@@ -119,6 +122,17 @@ class Pipeline:
             for process in [*self._sandboxes, *self.services.values()]
             if process.pid is not None and process.exited is None
         }
+
+    def infrastructure_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of what the connector runs on here: the sandboxes standing in
+        for Visma and Basware, the embedded broker (when this stack started it), and this
+        benchmark process (its outcome watcher and change driver). PostgreSQL is a server
+        other runs share: its CPU is not the run's alone and is not read."""
+        pids = {p.name: p.pid for p in self._sandboxes if p.pid is not None and p.exited is None}
+        if self._broker_pid is not None:
+            pids["broker (Tansu)"] = self._broker_pid
+        pids["benchmark process"] = os.getpid()
+        return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
     async def metrics(self, service: str) -> MetricsSnapshot:
         return await scrape(self._http, self.service_urls[service])
@@ -173,7 +187,10 @@ async def running_pipeline(stack: Stack, options: PipelineOptions) -> AsyncItera
             if options.latency_ms:
                 await visma.set_latency(options.latency_ms)
                 await basware.set_latency(options.latency_ms)
-            pipeline = Pipeline(urls, company, visma, basware, services, service_urls, sandboxes)
+            broker_pid = stack.embedded.pid if stack.embedded is not None else None
+            pipeline = Pipeline(
+                urls, company, visma, basware, services, service_urls, sandboxes, broker_pid
+            )
             try:
                 yield pipeline
             finally:

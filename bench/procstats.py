@@ -25,6 +25,11 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"/proc/{pid}/status has no VmHWM line")
 
 
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def process_usage(pid: int) -> ProcessUsage:
     times = psutil.Process(pid).cpu_times()
     return ProcessUsage(peak_rss_mb=peak_rss_mb(pid), cpu_seconds=times.user + times.system)

@@ -21,6 +21,7 @@ from bench.chaos import chaos
 from bench.console_pages import console_pages
 from bench.gateway import gateway_rate
 from bench.lifecycle import PHASES, tenant_lifecycle
+from bench.quota import quota_bound
 from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
 from bench.sizes import BenchSize, ScenarioContext
 
@@ -33,6 +34,7 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "console": (("console",), console_pages),
     "chaos": (("chaos",), chaos),
     "audit-scale": (("audit-scale",), audit_scale),
+    "quota": (("quota",), quota_bound),
 }
 
 

@@ -27,6 +27,20 @@ class Dataset(BaseModel):
         return cls(suppliers=suppliers, purchase_orders=5 * suppliers, invoices=5 * suppliers)
 
 
+class QuotaRun(BaseModel):
+    """The quota run: a backfill bound by Visma's quota, the window compressed from an hour
+    to seconds, with live supplier changes made while it waits (docs/visma-api.md §8.3)."""
+
+    ledger: Dataset
+    limit: int
+    window_seconds: float
+    reserve: float
+    poll_interval: float
+    live_changes: int
+    live_change_interval: float
+    timeout: float
+
+
 class BenchSize(BaseModel):
     name: str
     # The tenant run: backfill, then latency and incremental cost on the same ledger.
@@ -54,6 +68,7 @@ class BenchSize(BaseModel):
     chaos_ledger: Dataset
     chaos_kill_interval: float = 20.0
     chaos_rounds: int = 10
+    quota: QuotaRun
     # What `python -m bench --size <name>` runs unless told otherwise.
     runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
 
@@ -73,8 +88,18 @@ SIZES: dict[str, BenchSize] = {
         chaos_ledger=Dataset(suppliers=300, purchase_orders=600, invoices=600),
         chaos_kill_interval=1.0,
         chaos_rounds=2,
+        quota=QuotaRun(
+            ledger=Dataset(suppliers=20, purchase_orders=20, invoices=600),
+            limit=300,
+            window_seconds=30.0,
+            reserve=0.25,
+            poll_interval=5.0,
+            live_changes=15,
+            live_change_interval=3.0,
+            timeout=300.0,
+        ),
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
-        runs=("tenant", "baseline", "console", "chaos", "audit-scale"),
+        runs=("tenant", "baseline", "console", "chaos", "audit-scale", "quota"),
     ),
     "full": BenchSize(
         name="full",
@@ -85,7 +110,17 @@ SIZES: dict[str, BenchSize] = {
         baseline=Dataset(suppliers=200, purchase_orders=400, invoices=400),
         gateway_webhooks=5_000,
         chaos_ledger=Dataset(suppliers=10_000, purchase_orders=50_000, invoices=50_000),
-        runs=("tenant", "baseline", "gateway", "console", "chaos"),
+        quota=QuotaRun(
+            ledger=Dataset(suppliers=100, purchase_orders=100, invoices=3_000),
+            limit=1_000,
+            window_seconds=60.0,
+            reserve=0.15,
+            poll_interval=5.0,
+            live_changes=60,
+            live_change_interval=3.0,
+            timeout=900.0,
+        ),
+        runs=("tenant", "baseline", "gateway", "console", "chaos", "quota"),
     ),
 }
 

@@ -51,6 +51,8 @@ class SyncRun(BaseModel):
     reference_records: int = 0
     outcomes: dict[Outcome, int]
     usage: dict[str, ProcessUsage]
+    # CPU seconds over the backfill of what is not the connector (Pipeline.infrastructure_cpu).
+    infrastructure_cpu: dict[str, float] = {}
     profiles: list[ProcessProfile] = []
 
     @property
@@ -75,6 +77,7 @@ async def measured_backfill(
     basware_before = await pipeline.basware.api_requests()
     visma_counters = await pipeline.visma.counters()
     basware_counters = await pipeline.basware.counters()
+    infrastructure_before = pipeline.infrastructure_cpu()
     started = datetime.now(UTC)
     await pipeline.start([READER])
     if clock_started is not None:
@@ -88,6 +91,10 @@ async def measured_backfill(
     await until(pipeline, settled, timeout=timeout, what="every record's final outcome")
     profiles = await profiler.stop() if profiler is not None else []
     usage = pipeline.usage()
+    infrastructure = {
+        name: seconds - infrastructure_before.get(name, 0.0)
+        for name, seconds in pipeline.infrastructure_cpu().items()
+    }
     visma_requests = await pipeline.visma.api_requests() - visma_before
     basware_requests = await pipeline.basware.api_requests() - basware_before
     visma_reference = _counted(
@@ -119,5 +126,6 @@ async def measured_backfill(
         ),
         outcomes=outcomes,
         usage=usage,
+        infrastructure_cpu=infrastructure,
         profiles=profiles,
     )

@@ -119,6 +119,10 @@ class EmbeddedBroker:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self.alive and self._process is not None else None
+
     async def start(self) -> None:
         url = f"tcp://127.0.0.1:{self.port}"
         with self._log_path.open("ab") as log_file:

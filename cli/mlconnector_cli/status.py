@@ -47,6 +47,7 @@ def render_status(report: StatusReport) -> str:
         rows = [[r.group, r.topic, str(r.lag)] for r in report.lag]
         lines.append(_indent(render_table(["GROUP", "TOPIC", "LAG"], rows)))
     lines += _reconciles(report)
+    lines += _quotas(report)
     if not report.entities:
         lines.append("records: none yet")
         return "\n".join(lines)
@@ -109,6 +110,38 @@ def _reconciles(report: StatusReport) -> list[str]:
         rows.append([run.connection, _age(run.finished_at, report.now), verdict])
     table = render_table(["CONNECTION", "RECONCILED", "OUTCOME"], rows)
     return ["reconcile (mlconnector reconcile for the records)", _indent(table)]
+
+
+def _clock(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%H:%M:%S}"
+
+
+def _quotas(report: StatusReport) -> list[str]:
+    """Each company's Visma quota: calls used of the limit in this window, when it resets,
+    when bulk work resumes if it waits, and when the invoices to go can be fetched."""
+    from mlconnector_cli.audit import render_table
+
+    if not report.quotas:
+        return []
+    rows = []
+    for q in report.quotas:
+        s = q.standing
+        limit = "?" if s.quota_limit is None else str(s.quota_limit)
+        eta = q.eta
+        rows.append(
+            [
+                f"{q.connection} ({s.company_id})",
+                f"{s.used_now}/{limit}",
+                str(s.reserve),
+                "-" if s.window_over else _clock(s.resets_at),
+                "spent, resumes " + _clock(s.resumes_at) if s.bulk_spent else "open",
+                str(q.invoices_left),
+                "now" if eta is not None and eta <= report.now else _clock(eta),
+            ]
+        )
+    headers = ["COMPANY", "CALLS USED", "LIVE RESERVE", "RESETS AT", "BACKFILL", "INVOICES LEFT",
+               "BACKFILL ETA"]  # fmt: skip
+    return ["visma quota (UTC)", _indent(render_table(headers, rows))]
 
 
 def _indent(text: str) -> str:

@@ -49,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--token-lifetime", type=float, default=3600)
-    parser.add_argument("--rate-limit", type=int, default=15_000, help="calls per hour")
+    parser.add_argument("--rate-limit", type=int, default=15_000, help="calls per window")
+    parser.add_argument(
+        "--rate-limit-window",
+        type=float,
+        default=3600,
+        help="seconds per quota window (shorter: a test spends an hour's quota in a minute)",
+    )
     parser.add_argument("--max-page-size", type=int, default=1000)
     parser.add_argument("--company-id-mode", choices=("current", "legacy"), default="current")
     parser.add_argument("--webhook-url", help="subscribe every company to every event here")
@@ -88,6 +94,7 @@ async def _serve(args: argparse.Namespace) -> None:
         settings=SandboxSettings(
             token_lifetime_seconds=args.token_lifetime,
             rate_limit=args.rate_limit,
+            rate_limit_window_seconds=args.rate_limit_window,
             max_page_size=args.max_page_size,
             company_id_mode=args.company_id_mode,
         ),

@@ -103,3 +103,19 @@ class RequestLog:
     def clear(self) -> None:
         self._entries.clear()
         self._counts.clear()
+
+
+def quota_windows(entries: Iterable[LoggedRequest]) -> list[list[LoggedRequest]]:
+    """Logged calls split by quota window, oldest first: a window starts where the calls
+    left go up (a test or benchmark counts what each window was used for)."""
+    windows: list[list[LoggedRequest]] = []
+    last: int | None = None
+    for entry in entries:
+        remaining = entry.rate_limit_remaining
+        if remaining is None:
+            continue
+        if last is None or remaining > last:
+            windows.append([])
+        windows[-1].append(entry)
+        last = remaining
+    return windows

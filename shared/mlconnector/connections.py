@@ -39,6 +39,7 @@ from mlconnector.schedule import (
     parse_schedule,
 )
 from mlconnector.visma import READ_SCOPE, VismaClient, VismaCredentials, VismaEndpoints
+from mlconnector.visma.ratelimit import QuotaGate
 
 ConnectionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
 # Dependency order: reference data first (vendors name credit terms; order and invoice lines
@@ -123,8 +124,12 @@ class Connection(BaseModel):
     ) -> IntervalSchedule | CronSchedule:
         return self.schedules.get(entity, default)
 
-    def visma_client(self, transport: httpx.AsyncBaseTransport | None = None) -> VismaClient:
-        return VismaClient(self.visma, self.visma_endpoints, transport=transport)
+    def visma_client(
+        self, transport: httpx.AsyncBaseTransport | None = None, quota: QuotaGate | None = None
+    ) -> VismaClient:
+        """`quota`: the company's shared plan (quota_plan.py) in a service; none, the
+        headers are only remembered."""
+        return VismaClient(self.visma, self.visma_endpoints, transport=transport, quota=quota)
 
     def basware_client(self, transport: httpx.AsyncBaseTransport | None = None) -> BaswareClient:
         return BaswareClient(self.basware, self.hosts, transport=transport)

@@ -28,6 +28,7 @@ from mlconnector.visma.models import (
     VismaSupplierInvoice,
     VismaVatCategory,
 )
+from mlconnector.visma.ratelimit import QuotaLane
 
 # Fixed namespace so event ids are the same on every machine and in every run.
 EVENT_ID_NAMESPACE = uuid.UUID("3f1d8f0e-5b2a-4c55-9a0e-6c1f6d0b7a11")
@@ -109,6 +110,11 @@ class ChangeEvent(Event):
     # sent before. For an invoice uploaded before, it asks for a re-upload, which the writer
     # makes only once Basware's document is gone or rejected (docs/basware-api.md §10.8).
     force_reason: str | None = None
+
+    # Which share of Visma's quota the writer's calls for this change take (an invoice's
+    # attachment download): live for what an incremental poll found (a notification makes
+    # one early), bulk for a backfill's or a full scan's records (docs/visma-api.md §8.3).
+    quota_lane: QuotaLane = QuotaLane.LIVE
 
     @property
     def key(self) -> str:
@@ -196,9 +202,13 @@ def entity_of(model: type[VismaRecord]) -> Entity:
 
 
 def change_from_record(
-    tenant: str, record: VismaRecord, receipts: Sequence[VismaPurchaseReceipt] = ()
+    tenant: str,
+    record: VismaRecord,
+    receipts: Sequence[VismaPurchaseReceipt] = (),
+    lane: QuotaLane = QuotaLane.LIVE,
 ) -> ChangeEvent:
-    """Builds the change event for a record read from Visma, with its deterministic id."""
+    """Builds the change event for a record read from Visma, with its deterministic id (the
+    lane is not part of it: one version is one event, however it was found)."""
     entity, event_type = _CHANGE_TYPES[type(record)]
     digest = content_hash(record, receipts)
     extra: dict[str, Any] = {"receipts": tuple(receipts)} if receipts else {}
@@ -211,6 +221,7 @@ def change_from_record(
         last_modified=record.last_modified_date_time,
         content_hash=digest,
         record=record,
+        quota_lane=lane,
         **extra,
     )
 

@@ -46,6 +46,7 @@ CLI = "mlconnector-cli"
 # new database gets them (invoice-follow-up's table predates the service; the gateway made it).
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("mlconnector.connection_store", "connections"),
+    ("mlconnector.visma", "visma-quota"),
     ("visma_reader", "visma-reader"),
     ("basware_writer", "basware-writer"),
     ("webhook_gateway", "webhook-gateway"),
@@ -74,8 +75,11 @@ RECONCILE = (
     Grant("reconcile_totals", APPEND),
     Grant("reconcile_difference", APPEND),
     Grant("writer_budget", UPSERT),
+    Grant("visma_quota_plan", UPSERT),
 )
 READ_RECONCILES = (Grant("reconcile_run", READ), Grant("reconcile_totals", READ))
+# The status (the command's and the console's) shows each company's Visma quota plan.
+READ_QUOTA = Grant("visma_quota_plan", READ)
 READ_AUDIT = (
     Grant("audit_log", READ),
     Grant("audit_chain_head", READ),
@@ -98,6 +102,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("visma_purchase_receipt", UPSERT),
         Grant("visma_purchase_receipt_order", READ_WRITE),
         Grant("visma_purchase_order_pending", READ_WRITE),
+        # Every Visma call is counted in its company's shared quota plan.
+        Grant("visma_quota_plan", UPSERT),
     ),
     "basware-writer": (
         LEDGER,
@@ -109,6 +115,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("writer_parked_keys", READ_WRITE),
         Grant("writer_parked", READ_WRITE),
         Grant("writer_budget", UPSERT),
+        Grant("visma_quota_plan", UPSERT),
     ),
     "webhook-gateway": (
         LEDGER,
@@ -119,6 +126,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         LEDGER,
         *READ_CONNECTIONS,
         Grant("invoice_follow", UPSERT),
+        # Its note writes are counted in the company's Visma quota plan.
+        Grant("visma_quota_plan", UPSERT),
     ),
     # The log only grows; a head only moves forward (its trigger refuses anything else).
     "audit-store": (
@@ -140,6 +149,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_minutes", READ_WRITE),
         Grant("console_failure_minutes", READ_WRITE),
         *READ_RECONCILES,
+        READ_QUOTA,
     ),
     # Invoices missing in Basware are told apart by their audit status.
     "reconciler": (
@@ -158,6 +168,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("console_sessions", READ_WRITE),
         # `users add|remove` record the action; the console publishes it.
         Grant("console_outbox", ("INSERT",)),
+        # Its reconcile counts Visma calls in the quota plan, which its status shows.
         *RECONCILE,
     ),
 }

@@ -17,6 +17,7 @@ from prometheus_client import make_asgi_app
 
 from mlconnector.asgi import ServerLimits
 from mlconnector.broker_epoch import follow_broker_epoch
+from mlconnector.idle_fetch import lengthen_idle_fetches
 from mlconnector.lag import GroupConsumer, broker_consumers, report_lag
 from mlconnector.lifecycle import ServiceLifecycle
 from mlconnector.logs import configure_logging
@@ -62,6 +63,8 @@ def service_app(
         if kafka is not None:
             follow = follow_broker_epoch(kafka, all_consumers)
             lag_task.append(asyncio.create_task(follow, name="broker-epoch"))
+            idle = lengthen_idle_fetches(kafka, all_consumers)
+            lag_task.append(asyncio.create_task(idle, name="idle-fetches"))
 
     async def stop_lag() -> None:
         while lag_task:

@@ -41,6 +41,10 @@ class KafkaSettings(BaseSettings):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     fetch_max_wait_ms: int = 20
+    # A consumer that saw no new message for `idle_after_seconds` waits this long per empty
+    # fetch instead (idle_fetch.py): an idle pipeline stops spinning on empty fetches.
+    idle_fetch_max_wait_ms: int = Field(default=200, ge=0)
+    idle_after_seconds: float = Field(default=10.0, gt=0)
     linger_ms: int = 10
     max_batch_size: int = 262_144
     # What a consumer fetches ahead of its handler. aiokafka's defaults (1 MiB per partition,

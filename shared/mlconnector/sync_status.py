@@ -1,5 +1,6 @@
-"""Where each sync stands: every service up or not, consumer lag, and per connection and
-entity the records per state, freshness and backfill progress.
+"""Where each sync stands: every service up or not, consumer lag, per connection and
+entity the records per state, freshness and backfill progress, and per Visma company its
+quota: the calls used, when the window resets, and when the backfill can be done.
 
 Everything comes from where it lives: each service's `/readyz` and `/metrics`, and
 PostgreSQL (record states from the audit log, poll cursors, connection names). A service
@@ -26,6 +27,7 @@ from mlconnector.contracts import Entity
 from mlconnector.home import StackEndpoint
 from mlconnector.readiness import ReadinessReport
 from mlconnector.reconcile_status import LatestReconcile, latest_reconciles
+from mlconnector.visma.quota_plan import QuotaStanding, backfill_eta, read_quota_plans
 
 RATE_WINDOW = timedelta(minutes=1)
 HTTP_TIMEOUT_SECONDS = 3.0
@@ -120,6 +122,36 @@ class EntityStatus(BaseModel):
         return 100.0 * self.progress.settled / self.total if self.total else 100.0
 
 
+class QuotaStatus(BaseModel):
+    """One company's Visma quota and what the backfill still needs of it: an invoice to go
+    costs one attachment download (docs/visma-api.md §8.1)."""
+
+    connection: str
+    standing: QuotaStanding
+    invoices_left: int
+
+    @property
+    def eta(self) -> datetime | None:
+        return backfill_eta(self.standing, self.invoices_left)
+
+
+def quota_statuses(
+    plans: Sequence[QuotaStanding], entities: Sequence[EntityStatus], names: dict[str, str]
+) -> list[QuotaStatus]:
+    left: dict[str, int] = defaultdict(int)
+    for e in entities:
+        if e.entity == Entity.SUPPLIER_INVOICE.value:
+            left[e.tenant] += e.total - e.progress.settled
+    return [
+        QuotaStatus(
+            connection=names.get(p.company_id, "-"),
+            standing=p,
+            invoices_left=left.get(p.company_id, 0),
+        )
+        for p in plans
+    ]
+
+
 class StatusReport(BaseModel):
     services: list[ServiceHealth]
     lag: list[LagRow]
@@ -128,6 +160,7 @@ class StatusReport(BaseModel):
     now: datetime
     # The latest reconcile of each connection.
     reconciles: list[LatestReconcile] = []
+    quotas: list[QuotaStatus] = []
 
     @property
     def rate_per_second(self) -> float:
@@ -231,6 +264,7 @@ async def sync_status(
         results_last_minute=recent,
         now=now,
         reconciles=await latest_reconciles(conn),
+        quotas=quota_statuses(await read_quota_plans(conn), list(rows.values()), names),
     )
 
 

@@ -10,7 +10,7 @@ import asyncio
 import io
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pypdf
@@ -38,6 +38,7 @@ from mlconnector.visma import (
     VismaSupplier,
     VismaSupplierInvoice,
 )
+from mlconnector.visma.ratelimit import QuotaLane, QuotaSpent
 from visma_sandbox import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -383,18 +384,20 @@ async def test_every_timestamp_shape_parses_to_the_stored_naive_value(
 # -- the quota and transient failures ----------------------------------------------------
 
 
-async def test_the_client_slows_down_before_the_quota_runs_out(sandbox: RunningSandbox) -> None:
+async def test_a_call_that_may_not_wait_for_the_quota_raises_instead_of_retrying(
+    sandbox: RunningSandbox,
+) -> None:
     company = fresh_company(sandbox)
-    load_suppliers(company, 20)
-    sandbox.state.settings.rate_limit = 6
-    sandbox.state.settings.rate_limit_window_seconds = 2
+    sandbox.state.settings.rate_limit = 1
     since = sandbox.state.log.last_seq
-    async with client_for(sandbox, credentials(company), rate_limit_reserve=0.5) as client:
-        records = await read_all(client, VismaSupplier, page_size=2)
-    assert len({r.record_id for r in records}) == 20
-    calls = [e for e in sandbox.state.log.entries(since=since) if e.route == "supplier.list"]
-    assert len(calls) == 10 > sandbox.state.settings.rate_limit
-    assert [e.status for e in calls] == [200] * 10
+    async with client_for(sandbox, credentials(company)) as client:
+        await client.ping()
+        with pytest.raises(QuotaSpent) as spent:
+            await client.get_attachment("any", lane=QuotaLane.BULK, wait_for_quota=False)
+    assert spent.value.lane is QuotaLane.BULK
+    assert spent.value.resumes_at > datetime.now(UTC)
+    # Answered 429 once, and not tried again: the caller puts the work aside.
+    assert [e.status for e in sandbox.state.log.entries(since=since)][-1:] == [429]
 
 
 async def test_a_429_storm_is_waited_out_as_retry_after_says(sandbox: RunningSandbox) -> None:

@@ -24,7 +24,10 @@ from visma_reader.settings import ReaderSettings
 
 
 async def read_events(
-    kafka: KafkaSettings, topic: str, done: Callable[[list[Event]], bool]
+    kafka: KafkaSettings,
+    topic: str,
+    done: Callable[[list[Event]], bool],
+    timeout_seconds: float = 60,
 ) -> list[Event]:
     """Every event on every partition of the topic, until `done` says enough."""
     consumer = AIOKafkaConsumer(
@@ -42,7 +45,7 @@ async def read_events(
         await consumer.seek_to_beginning(*partitions)
         events: list[Event] = []
         # A guard against a hang when the awaited events never come, not a timed assertion.
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(timeout_seconds):
             while not done(events):
                 batches = await consumer.getmany(timeout_ms=200)
                 for messages in batches.values():
@@ -87,6 +90,8 @@ async def pipeline(
     *connections: Connection,
     poll_interval_seconds: float = 0.3,
     source: ConnectionSource | None = None,
+    reader_settings: ReaderSettings | None = None,
+    writer_settings: WriterSettings | None = None,
 ) -> AsyncIterator[None]:
     """visma-reader, basware-writer and audit-store, each its own app, sharing only Kafka and
     PostgreSQL; the connections given, or those of `source` (the connection store)."""
@@ -95,7 +100,7 @@ async def pipeline(
     reader = create_reader(
         kafka,
         database,
-        ReaderSettings(poll_interval_seconds=poll_interval_seconds, page_size=4),
+        reader_settings or ReaderSettings(poll_interval_seconds=poll_interval_seconds, page_size=4),
         connections=source,
         changes_topic=topics[Topic.VISMA_CHANGES],
         notifications_topic=topics[Topic.VISMA_NOTIFICATIONS],
@@ -103,7 +108,7 @@ async def pipeline(
     writer = create_writer(
         kafka,
         database,
-        WriterSettings(batch_timeout_ms=50, backoff_base_seconds=0.01),
+        writer_settings or WriterSettings(batch_timeout_ms=50, backoff_base_seconds=0.01),
         connections=source,
         changes_topic=topics[Topic.VISMA_CHANGES],
         results_topic=topics[Topic.BASWARE_RESULTS],

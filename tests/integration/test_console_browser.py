@@ -151,6 +151,10 @@ async def test_an_operator_adds_pings_watches_and_fixes_in_the_browser(tmp_path:
             await page.goto("/overview")
             await synced(page, entities=len(ALL_ENTITIES), timeout=180)
             assert "100% of 12" in await page.inner_text("#sync")
+            # Each Visma company's quota window, counted by the reader and the writer.
+            quota = await page.inner_text("#quota")
+            assert COMPANY in quota
+            assert "/15000" in quota
             await shot(page, "05-overview")
 
             # A supplier Basware cannot take: its name is over 250 characters.

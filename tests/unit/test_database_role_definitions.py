@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every login but the command line's is a service of docker-compose.yml.
 SERVICES = tuple(who for who in LOGINS if who != CLI)
 CREATED = re.compile(
-    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNLOGGED\s+)?(?:TABLE|VIEW)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+    re.I,
 )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from mlconnector.visma.client import UnreadableRow, VismaPage, read_rows
 from mlconnector.visma.models import VismaRecord, VismaSupplier, VismaSupplierInvoice
+from mlconnector.visma.ratelimit import QuotaLane
 from visma_reader.poller import PagedSource, PollCursor, PollReport, Stream, poll_stream
 
 T0 = datetime(2026, 10, 1, 12, 0, 0)
@@ -85,8 +86,10 @@ class MemoryCursors:
 class Collected:
     def __init__(self) -> None:
         self.numbers: list[str] = []
+        self.lanes: list[QuotaLane] = []
 
-    async def __call__(self, records: Sequence[VismaRecord]) -> int:
+    async def __call__(self, records: Sequence[VismaRecord], lane: QuotaLane) -> int:
+        self.lanes.append(lane)
         self.numbers.extend(r.record_id for r in records)
         return len(records)
 
@@ -114,13 +117,17 @@ async def test_backfill_reads_every_page_and_moves_the_cursor_to_the_newest_row(
     assert (report.backfill, report.complete, report.pages, report.total) == (True, True, 4, 35)
     assert cursors.value == T0 + timedelta(seconds=6)
     assert source.requests[0] is None
+    # A backfill's changes take the bulk share of Visma's quota downstream.
+    assert set(handle.lanes) == {QuotaLane.BULK}
 
 
 async def test_an_incremental_poll_starts_the_overlap_below_the_cursor() -> None:
     source, cursors = ListSource([supplier(1)]), MemoryCursors(T0)
-    report = await poll(source, cursors, Collected(), overlap=timedelta(minutes=5))
+    handle = Collected()
+    report = await poll(source, cursors, handle, overlap=timedelta(minutes=5))
     assert source.requests == [T0 - timedelta(minutes=5)]
     assert not report.backfill
+    assert handle.lanes == [QuotaLane.LIVE]  # what it finds is live work downstream
     assert cursors.advanced == 0  # nothing newer than the cursor: it stays
 
 
@@ -193,7 +200,7 @@ async def test_rows_changed_or_added_while_paging_need_no_rescan() -> None:
 async def test_a_failing_page_leaves_the_cursor_alone() -> None:
     source, cursors = ListSource([supplier(n) for n in range(1, 31)]), MemoryCursors()
 
-    async def fail_on_second(records: Sequence[VismaRecord]) -> int:
+    async def fail_on_second(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
         if records[0].record_id == "00011":
             raise RuntimeError("Kafka is away")
         return len(records)

@@ -4,7 +4,7 @@ order of the calls it makes and what it does with Basware's answers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from writer_changes import TENANT, TO, invoice, order, supplier
@@ -24,6 +24,7 @@ from basware_writer.settings import WriterSettings
 from mlconnector.basware.models import AcceptedRequest, InvoiceStatus, RequestStatus
 from mlconnector.contracts import ChangeEvent, Outcome
 from mlconnector.mapping import InvoicePayload
+from mlconnector.visma.ratelimit import QuotaLane, QuotaSpent
 
 
 class Basware:
@@ -71,7 +72,15 @@ class Basware:
 
 
 class Pdfs:
-    async def pdf_of(self, payload: InvoicePayload) -> bytes:
+    def __init__(self, spent_until: datetime | None = None) -> None:
+        # Visma's quota has no call left for bulk work until then.
+        self.spent_until = spent_until
+        self.lanes: list[QuotaLane] = []
+
+    async def pdf_of(self, payload: InvoicePayload, lane: QuotaLane) -> bytes:
+        self.lanes.append(lane)
+        if self.spent_until is not None and lane is QuotaLane.BULK:
+            raise QuotaSpent("1000001", lane, self.spent_until)
         return payload.invoice.invoice_number.encode()
 
 
@@ -101,6 +110,8 @@ class Pending:
 class Uploads:
     def __init__(self) -> None:
         self.bum_ids: list[str | None] = []
+        self.abandoned: list[UploadIntent] = []
+        self.waiting: list[tuple[UploadIntent, datetime]] = []
 
     async def claim_new(
         self, tenant: str, intents: Sequence[UploadIntent], owner: str
@@ -119,7 +130,17 @@ class Uploads:
         self.bum_ids += [bum_id for _, bum_id in done]
 
     async def abandon(self, tenant: str, intents: Sequence[UploadIntent]) -> None:
+        self.abandoned += intents
+
+    async def take_over_waiting(
+        self, tenant: str, intent: UploadIntent, owner: str, timeout_seconds: float
+    ) -> UploadIntent | None:
         return None
+
+    async def wait_for_quota(
+        self, tenant: str, intents: Sequence[tuple[UploadIntent, datetime]], owner: str
+    ) -> None:
+        self.waiting += intents
 
     async def hand_off(self, tenant: str, intents: Sequence[UploadIntent], owner: str) -> None:
         return None
@@ -170,8 +191,10 @@ class State:
         return self.known
 
 
-def executor(basware: Basware, state: State, **settings: Any) -> TenantExecutor:
-    return TenantExecutor(TENANT, TO, basware, Pdfs(), state, WriterSettings(**settings))
+def executor(
+    basware: Basware, state: State, pdfs: Pdfs | None = None, **settings: Any
+) -> TenantExecutor:
+    return TenantExecutor(TENANT, TO, basware, pdfs or Pdfs(), state, WriterSettings(**settings))
 
 
 async def test_vendor_then_header_then_lines_then_invoice_each_after_the_one_before() -> None:
@@ -217,3 +240,32 @@ async def test_a_refused_vendor_parks_its_dependents_and_nothing_of_them_is_sent
     assert outcomes.held_keys == {"S1"}
     # The vendor is not accepted: no release is due.
     assert outcomes.release is False
+
+
+async def test_a_backfill_invoice_finding_the_quota_spent_is_parked_and_a_live_one_goes() -> None:
+    basware, state = Basware(), State(KnownState(vendors=frozenset({"S1"})))
+    resets = datetime.now(UTC) + timedelta(minutes=20)
+    pdfs = Pdfs(spent_until=resets)
+    backfill = invoice("INV1", "S1", supplierReference="F-1").model_copy(
+        update={"quota_lane": QuotaLane.BULK}
+    )
+    live = invoice("INV2", "S1", supplierReference="F-2")
+
+    outcomes = await executor(basware, state, pdfs).deliver([backfill, live])
+
+    # The live invoice is uploaded; the backfill's waits for the window, nothing of it sent.
+    assert basware.calls == ["UPLOAD F-2 to in@acme.example"]
+    verdicts = {d.change.entity_id: d.verdict for d in outcomes.deliveries}
+    assert verdicts["Invoice/INV2"].outcome is Outcome.DELIVERED
+    parked = verdicts["Invoice/INV1"]
+    assert parked.outcome is Outcome.PARKED
+    assert parked.reasons[0].category == "VismaQuota"
+    assert [(i.change.entity_id, until) for i, until in state.uploads.waiting] == [
+        ("Invoice/INV1", resets)
+    ]
+    # Its claim is kept (parked, for any writer to take up), neither abandoned nor settled.
+    assert state.uploads.abandoned == []
+    assert state.uploads.bum_ids == ["bum-1"]
+    # It parks no key: later changes of the supplier are not held behind it.
+    assert state.parked.parked == []
+    assert sorted(pdfs.lanes) == [QuotaLane.BULK, QuotaLane.LIVE]

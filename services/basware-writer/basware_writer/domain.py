@@ -161,6 +161,8 @@ class UploadIntent(RecordVersion):
     # once the PUT was answered (it does).
     sent_at: datetime | None = None
     bum_id: str | None = None
+    # Parked until then: its attachment download found Visma's quota spent (nothing sent).
+    quota_until: datetime | None = None
 
 
 class LiveUpload(BaseModel):
@@ -175,6 +177,8 @@ class LiveUpload(BaseModel):
     # How its document is found in Basware: the number and date of the version uploaded.
     invoice_number: str
     invoice_date: date
+    # Parked for Visma's quota, nothing sent: a later version may take its place.
+    waiting_for_quota: bool = False
 
 
 class ParkedChange(BaseModel):

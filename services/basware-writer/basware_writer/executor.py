@@ -74,6 +74,7 @@ class TenantExecutor:
             inbox=destination.receiving_email,
             concurrency=settings.invoice_concurrency,
             confirm_seconds=settings.upload_confirm_seconds,
+            claim_timeout_seconds=settings.instance_timeout_seconds,
         )
 
     async def region(self) -> str | None:

@@ -1,6 +1,7 @@
 """The writer's background work, on every instance: a heartbeat, and rounds (at start, every
 `follow_up_interval_seconds`, and when a batch asks) that follow pending requests, confirm
-uploads whose answer was lost, and release parked keys whose prerequisites are accepted.
+uploads whose answer was lost, take up uploads parked for Visma's quota once its window
+reset, and release parked keys whose prerequisites are accepted.
 
 Whatever a round claims it publishes first and settles in PostgreSQL after, so a crash between
 the two repeats a result (consumers dedupe by event id) and never loses one; what Basware
@@ -15,9 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from basware_writer.domain import Outcomes
+from basware_writer.domain import Outcomes, UploadIntent
 from basware_writer.executor import TenantExecutor
-from basware_writer.metrics import PARKED, PARKED_KEYS, PENDING
+from basware_writer.metrics import PARKED, PARKED_KEYS, PENDING, QUOTA_WAITS
 from basware_writer.settings import WriterSettings
 from basware_writer.stores import WriterStores
 from mlconnector.contracts import Outcome
@@ -83,6 +84,7 @@ class FollowUp:
             log.warning("%d parked keys were still held by a finished batch; released", swept)
         await self.follow_pending()
         await self.confirm_uploads()
+        await self.resume_quota_waits()
         for _ in range(RELEASES_PER_ROUND):
             if await self.release() < self._settings.release_max_keys:
                 break
@@ -126,13 +128,25 @@ class FollowUp:
 
     async def confirm_uploads(self) -> None:
         settings = self._settings
-        uploads = self._stores.uploads
-        claimed = await uploads.claim_unconfirmed(
+        claimed = await self._stores.uploads.claim_unconfirmed(
             self._owner,
             settings.instance_timeout_seconds,
             settings.upload_lookups_per_round,
             settings.upload_lookup_interval_seconds,
         )
+        await self._confirm(claimed)
+
+    async def resume_quota_waits(self) -> None:
+        """Uploads parked for Visma's quota whose window has reset: uploaded now (one that
+        finds the quota spent again parks again)."""
+        settings = self._settings
+        claimed = await self._stores.uploads.claim_quota_due(
+            self._owner, settings.instance_timeout_seconds, settings.quota_resumes_per_round
+        )
+        await self._confirm(claimed)
+
+    async def _confirm(self, claimed: dict[str, list[UploadIntent]]) -> None:
+        uploads = self._stores.uploads
         for tenant, intents in claimed.items():
             try:
                 done = await self._deliver(
@@ -195,4 +209,7 @@ class FollowUp:
             PARKED.labels(tenant).set(parked.get(tenant, 0))
             PENDING.labels(tenant).set(pending.get(tenant, 0) + uploading.get(tenant, 0))
         PARKED_KEYS.set(keys)
-        self._tenants_seen = tenants
+        quota_waits = await self._stores.uploads.quota_waits()
+        for tenant in tenants | set(quota_waits):
+            QUOTA_WAITS.labels(tenant).set(quota_waits.get(tenant, (0, None))[0])
+        self._tenants_seen = tenants | set(quota_waits)

@@ -2,7 +2,12 @@
 invoice is claimed in PostgreSQL before its upload starts, so it reaches Basware as one
 document; an upload whose PUT got no answer is looked for in Basware before it is sent again.
 A later Visma version of an uploaded invoice is not uploaded: it is an exception naming
-Basware's document, until a forced replay finds that document gone or rejected."""
+Basware's document, until a forced replay finds that document gone or rejected.
+
+An invoice's attachment download never waits for Visma's quota: when the change's lane has
+no call left, its claimed upload is parked in PostgreSQL until the window resets and the
+batch goes on (docs/visma-api.md §8.3); the follow-up of any instance uploads it then. A
+later version of an invoice parked so takes its place."""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from mlconnector.contracts import Outcome
 from mlconnector.mapping import InvoicePayload
 from mlconnector.retry import RetriesExhausted
 from mlconnector.visma.errors import VismaError
+from mlconnector.visma.ratelimit import QuotaSpent
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,16 @@ class UploadOutcome(BaseModel):
     # Uploaded by an earlier send, or an exception (another version is in Basware): this
     # writer holds no claim to settle.
     done_before: bool = False
+    # Parked until then: Visma's quota had no call left for its attachment.
+    quota_until: datetime | None = None
+
+
+def waiting_for_quota(spent: QuotaSpent) -> Verdict:
+    why = (
+        f"Visma's quota of company {spent.company_id} is spent for {spent.lane} work; the "
+        f"upload waits until the window resets at {spent.resumes_at:%H:%M:%S} UTC"
+    )
+    return Verdict(outcome=Outcome.PARKED, attempts=0, reasons=reason("VismaQuota", why))
 
 
 class InvoiceUploads:
@@ -57,6 +73,7 @@ class InvoiceUploads:
         inbox: str | None,
         concurrency: int,
         confirm_seconds: float,
+        claim_timeout_seconds: float,
     ) -> None:
         self.tenant = tenant
         self._basware = basware
@@ -66,6 +83,7 @@ class InvoiceUploads:
         self._inbox = inbox or ""
         self._slots = asyncio.Semaphore(concurrency)
         self._confirm_seconds = confirm_seconds
+        self._claim_timeout = claim_timeout_seconds
 
     async def send(self, step: UploadStep) -> Outcomes:
         """Uploads the step's invoices, each claimed just before its own upload starts (so
@@ -95,7 +113,7 @@ class InvoiceUploads:
             if done_before is None:
                 replacing, verdicts = await self._later_versions([intent])
                 if replacing:
-                    return await self._upload(intent, payload)
+                    return await self._upload(replacing[0], payload)
                 if verdicts:
                     (_, verdict), *_ = verdicts
                     return UploadOutcome(intent=intent, verdict=verdict, done_before=True)
@@ -122,18 +140,26 @@ class InvoiceUploads:
     ) -> tuple[list[UploadIntent], list[tuple[UploadIntent, Verdict]]]:
         """Intents not claimed because their invoice has a live upload of another version:
         the forced ones whose Basware document is gone or rejected take its place (claimed,
-        to upload), the others are exceptions. Those of the same version are another
-        writer's upload, and left to it."""
+        to upload), the others are exceptions. One parked for Visma's quota (nothing of it
+        sent) gives its place to the later version, which answers for its changes too.
+        Those of the same version are another writer's upload, and left to it."""
         state = self._state
         live = await state.uploads.live_uploads(self.tenant, intents)
-        changed = [
-            (i, live[i.change.entity_id])
-            for i in intents
-            if i.change.entity_id in live
-            and live[i.change.entity_id].payload_hash != i.payload_hash
-        ]
-        documents = await asyncio.gather(*(self._documents(upload) for _, upload in changed))
         claimed: list[UploadIntent] = []
+        changed: list[tuple[UploadIntent, LiveUpload]] = []
+        for intent in intents:
+            upload = live.get(intent.change.entity_id)
+            if upload is None or upload.payload_hash == intent.payload_hash:
+                continue
+            if upload.waiting_for_quota:
+                taking = await state.uploads.take_over_waiting(
+                    self.tenant, intent, state.owner, self._claim_timeout
+                )
+                if taking is not None:
+                    claimed.append(taking)
+                    continue
+            changed.append((intent, upload))
+        documents = await asyncio.gather(*(self._documents(upload) for _, upload in changed))
         verdicts: list[tuple[UploadIntent, Verdict]] = []
         for (intent, upload), found in zip(changed, documents, strict=True):
             if intent.change.force_reason is None:
@@ -165,11 +191,15 @@ class InvoiceUploads:
     async def _settled(self, uploads: Sequence[UploadOutcome]) -> Outcomes:
         outcomes = Outcomes()
         uncertain = []
+        waiting: list[tuple[UploadIntent, datetime]] = []
         for upload in uploads:
             if upload.verdict is None:
                 uncertain.append(upload.intent)
                 continue
             outcomes.deliveries += fan_out(upload.intent.changes, upload.verdict)
+            if upload.quota_until is not None:
+                waiting.append((upload.intent, upload.quota_until))
+                continue
             if upload.done_before:
                 continue
             if upload.verdict.accepted:
@@ -178,6 +208,14 @@ class InvoiceUploads:
                 outcomes.settlement.abandoned.append(upload.intent)
         state = self._state
         await state.uploads.hand_off(self.tenant, uncertain, state.owner)
+        if waiting:
+            await state.uploads.wait_for_quota(self.tenant, waiting, state.owner)
+            log.info(
+                "%s: %d invoice uploads parked for Visma's quota until %s UTC",
+                self.tenant,
+                len(waiting),
+                f"{max(until for _, until in waiting):%H:%M:%S}",
+            )
         return outcomes
 
     async def _upload(self, intent: UploadIntent, payload: InvoicePayload) -> UploadOutcome:
@@ -192,7 +230,11 @@ class InvoiceUploads:
             await state.uploads.sending(self.tenant, intent)
 
         try:
-            pdf = await self._pdfs.pdf_of(payload)
+            pdf = await self._pdfs.pdf_of(payload, intent.change.quota_lane)
+        except QuotaSpent as spent:
+            return UploadOutcome(
+                intent=intent, verdict=waiting_for_quota(spent), quota_until=spent.resumes_at
+            )
         except VismaError as exc:
             return refused(failed(str(exc), attempts=1, category="Visma"))
         except (ValueError, PyPdfError) as exc:
@@ -223,7 +265,8 @@ class InvoiceUploads:
 
     async def confirm(self, intents: Sequence[UploadIntent]) -> Outcomes:
         """Uploads whose writer stopped following them: it handed them off (a PUT got no
-        answer) or it died. One whose PUT was answered is delivered. The others are looked
+        answer, Visma's quota was spent) or it died. One parked for the quota, whose window
+        has reset, is uploaded now. One whose PUT was answered is delivered. The others are looked
         for in Basware by number: found, delivered; not found and never sent, uploaded now;
         not found but possibly sent, sent again once `confirm_seconds` passed since (Basware
         may still be reading the PDF), else looked for again in a later round."""
@@ -235,6 +278,10 @@ class InvoiceUploads:
         now = datetime.now(UTC)
 
         async def confirm(intent: UploadIntent) -> UploadOutcome:
+            if intent.quota_until is not None:
+                # Nothing of it was sent: no lookup, and its place in the backlog kept.
+                async with self._slots:
+                    return await self._upload(intent, self._payload(intent, company))
             if intent.bum_id is not None:
                 why = "its upload was answered before its writer stopped"
                 return self._delivered(intent, intent.bum_id, why)
@@ -253,15 +300,21 @@ class InvoiceUploads:
             sent_at = intent.sent_at
             if sent_at is not None and (now - sent_at).total_seconds() < self._confirm_seconds:
                 return UploadOutcome(intent=intent, verdict=None)
-            payload = prepare(intent.changes, company).payload
-            assert isinstance(payload, InvoicePayload)
+            payload = self._payload(intent, company)
             await state.uploads.restart(self.tenant, intent)
             async with self._slots:
                 return await self._upload(intent, payload)
 
         confirmed = await asyncio.gather(*(confirm(i) for i in intents))
-        await state.uploads.looked_up(self.tenant, [i for i in intents if i.bum_id is None])
+        looked_up = [i for i in intents if i.bum_id is None and i.quota_until is None]
+        await state.uploads.looked_up(self.tenant, looked_up)
         return await self._settled(confirmed)
+
+    @staticmethod
+    def _payload(intent: UploadIntent, company: str) -> InvoicePayload:
+        payload = prepare(intent.changes, company).payload
+        assert isinstance(payload, InvoicePayload)
+        return payload
 
     @staticmethod
     def _delivered(intent: UploadIntent, request_id: str | None, why: str) -> UploadOutcome:

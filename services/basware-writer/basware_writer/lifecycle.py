@@ -1,6 +1,6 @@
 """What a writer process opens at start and closes at shutdown: the database pool and its
-migrations, the stores, the request budget, the connections and their executors, and the
-background loops (heartbeat, follow-up)."""
+migrations, the stores, the Basware request budget, the Visma quota plan, the connections
+and their executors, and the background loops (heartbeat, follow-up)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from mlconnector.connection_store.source import open_connection_source
 from mlconnector.connections import ConnectionSource
 from mlconnector.migrations import apply_migrations
 from mlconnector.settings import DatabaseSettings
+from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 
 # The database cannot be reached: a batch is taken again rather than answered "failed".
 DATABASE_DOWN = (
@@ -88,6 +89,7 @@ class WriterLifecycle:
         )
         async with pool.acquire() as conn:
             await apply_migrations(conn, "basware_writer", owner="basware-writer")
+        await migrate_quota_plan(pool)
         stores = self._stores = WriterStores.of(pool, settings.instance)
         # Alive before any claim is made, so no other instance takes this one's work.
         await stores.instances.beat()
@@ -97,7 +99,11 @@ class WriterLifecycle:
                 open_connection_source(self._database.database_url)
             )
         self._tenants = Tenants(
-            source, stores, RateBudget(pool, settings, on_wait=observe_budget_wait), settings
+            source,
+            stores,
+            RateBudget(pool, settings, on_wait=observe_budget_wait),
+            QuotaPlan(pool),
+            settings,
         )
         self._follow_up = FollowUp(stores, self.tenants.executor, publish_follow_up, settings)
 

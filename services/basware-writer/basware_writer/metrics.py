@@ -12,6 +12,11 @@ BATCH_SECONDS = Histogram("mlc_writer_batch_seconds", "Time to deliver one consu
 PARKED = Gauge(
     "mlc_writer_parked_changes", "Change events waiting behind a prerequisite", ["tenant"]
 )
+QUOTA_WAITS = Gauge(
+    "mlc_writer_quota_parked_uploads",
+    "Invoice uploads parked until Visma's quota window resets",
+    ["tenant"],
+)
 PARKED_KEYS = Gauge("mlc_writer_parked_keys", "Keys (tenant:supplier) with parked changes")
 PENDING = Gauge(
     "mlc_writer_pending_records",

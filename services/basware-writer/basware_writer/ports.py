@@ -5,7 +5,7 @@ stores/ implement them; unit tests can stand in for any of them."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from basware_writer.domain import (
@@ -21,6 +21,7 @@ from basware_writer.planner import UpsertBatch
 from mlconnector.basware.models import AcceptedRequest, InvoiceStatus, RequestStatus
 from mlconnector.contracts import ChangeEvent
 from mlconnector.mapping import InvoicePayload
+from mlconnector.visma.ratelimit import QuotaLane
 
 
 class UploadUncertain(Exception):
@@ -57,13 +58,15 @@ class BaswareCalls(Protocol):
 
 
 class VismaAttachments(Protocol):
-    async def get_attachment(self, attachment_id: str) -> bytes: ...
+    async def get_attachment(
+        self, attachment_id: str, *, lane: QuotaLane = ..., wait_for_quota: bool = ...
+    ) -> bytes: ...
 
 
 class InvoicePdfs(Protocol):
     """The PDF an invoice is uploaded as (Visma's attachment, or rendered), carrying it."""
 
-    async def pdf_of(self, payload: InvoicePayload) -> bytes: ...
+    async def pdf_of(self, payload: InvoicePayload, lane: QuotaLane) -> bytes: ...
 
 
 class KnownStateReader(Protocol):
@@ -100,6 +103,14 @@ class UploadClaims(Protocol):
     ) -> dict[str, LiveUpload]: ...
 
     async def replace(self, tenant: str, intent: UploadIntent, owner: str) -> bool: ...
+
+    async def take_over_waiting(
+        self, tenant: str, intent: UploadIntent, owner: str, timeout_seconds: float
+    ) -> UploadIntent | None: ...
+
+    async def wait_for_quota(
+        self, tenant: str, intents: Sequence[tuple[UploadIntent, datetime]], owner: str
+    ) -> None: ...
 
     async def uploaded(
         self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]

@@ -45,6 +45,9 @@ class WriterSettings(BaseSettings):
     follow_up_interval_seconds: float = Field(default=5.0, gt=0)
     # Parked keys (tenant:supplier) released at once, in one delivery per tenant.
     release_max_keys: int = Field(default=500, ge=1)
+    # Uploads parked for Visma's quota taken up again per follow-up round of an instance,
+    # once the window reset (docs/visma-api.md §8.3).
+    quota_resumes_per_round: int = Field(default=500, ge=1)
     # Liveness of writer instances: claims of an instance not seen for the timeout are taken.
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     instance_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -18,6 +18,7 @@ from mlconnector.connections import Connection, ConnectionNotFound, ConnectionSo
 from mlconnector.contracts import REFERENCE_ENTITIES
 from mlconnector.http_transport import AiohttpTransport
 from mlconnector.visma.client import VismaClient
+from mlconnector.visma.quota_plan import QuotaPlan
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,17 @@ class TenantWriter:
 
 
 def tenant_writer(
-    connection: Connection, stores: WriterStores, budget: RateBudget, settings: WriterSettings
+    connection: Connection,
+    stores: WriterStores,
+    budget: RateBudget,
+    quota: QuotaPlan,
+    settings: WriterSettings,
 ) -> TenantWriter:
     basware = connection.basware_client(AiohttpTransport())
-    visma = connection.visma_client(AiohttpTransport())
+    credentials = connection.visma
+    visma = connection.visma_client(
+        AiohttpTransport(), quota.gate(credentials.company_id, credentials.client_id)
+    )
 
     async def region() -> str:
         return (await basware.region()).value
@@ -68,11 +76,13 @@ class Tenants:
         source: ConnectionSource,
         stores: WriterStores,
         budget: RateBudget,
+        quota: QuotaPlan,
         settings: WriterSettings,
     ) -> None:
         self._source = source
         self._stores = stores
         self._budget = budget
+        self._quota = quota
         self._settings = settings
         self._writers: dict[str, TenantWriter] = {}
         self._retired: list[TenantWriter] = []
@@ -89,7 +99,7 @@ class Tenants:
                 # Its clients may still serve a follow-up round: closed at shutdown.
                 self._retired.append(writer)
             writer = self._writers[connection.name] = tenant_writer(
-                connection, self._stores, self._budget, self._settings
+                connection, self._stores, self._budget, self._quota, self._settings
             )
         return writer.executor
 

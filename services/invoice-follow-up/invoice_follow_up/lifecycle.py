@@ -10,6 +10,7 @@ from invoice_follow_up.store import InvoiceStore
 from mlconnector.connections import ConnectionSource
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.settings import DatabaseSettings
+from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 
 
 class FollowUpLifecycle(ServiceLifecycle[FollowUpSettings]):
@@ -32,11 +33,15 @@ class FollowUpLifecycle(ServiceLifecycle[FollowUpSettings]):
 
     async def open(self) -> None:
         pool = await self.open_database("invoice_follow_up")
+        await migrate_quota_plan(pool)
+        plan = QuotaPlan(pool)
         source = await self.open_connections()
         # Read once: a connection added later is followed after a restart.
         apis = {
             c.tenant: TenantApis(
-                basware=c.basware_client(), visma=c.visma_client(), write_back=c.write_back
+                basware=c.basware_client(),
+                visma=c.visma_client(quota=plan.gate(c.visma.company_id, c.visma.client_id)),
+                write_back=c.write_back,
             )
             for c in await source.list()
         }

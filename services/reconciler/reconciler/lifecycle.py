@@ -8,6 +8,7 @@ from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connections import ConnectionSource
 from mlconnector.lifecycle import ServiceLifecycle
 from mlconnector.settings import DatabaseSettings
+from mlconnector.visma.quota_plan import migrate_quota_plan
 from reconciler import SERVICE_NAME
 from reconciler.scheduler import schedule_forever
 from reconciler.settings import ReconcilerSettings
@@ -29,7 +30,7 @@ class ReconcilerLifecycle(ServiceLifecycle[ReconcilerSettings]):
         self._publisher = publisher
 
     async def open(self) -> None:
-        await self.open_database("reconciler")
+        await migrate_quota_plan(await self.open_database("reconciler"))
         self._source = await self.open_connections()
 
     async def begin(self) -> None:

@@ -15,6 +15,7 @@ from mlconnector.contracts import Entity
 from mlconnector.migrations import apply_migrations
 from mlconnector.settings import KafkaSettings
 from mlconnector.topics import Topic
+from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 from reconciler.heal import Healed
 from reconciler.heal import heal as heal_report
 from reconciler.reading import ConnectionReport, budget_pace, reconcile_connection
@@ -50,14 +51,20 @@ async def reconcile_once(
     try:
         async with pool.acquire() as db:
             await apply_migrations(db, "reconciler", owner="reconciler")
+        await migrate_quota_plan(pool)
         budget = RateBudget(pool, ReconcilerSettings())
+        plan = QuotaPlan(pool)
         async with open_connection_source(database_url) as source:
             if name:
                 connections = [await source.get(name)]
             else:
                 connections = [c for c in await source.list() if c.enabled]
         for connection in connections:
-            async with connection.visma_client() as visma, connection.basware_client() as basware:
+            quota = plan.gate(connection.visma.company_id, connection.visma.client_id)
+            async with (
+                connection.visma_client(quota=quota) as visma,
+                connection.basware_client() as basware,
+            ):
                 pace = await budget_pace(budget, connection, basware)
                 report = await reconcile_connection(connection, visma, basware, pace, entities)
                 async with pool.acquire() as db:

@@ -21,6 +21,7 @@ from mlconnector.basware.rate_budget import RateBudget
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.schedule import is_due
 from mlconnector.visma.errors import VismaError
+from mlconnector.visma.quota_plan import QuotaPlan
 from reconciler import metrics
 from reconciler.heal import heal
 from reconciler.reading import NoCompanyCode, budget_pace, reconcile_connection
@@ -52,7 +53,11 @@ async def reconcile_and_store(
     """One run, stored; with a publisher, what is missing or different is healed."""
     started = datetime.now(UTC)
     try:
-        async with connection.visma_client() as visma, connection.basware_client() as basware:
+        quota = QuotaPlan(pool).gate(connection.visma.company_id, connection.visma.client_id)
+        async with (
+            connection.visma_client(quota=quota) as visma,
+            connection.basware_client() as basware,
+        ):
             pace = await budget_pace(budget, connection, basware)
             report = await reconcile_connection(connection, visma, basware, pace)
             if publisher is not None:

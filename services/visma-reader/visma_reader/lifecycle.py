@@ -1,5 +1,6 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
-per connection, the poll scheduler, which runs one poll loop per connection and follows
+per connection (each asking its company's shared quota plan before every call), the poll
+scheduler, which runs one poll loop per connection and follows
 connections added or removed while it runs, and the broker watch, which recovers from the
 database what a lost broker held."""
 
@@ -19,6 +20,7 @@ from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.settings import DatabaseSettings, KafkaSettings
 from mlconnector.visma import VismaClient
+from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 from visma_reader import SERVICE_NAME
 from visma_reader.broker_watch import BrokerWatch
 from visma_reader.cursor_store import CursorStore
@@ -44,10 +46,14 @@ class ReaderTopics(BaseModel):
 
 
 class VismaClients:
-    """One client per connection, kept across polls (and its token with it)."""
+    """One client per connection, kept across polls (and its token with it). Every call the
+    reader makes is live work (ratelimit.QuotaLane): a list page carries up to a page of
+    records, and a backfill's pages waiting for the quota would hold the connection's
+    incremental polls behind them."""
 
     def __init__(self) -> None:
         self._clients: dict[str, VismaClient] = {}
+        self.plan: QuotaPlan | None = None
 
     async def client_for(self, connection: Connection) -> VismaClient:
         client = self._clients.get(connection.name)
@@ -58,7 +64,10 @@ class VismaClients:
             await client.aclose()
             client = None
         if client is None:
-            client = self._clients[connection.name] = connection.visma_client()
+            quota = None
+            if self.plan is not None:
+                quota = self.plan.gate(connection.visma.company_id, connection.visma.client_id)
+            client = self._clients[connection.name] = connection.visma_client(quota=quota)
         return client
 
     async def aclose(self) -> None:
@@ -95,6 +104,8 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
 
     async def open(self) -> None:
         pool = await self.open_database("visma_reader")
+        await migrate_quota_plan(pool)
+        self._clients.plan = QuotaPlan(pool)
         settings = self.settings
         self._reader = Reader(
             CursorStore(pool),

@@ -45,6 +45,7 @@ from mlconnector.visma import (
     VismaSupplierInvoice,
     VismaVatCategory,
 )
+from mlconnector.visma.ratelimit import QuotaLane
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,12 @@ class PollReport(BaseModel):
     high_water: datetime | None = None
     seconds: float = 0.0
 
+    @property
+    def lane(self) -> QuotaLane:
+        """The share of Visma's quota what this poll found takes downstream: a whole list
+        read (a backfill, a full scan) is bulk work, an incremental window live work."""
+        return QuotaLane.BULK if self.full_scan else QuotaLane.LIVE
+
 
 class PollObserver(Protocol):
     """Metrics and progress logs: told about every page and how each poll ended."""
@@ -133,8 +140,9 @@ class PollObserver(Protocol):
     def poll_failed(self, tenant: str, stream: Stream) -> None: ...
 
 
-# Publishes what is new on one page (acknowledged before it returns); returns how many events.
-HandlePage = Callable[[Sequence[VismaRecord]], Awaitable[int]]
+# Publishes what is new on one page (acknowledged before it returns), its changes in the
+# poll's quota lane; returns how many events.
+HandlePage = Callable[[Sequence[VismaRecord], QuotaLane], Awaitable[int]]
 # Publishes the rows of a page that do not read as records, so each reaches a visible state
 # while the rest of the page and the cursor go on; returns how many events.
 HandleUnreadable = Callable[[Sequence[UnreadableRow]], Awaitable[int]]
@@ -212,7 +220,7 @@ async def _scan(
         page, unreadable = result.records, result.unreadable
         if not page and not unreadable:
             break
-        published = await handle_page(page) if page else 0
+        published = await handle_page(page, report.lane) if page else 0
         if unreadable:
             published += await _unreadable_rows(report, unreadable, handle_unreadable)
         stamps = [r.last_modified_date_time for r in page]

@@ -29,9 +29,17 @@ from mlconnector.visma import (
     VismaPurchaseReceipt,
     VismaRecord,
 )
+from mlconnector.visma.ratelimit import QuotaLane
 from visma_reader.cursor_store import CursorStore
 from visma_reader.poll_gate import PollGate, PollInterrupted
-from visma_reader.poller import PagedSource, PollObserver, PollReport, Stream, poll_stream
+from visma_reader.poller import (
+    HandlePage,
+    PagedSource,
+    PollObserver,
+    PollReport,
+    Stream,
+    poll_stream,
+)
 from visma_reader.receipt_index import ReceiptIndex
 from visma_reader.settings import ReaderSettings
 
@@ -92,19 +100,21 @@ class Reader:
     ) -> list[PollReport]:
         if entity is not Entity.PURCHASE_ORDER:
 
-            async def publish_records(records: Sequence[VismaRecord]) -> int:
-                return await self._publish_new([change_from_record(tenant, r) for r in records])
+            async def publish_records(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
+                return await self._publish_new(
+                    [change_from_record(tenant, r, lane=lane) for r in records]
+                )
 
             return [await self._poll(source, tenant, Stream(entity.value), publish_records)]
 
-        async def index_receipts(records: Sequence[VismaRecord]) -> int:
+        async def index_receipts(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
             receipts = [r for r in records if isinstance(r, VismaPurchaseReceipt)]
             await self._receipts.record(tenant, receipts)
             return 0
 
-        async def publish_orders(records: Sequence[VismaRecord]) -> int:
+        async def publish_orders(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
             orders = [r for r in records if isinstance(r, VismaPurchaseOrder)]
-            return await self._publish_orders(tenant, orders)
+            return await self._publish_orders(tenant, orders, lane)
 
         receipts = await self._poll(source, tenant, Stream.PURCHASE_RECEIPT, index_receipts)
         orders = await self._poll(source, tenant, Stream.PURCHASE_ORDER, publish_orders)
@@ -121,13 +131,13 @@ class Reader:
         source: PagedSource,
         tenant: str,
         stream: Stream,
-        handle_page: Callable[[Sequence[VismaRecord]], Awaitable[int]],
+        handle_page: HandlePage,
     ) -> PollReport:
         settings = self._settings
 
-        async def between_pages(records: Sequence[VismaRecord]) -> int:
+        async def between_pages(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
             self._gate.check()
-            return await handle_page(records)
+            return await handle_page(records, lane)
 
         try:
             return await poll_stream(
@@ -169,11 +179,16 @@ class Reader:
         await self._cursors.remember_published(fresh)
         return len(fresh)
 
-    async def _publish_orders(self, tenant: str, orders: Sequence[VismaPurchaseOrder]) -> int:
+    async def _publish_orders(
+        self, tenant: str, orders: Sequence[VismaPurchaseOrder], lane: QuotaLane
+    ) -> int:
         numbers = [order.order_nbr for order in orders]
         receipts = await self._receipts.receipts_of(tenant, numbers)
         published = await self._publish_new(
-            [change_from_record(tenant, o, receipts.get(o.order_nbr, ())) for o in orders]
+            [
+                change_from_record(tenant, o, receipts.get(o.order_nbr, ()), lane=lane)
+                for o in orders
+            ]
         )
         # Every order here is now on Kafka with the receipts the index holds.
         await self._receipts.settle(tenant, numbers)
@@ -193,7 +208,8 @@ class Reader:
                     orders.append(await source.get_purchase_order(number))
                 except VismaNotFoundError:
                     gone.append(number)
-            published = await self._publish_orders(tenant, orders)
+            # Fetched one by one because a receipt of theirs changed: live work.
+            published = await self._publish_orders(tenant, orders, QuotaLane.LIVE)
             if gone:
                 log.info("%s: receipts point at orders Visma no longer has: %s", tenant, gone)
                 await self._receipts.settle(tenant, gone)

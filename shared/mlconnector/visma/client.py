@@ -1,9 +1,12 @@
 """The async Visma.net ERP client: tokens, company header, paging, quota, retries.
 
 One `VismaClient` per (credential, company): it owns one token (fetched on first use, again
-shortly before expiry and after a 401; never two fetches at once) and one quota pacer.
-Every call sends `ipp-company-id`. 429 and 5xx answers and transport errors are retried with
-backoff, Retry-After honoured; other errors raise a typed `VismaError` at once.
+shortly before expiry and after a 401; never two fetches at once) and asks its quota gate
+(ratelimit.py; a service's is the company's shared plan) before every call, in the call's
+lane. Every call sends `ipp-company-id`. 429 and 5xx answers and transport errors are
+retried with backoff, Retry-After honoured; other errors raise a typed `VismaError` at once.
+A call that may not wait for the quota (bulk work the caller puts aside) raises QuotaSpent
+instead of waiting, on a spent lane as on a 429.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hashlib
 import json
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -42,7 +45,14 @@ from mlconnector.visma.models import (
     VismaSupplier,
     VismaSupplierInvoice,
 )
-from mlconnector.visma.ratelimit import RateLimitStatus, RatePacer
+from mlconnector.visma.ratelimit import (
+    QuotaGate,
+    QuotaLane,
+    QuotaSpent,
+    RateLimitStatus,
+    UnplannedQuota,
+    read_rate_limit,
+)
 
 R = TypeVar("R", bound=VismaRecord)
 M = TypeVar("M", bound=BaseModel)
@@ -193,6 +203,7 @@ class VismaClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        quota: QuotaGate | None = None,
     ) -> None:
         self.credentials = credentials
         self.endpoints = endpoints or VismaEndpoints()
@@ -209,7 +220,9 @@ class VismaClient:
             self._fetch_token, refresh_margin=self.settings.token_refresh_margin_seconds
         )
         self._auth = BearerAuth(self.tokens)
-        self.rate_limit = RatePacer(self.settings.rate_limit_reserve, sleep=sleep)
+        self.quota = quota or UnplannedQuota()
+        # What the latest answer's X-RateLimit-* headers said.
+        self.rate_limit: RateLimitStatus | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -264,13 +277,23 @@ class VismaClient:
         send: Callable[[], Awaitable[httpx.Response]],
         method: str,
         path: str,
+        *,
+        lane: QuotaLane = QuotaLane.LIVE,
+        wait_for_quota: bool = True,
     ) -> httpx.Response:
         """Sends until the answer is neither 429 nor 5xx, or the retry policy gives up: then
         the last answer, or VismaUnavailableError when there was none."""
 
         async def attempt() -> httpx.Response:
             response = await send()
-            self.rate_limit.observe(response.headers)
+            status = read_rate_limit(response.headers)
+            if status is not None:
+                self.rate_limit = status
+                await self.quota.observe(status)
+            if response.status_code == 429 and not wait_for_quota:
+                wait = parse_retry_after(response.headers.get("retry-after")) or 1.0
+                resumes_at = datetime.now(UTC) + timedelta(seconds=wait)
+                raise QuotaSpent(self.credentials.company_id, lane, resumes_at)
             if response.status_code == 429 or response.status_code >= 500:
                 raise _BusyAnswer(response)
             return response
@@ -300,6 +323,8 @@ class VismaClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: BaseModel | None = None,
+        lane: QuotaLane = QuotaLane.LIVE,
+        wait_for_quota: bool = True,
     ) -> httpx.Response:
         request_headers = {"ipp-company-id": self.credentials.company_id, **(headers or {})}
         content = None
@@ -308,7 +333,7 @@ class VismaClient:
             request_headers["Content-Type"] = "application/json"
 
         async def send() -> httpx.Response:
-            await self.rate_limit.wait()
+            await self.quota.admit(lane, wait=wait_for_quota)
             return await self._http.request(
                 method,
                 path,
@@ -318,7 +343,9 @@ class VismaClient:
                 auth=self._auth,
             )
 
-        response = await self._send_retrying(send, method, path)
+        response = await self._send_retrying(
+            send, method, path, lane=lane, wait_for_quota=wait_for_quota
+        )
         if response.is_success:
             return response
         raise api_error(
@@ -441,9 +468,18 @@ class VismaClient:
             VismaSupplierInvoice, "supplierInvoice", document_type, reference_number
         )
 
-    async def get_attachment(self, attachment_id: str) -> bytes:
-        """The file of an invoice attachment (`VismaSupplierInvoice.attachments[i].id`)."""
-        response = await self._request("GET", _path("attachment", attachment_id))
+    async def get_attachment(
+        self,
+        attachment_id: str,
+        *,
+        lane: QuotaLane = QuotaLane.LIVE,
+        wait_for_quota: bool = True,
+    ) -> bytes:
+        """The file of an invoice attachment (`VismaSupplierInvoice.attachments[i].id`);
+        without `wait_for_quota`, QuotaSpent when the lane has no call left."""
+        response = await self._request(
+            "GET", _path("attachment", attachment_id), lane=lane, wait_for_quota=wait_for_quota
+        )
         return response.content
 
     async def ping(self) -> VismaPing:
@@ -451,7 +487,7 @@ class VismaClient:
         await self._request(
             "GET", VismaSupplier.resource, params={"pageNumber": "1", "pageSize": "1"}
         )
-        return VismaPing(company_id=self.credentials.company_id, rate_limit=self.rate_limit.last)
+        return VismaPing(company_id=self.credentials.company_id, rate_limit=self.rate_limit)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -41,8 +41,6 @@ class VismaClientSettings(BaseModel):
     backoff: Backoff = Backoff()
     # Fetch a new token this long before the old one expires.
     token_refresh_margin_seconds: float = Field(default=60, ge=0)
-    # Below this share of the hourly quota, calls are spread over the rest of the window.
-    rate_limit_reserve: float = Field(default=0.05, ge=0, lt=1)
     # The docs put the secret in the form body; HTTP Basic works as well.
     client_auth: Literal["body", "basic"] = "body"
     user_agent: str = "ml-connector"

@@ -1,15 +1,18 @@
-"""Staying under Visma's hourly quota by reading X-RateLimit-* before it runs out.
+"""Visma's hourly quota as every call sees it: the X-RateLimit-* headers of each answer, the
+two lanes calls take it in, and the gate a client asks before each call
+(docs/visma-api.md §8.1 and docs/visma-api.md §8.3).
 
-Visma answers every call with X-RateLimit-Limit/Remaining/Reset (seconds to the end of the
-window). Once Remaining falls to the reserve, the calls left are spread evenly over the time
-left, so the client slows down instead of running into a 429 and waiting a whole window.
+The gate of a service is the company's quota plan in PostgreSQL (quota_plan.py), shared by
+every process that calls Visma for the company. A client without one (the command's ping,
+a preview) only remembers what the headers said.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -31,51 +34,46 @@ def read_rate_limit(headers: Mapping[str, str]) -> RateLimitStatus | None:
         return None
 
 
-def pacing_delay(remaining: int, seconds_to_reset: float, reserve: int) -> float:
-    """Seconds to wait before the next call, given what is left of the window."""
-    if seconds_to_reset <= 0 or remaining > reserve:
-        return 0.0
-    if remaining <= 0:
-        return seconds_to_reset
-    return seconds_to_reset / (remaining + 1)
+class QuotaLane(StrEnum):
+    """Which share of the quota a call is taken from. Live work (incremental polls, what a
+    notification asks for, and the uploads of changes they found) may use the whole quota;
+    bulk work (a backfill's or a full scan's attachment downloads) stops at the reserve, so
+    live work always finds calls left."""
+
+    LIVE = "live"
+    BULK = "bulk"
 
 
-class RatePacer:
-    """Shared by all calls of one client, i.e. one (tenant, client) quota."""
+class QuotaSpent(Exception):
+    """The lane has no call left in this window: the work waits until `resumes_at`."""
 
-    def __init__(
-        self,
-        reserve_fraction: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._reserve_fraction = reserve_fraction
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = asyncio.Lock()
-        self._remaining = 0
-        self._reserve = 0
-        self._reset_at = 0.0
-        self.last: RateLimitStatus | None = None
+    def __init__(self, company_id: str, lane: QuotaLane, resumes_at: datetime) -> None:
+        super().__init__(
+            f"Visma's quota of company {company_id} is spent for {lane} work until "
+            f"{resumes_at:%H:%M:%S} UTC"
+        )
+        self.company_id = company_id
+        self.lane = lane
+        self.resumes_at = resumes_at
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        status = read_rate_limit(headers)
-        if status is None:
-            return
-        self.last = status
-        self._remaining = status.remaining
-        self._reserve = max(1, int(status.limit * self._reserve_fraction))
-        self._reset_at = self._clock() + status.reset_seconds
 
-    async def wait(self) -> None:
-        """Waits as long as the quota asks, then counts the coming call against it."""
-        if self.last is None:
-            return
-        async with self._lock:
-            delay = pacing_delay(self._remaining, self._reset_at - self._clock(), self._reserve)
-            if delay > 0:
-                await self._sleep(delay)
-            if self._clock() < self._reset_at:
-                # Concurrent callers see the budget shrink before the answers come back.
-                self._remaining = max(0, self._remaining - 1)
+class QuotaGate(Protocol):
+    """Asked before every call of one client, told every answer's headers."""
+
+    async def admit(self, lane: QuotaLane, *, wait: bool) -> None:
+        """Counts the coming call against the lane. When the lane is spent: with `wait`, it
+        sleeps (holding nothing others wait on) until the window resets; without, it raises
+        QuotaSpent so the caller can put the work aside."""
+        ...
+
+    async def observe(self, status: RateLimitStatus) -> None: ...
+
+
+class UnplannedQuota:
+    """No plan: every call goes, and the headers are only remembered (the ping shows them)."""
+
+    async def admit(self, lane: QuotaLane, *, wait: bool) -> None:
+        return None
+
+    async def observe(self, status: RateLimitStatus) -> None:
+        return None

@@ -1,17 +1,40 @@
 """SmartPDF uploads claimed in PostgreSQL before they start, so an invoice reaches Basware
 once: an upload is not an upsert, and a second one would be a second document. One upload is
 live per invoice (tenant, entity id): a claim of another version of an invoice with a live
-upload does not succeed (docs/basware-api.md §10.8)."""
+upload does not succeed (docs/basware-api.md §10.8). An upload whose attachment download
+found Visma's quota spent waits here, parked until the window resets (`quota_until`),
+for the follow-up of any instance (docs/visma-api.md §8.3)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
 from basware_writer.domain import LiveUpload, UploadIntent, accepted_uploads
 from basware_writer.stores.accepted import AcceptedStore
 from basware_writer.stores.stored_changes import dump_changes, load_changes
+
+
+def _intent(row: asyncpg.Record) -> UploadIntent:
+    return UploadIntent(
+        changes=load_changes(row["changes"]),
+        payload_hash=row["payload_hash"],
+        invoice_number=row["invoice_number"],
+        invoice_date=row["invoice_date"],
+        started_at=row["started_at"],
+        sent_at=row["sent_at"],
+        bum_id=row["bum_id"],
+        quota_until=row["quota_until"],
+    )
+
+
+def _by_tenant(rows: Sequence[asyncpg.Record]) -> dict[str, list[UploadIntent]]:
+    claimed: dict[str, list[UploadIntent]] = {}
+    for row in sorted(rows, key=lambda r: r["started_at"]):
+        claimed.setdefault(row["tenant"], []).append(_intent(row))
+    return claimed
 
 
 def _keys(intents: Sequence[UploadIntent]) -> tuple[list[str], list[str]]:
@@ -82,7 +105,8 @@ class UploadStore:
             return {}
         rows = await self._pool.fetch(
             """
-            SELECT entity_id, payload_hash, state, bum_id, invoice_number, invoice_date
+            SELECT entity_id, payload_hash, state, bum_id, invoice_number, invoice_date,
+                   quota_until IS NOT NULL AND sent_at IS NULL AS waiting_for_quota
             FROM writer_uploads
             WHERE tenant = $1 AND entity_id = ANY($2::text[]) AND NOT superseded
             """,
@@ -96,6 +120,7 @@ class UploadStore:
                 bum_id=r["bum_id"],
                 invoice_number=r["invoice_number"],
                 invoice_date=r["invoice_date"],
+                waiting_for_quota=r["waiting_for_quota"],
             )
             for r in rows
         }
@@ -131,6 +156,105 @@ class UploadStore:
                 owner,
             )
         return bool(claimed)
+
+    async def take_over_waiting(
+        self, tenant: str, intent: UploadIntent, owner: str, timeout_seconds: float
+    ) -> UploadIntent | None:
+        """A later version of an invoice whose upload waits for Visma's quota (nothing of it
+        sent, nobody uploading it now) takes its place, answering for its changes too; None
+        when that upload went on meanwhile."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            earlier = await conn.fetchrow(
+                """
+                DELETE FROM writer_uploads
+                WHERE tenant = $1 AND entity_id = $2 AND NOT superseded
+                  AND quota_until IS NOT NULL AND sent_at IS NULL
+                  AND writer_claim_open(claimed_by, $3)
+                RETURNING changes
+                """,
+                tenant,
+                intent.change.entity_id,
+                timeout_seconds,
+            )
+            if earlier is None:
+                return None
+            seen = {c.event_id for c in intent.changes}
+            changes = (
+                *(c for c in load_changes(earlier["changes"]) if c.event_id not in seen),
+                *intent.changes,
+            )
+            taking = intent.model_copy(update={"changes": changes})
+            await conn.execute(
+                """
+                INSERT INTO writer_uploads (tenant, entity_id, payload_hash, supplier_number,
+                    invoice_number, invoice_date, changes, state, claimed_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 'uploading', $8)
+                """,
+                tenant,
+                taking.change.entity_id,
+                taking.payload_hash,
+                taking.change.supplier_number,
+                taking.invoice_number,
+                taking.invoice_date,
+                dump_changes(taking.changes),
+                owner,
+            )
+        return taking
+
+    async def wait_for_quota(
+        self, tenant: str, intents: Sequence[tuple[UploadIntent, datetime]], owner: str
+    ) -> None:
+        """Nothing of these was sent: parked until Visma's window resets, for any writer."""
+        if not intents:
+            return
+        ids, hashes = _keys([intent for intent, _ in intents])
+        await self._pool.execute(
+            """
+            UPDATE writer_uploads u SET quota_until = r.until, claimed_by = NULL
+            FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS r(entity_id, hash, until)
+            WHERE u.tenant = $1 AND u.entity_id = r.entity_id AND u.payload_hash = r.hash
+              AND u.claimed_by = $5 AND u.sent_at IS NULL
+            """,
+            tenant,
+            ids,
+            hashes,
+            [until for _, until in intents],
+            owner,
+        )
+
+    async def claim_quota_due(
+        self, owner: str, timeout_seconds: float, limit: int
+    ) -> dict[str, list[UploadIntent]]:
+        """Uploads parked for Visma's quota whose window has reset, oldest first."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE writer_uploads u SET claimed_by = $1
+            FROM (
+                SELECT tenant, entity_id, payload_hash FROM writer_uploads
+                WHERE quota_until <= now() AND state = 'uploading' AND sent_at IS NULL
+                  AND writer_claim_open(claimed_by, $2)
+                ORDER BY started_at LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            ) c
+            WHERE u.tenant = c.tenant AND u.entity_id = c.entity_id
+              AND u.payload_hash = c.payload_hash
+            RETURNING u.*
+            """,
+            owner,
+            timeout_seconds,
+            limit,
+        )
+        return _by_tenant(rows)
+
+    async def quota_waits(self) -> dict[str, tuple[int, datetime | None]]:
+        """Per tenant: uploads parked for Visma's quota, and the latest time they wait for."""
+        rows = await self._pool.fetch(
+            """
+            SELECT tenant, count(*) AS n, max(quota_until) AS until FROM writer_uploads
+            WHERE quota_until IS NOT NULL AND sent_at IS NULL GROUP BY tenant
+            """
+        )
+        return {r["tenant"]: (r["n"], r["until"]) for r in rows}
 
     async def uploaded(self, tenant: str, done: Sequence[tuple[UploadIntent, str | None]]) -> None:
         """Basware has these PDFs (bumId when known): done, and remembered as accepted."""
@@ -191,7 +315,7 @@ class UploadStore:
         """The PDF's PUT starts: from now on the document may be in Basware."""
         await self._pool.execute(
             """
-            UPDATE writer_uploads SET sent_at = now()
+            UPDATE writer_uploads SET sent_at = now(), quota_until = NULL
             WHERE tenant = $1 AND entity_id = $2 AND payload_hash = $3
             """,
             tenant,
@@ -238,7 +362,8 @@ class UploadStore:
             UPDATE writer_uploads u SET claimed_by = $1
             FROM (
                 SELECT tenant, entity_id, payload_hash FROM writer_uploads
-                WHERE state = 'uploading' AND writer_claim_open(claimed_by, $2)
+                WHERE state = 'uploading' AND quota_until IS NULL
+                  AND writer_claim_open(claimed_by, $2)
                   AND (looked_at IS NULL OR looked_at < now() - make_interval(secs => $4))
                 ORDER BY started_at LIMIT $3
                 FOR UPDATE SKIP LOCKED
@@ -252,20 +377,7 @@ class UploadStore:
             limit,
             look_every_seconds,
         )
-        claimed: dict[str, list[UploadIntent]] = {}
-        for row in sorted(rows, key=lambda r: r["started_at"]):
-            claimed.setdefault(row["tenant"], []).append(
-                UploadIntent(
-                    changes=load_changes(row["changes"]),
-                    payload_hash=row["payload_hash"],
-                    invoice_number=row["invoice_number"],
-                    invoice_date=row["invoice_date"],
-                    started_at=row["started_at"],
-                    sent_at=row["sent_at"],
-                    bum_id=row["bum_id"],
-                )
-            )
-        return claimed
+        return _by_tenant(rows)
 
     async def restart(self, tenant: str, intent: UploadIntent) -> None:
         """An unconfirmed upload is sent again: its clock starts anew."""

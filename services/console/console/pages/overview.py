@@ -1,4 +1,5 @@
-"""Overview: per connection and entity where the sync stands, the services, and 24 h charts."""
+"""Overview: per connection and entity where the sync stands, each Visma company's quota,
+the services, and 24 h charts."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from console.sampler import CategoryCount, SyncSample, latest_sample
 from console.users import Session
 from console.web import Access, now, page, state_of
 from mlconnector.reconcile_status import LatestReconcile
-from mlconnector.sync_status import LagRow, ServiceHealth, eta_text
+from mlconnector.sync_status import LagRow, QuotaStatus, ServiceHealth, eta_text
 
 router = APIRouter()
 Viewer = Annotated[Session, Depends(Access(Role.VIEWER))]
@@ -42,6 +43,38 @@ class OverviewRow(BaseModel):
     last_change_read_at: datetime | None
 
 
+class QuotaRow(BaseModel):
+    """One Visma company's quota window (docs/visma-api.md §8.3), as `mlconnector status`
+    shows it."""
+
+    connection: str
+    company_id: str
+    used: int
+    limit: int | None
+    live_reserve: int
+    # None: the window is over (the next call opens one) or not known yet.
+    resets_at: datetime | None
+    # When bulk work (a backfill's attachment downloads) goes on, while it waits.
+    bulk_resumes_at: datetime | None
+    invoices_left: int
+    backfill_eta: datetime | None
+
+
+def quota_row(quota: QuotaStatus) -> QuotaRow:
+    s = quota.standing
+    return QuotaRow(
+        connection=quota.connection,
+        company_id=s.company_id,
+        used=s.used_now,
+        limit=s.quota_limit,
+        live_reserve=s.reserve,
+        resets_at=None if s.window_over else s.resets_at,
+        bulk_resumes_at=s.resumes_at,
+        invoices_left=quota.invoices_left,
+        backfill_eta=quota.eta,
+    )
+
+
 class Overview(BaseModel):
     # When the figures were sampled; None before the first sample.
     taken_at: datetime | None
@@ -53,6 +86,7 @@ class Overview(BaseModel):
     charts: list[Chart]
     # The latest reconcile of each connection (README: "Reconcile").
     reconciles: list[LatestReconcile] = []
+    quotas: list[QuotaRow] = []
 
 
 def overview_rows(sample: SyncSample) -> list[OverviewRow]:
@@ -142,6 +176,7 @@ async def overview(request: Request) -> Overview:
         failures=sample.failures,
         charts=drawn,
         reconciles=sample.report.reconciles,
+        quotas=[quota_row(q) for q in sample.report.quotas],
     )
 
 
@@ -169,6 +204,6 @@ async def overview_page(request: Request, session: Viewer) -> Response:
 @router.get("/api/overview", response_model=Overview, tags=["overview"])
 async def overview_api(request: Request, session: Viewer) -> Overview:
     """Per connection and entity: counts per state, percent done and ETA, freshness; each
-    service's readiness, consumer lag, failures per category, the 24 h chart series, and the
-    latest reconcile of each connection."""
+    service's readiness, consumer lag, failures per category, the 24 h chart series, the
+    latest reconcile of each connection, and each Visma company's quota window."""
     return await overview(request)
