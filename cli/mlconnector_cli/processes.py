@@ -7,7 +7,7 @@ import contextlib
 import ctypes
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -61,8 +61,27 @@ class ManagedProcess:
                 process.kill()
             await process.wait()
 
+    def send(self, signal_number: signal.Signals) -> None:
+        """Sends a signal to the process if it still runs."""
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal_number)
+
     def tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+@contextlib.contextmanager
+def held_still(processes: Sequence[ManagedProcess]) -> Iterator[None]:
+    """The processes stopped (SIGSTOP) for the block, their sockets open, and continued
+    (SIGCONT) after it, whatever happens inside."""
+    for process in processes:
+        process.send(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.send(signal.SIGCONT)

@@ -43,7 +43,7 @@ from mlconnector_cli.ports import (
     StackPorts,
     check_free,
 )
-from mlconnector_cli.processes import ManagedProcess
+from mlconnector_cli.processes import ManagedProcess, held_still
 from mlconnector_cli.progress import (
     ProgressReader,
     ProgressSnapshot,
@@ -529,18 +529,26 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
             await asyncio.gather(*(p.stop() for p in reversed(processes)))
 
 
-async def replace_lost_broker(stack: Stack, broker: EmbeddedBroker) -> None:
+async def replace_lost_broker(
+    stack: Stack, broker: EmbeddedBroker, processes: Sequence[ManagedProcess]
+) -> None:
     """The embedded broker died and took every message with it (docs/broker.md §3.6): a new,
     empty one on the same port, with the topics. The services stay up: their clients find
     the new broker at the same address, and visma-reader recovers from PostgreSQL what the
-    old one held (README, "Broker loss"), with no one typing a command."""
+    old one held (README, "Broker loss"), with no one typing a command.
+
+    The processes hold still while the new broker starts and gets its topics: a client
+    that reached it first would have a topic it asks for created with 4 partitions, and
+    clients producing while the topics are created leave the new broker refusing writes to
+    them (docs/broker.md §3.6)."""
     print(
         f"the broker at {broker.address} is gone: starting a new, empty one there; the "
         "services recover what it held from the database",
         flush=True,
     )
-    await broker.start()
-    await create_topics(stack)
+    with held_still(processes):
+        await broker.start()
+        await create_topics(stack)
 
 
 class ProgressPrinter:
@@ -617,7 +625,7 @@ async def _watch_loop(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             if stack.embedded is not None and not stack.embedded.alive and not stop.is_set():
                 printer.close()
-                await replace_lost_broker(stack, stack.embedded)
+                await replace_lost_broker(stack, stack.embedded, processes)
                 broker.lost()
             for process in processes:
                 if process.exited is not None:

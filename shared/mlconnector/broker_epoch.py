@@ -46,6 +46,9 @@ MARK_PARTITION = 0
 FOLLOW_INTERVAL_SECONDS = 2.0
 # position() is answered locally once a partition's position is known.
 POSITION_TIMEOUT = 1.0
+# A rewind that gets no start offsets by then is tried again at the next look, instead of
+# waiting out the client's request timeout.
+REWIND_TIMEOUT_SECONDS = 5.0
 
 Marks = Mapping[str, int | None]
 
@@ -136,7 +139,9 @@ class EpochFollower:
 
 async def rewind(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
     """Moves the partitions to the start of their log and commits it."""
-    starts = await consumer.beginning_offsets(list(partitions))
+    starts = await asyncio.wait_for(
+        consumer.beginning_offsets(list(partitions)), REWIND_TIMEOUT_SECONDS
+    )
     for partition, start in starts.items():
         consumer.seek(partition, start)
     await consumer.commit({tp: OffsetAndMetadata(start, "") for tp, start in starts.items()})
@@ -158,6 +163,18 @@ async def beyond_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         if position > end:
             found.append(partition)
     return found
+
+
+def not_on_the_broker(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Partitions of the consumer's assignment that the broker does not have: the new
+    broker's topic was created by a client's request before the launcher created it, with
+    fewer partitions (docs/broker.md §3.6). The group joins again onto the partitions there
+    are; the assignment before that is no place to rewind (its start offsets never come)."""
+    return [
+        tp
+        for tp in consumer.assignment()
+        if tp.partition not in (consumer.partitions_for_topic(tp.topic) or set())
+    ]
 
 
 def _to_rewind(
@@ -200,13 +217,17 @@ async def _rewind_all(
     consumer could not be rewound now (a second rewind only re-reads)."""
     done = True
     for group, consumer in consumers:
+        if not_on_the_broker(consumer):
+            log.info("group %s is not rewound before it joins the new broker's partitions", group)
+            done = False
+            continue
         try:
             partitions = set(await beyond_the_end(consumer))
             if moved:
                 partitions |= set(_to_rewind(consumer, moved, marked))
             if partitions:
                 await rewind(consumer, sorted(partitions))
-        except (KafkaError, AssertionError) as error:
+        except (KafkaError, AssertionError, TimeoutError) as error:
             # Rebalancing meanwhile: the partitions' next owner starts from what the group
             # committed, which this rewind may not have reached yet.
             log.warning("group %s not rewound onto the new broker yet: %s", group, error)

@@ -147,12 +147,6 @@ async def wait_until_committed(
         await reader.stop()
 
 
-@pytest.mark.xfail(
-    reason="regression from the broker-loss change (issue 16): after a restart without a "
-    "visma-reader marking the broker, audit-store's group does not commit to the end "
-    "within 60 s; open, see the issue's closing note",
-    strict=False,
-)
 async def test_every_message_of_every_topic_lands_once_across_a_restart(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:

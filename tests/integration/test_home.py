@@ -295,15 +295,11 @@ def service_pids(run_pid: int) -> dict[str, int]:
 
 
 # The bound this test states for a lost broker at this size: from the kill to every record
-# delivered, replacement, detection and recovery included (measured: see the test's output).
+# delivered, replacement, detection and recovery included. Generous on purpose, for a loaded
+# machine (what it took is printed; README, "Broker loss", has the figures).
 RECOVERY_BOUND_SECONDS = 90.0
 
 
-@pytest.mark.xfail(
-    reason="open (issue 16): after the merges, the records are not all delivered within 90 s "
-    "of a broker loss on every run; see the issue's closing note",
-    strict=False,
-)
 async def test_a_broker_lost_mid_backfill_is_replaced_by_an_empty_one_and_every_record_reaches_basware_once(  # noqa: E501
     tmp_path: Path,
 ) -> None:

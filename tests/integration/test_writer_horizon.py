@@ -31,8 +31,10 @@ pytestmark = pytest.mark.integration
 
 # The writer's old bound: 8 attempts, whatever the time they spanned.
 OLD_MAX_ATTEMPTS = 8
-# The storm on the token route, compressed from a minute (the writer's backoff is too).
-STORM_SECONDS = 3.0
+# The storm on the token route: as long as issue 16 asks the writer to wait out. The horizon
+# lies well past it, so the test proves the wait, not a lucky margin.
+STORM_SECONDS = 60.0
+STORM_HORIZON_SECONDS = 3 * STORM_SECONDS
 
 
 def refusals(basware: BaswareSandbox, path_prefix: str) -> int:
@@ -44,8 +46,9 @@ def refusals(basware: BaswareSandbox, path_prefix: str) -> int:
 async def test_a_token_route_storm_longer_than_the_old_attempt_budget_is_waited_out(
     kafka_settings: KafkaSettings, database_url: str, topics: TopicNames
 ) -> None:
-    """Basware's token route answers 429 or 503 to everything for longer than the old
-    attempt budget lasted; then it recovers. Everything is delivered, nothing ever failed."""
+    """Basware's token route answers 429 or 503 to everything for a minute, far longer
+    than the old attempt budget lasted; then it recovers. Everything is delivered, nothing
+    ever failed. The slowest test of the writer, on purpose: the storm is not compressed."""
     async with writer_world() as (basware, _, connection):
         storm = [
             basware.state.add_fault(
@@ -54,7 +57,13 @@ async def test_a_token_route_storm_longer_than_the_old_attempt_budget_is_waited_
             for kind, p in ((FaultKind.UNAVAILABLE, 0.3), (FaultKind.RATE_LIMIT, 1.0))
         ]
         stories = [e for n in range(1, 3) for e in supplier_story(connection.tenant, f"S{n}")]
-        settings = quick_settings(retry_horizon_seconds=60, rate_min_per_second=20)
+        # Backoff capped at seconds, as the writer's own is: the storm is waited out, not
+        # hammered.
+        settings = quick_settings(
+            retry_horizon_seconds=STORM_HORIZON_SECONDS,
+            backoff_cap_seconds=2.0,
+            rate_min_per_second=20,
+        )
         async with running_writer(kafka_settings, database_url, topics, connection, settings):
             await publish(kafka_settings, topics[Topic.VISMA_CHANGES], stories)
             started = time.monotonic()
@@ -63,11 +72,18 @@ async def test_a_token_route_storm_longer_than_the_old_attempt_budget_is_waited_
                     refusals(basware, "/v1/tokens") > OLD_MAX_ATTEMPTS
                     and time.monotonic() - started > STORM_SECONDS
                 ),
-                "the token route refused more than the old attempt budget, for seconds",
+                "the token route refused more than the old attempt budget, for a minute",
+                seconds=STORM_SECONDS + 60,
             )
             for rule in storm:
                 basware.state.faults.remove(rule.id)
+            refused, ended = refusals(basware, "/v1/tokens"), time.monotonic()
             found = await results_until(kafka_settings, topics, all_final(keys(stories)))
+            print(
+                f"token-route storm of {ended - started:.0f} s, {refused} refusals: all"
+                f" delivered {time.monotonic() - ended:.1f} s after it, at most"
+                f" {max(r.attempts for r in found)} attempts"
+            )
 
     assert [r for r in found if r.outcome is Outcome.FAILED] == []
     assert max(r.attempts for r in found) > OLD_MAX_ATTEMPTS

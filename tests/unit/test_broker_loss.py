@@ -1,12 +1,13 @@
 """The pure parts of the recovery from a lost broker: what the epoch marks say, when a
-consumer rewinds, how polls make way for a recovery, and how `--sync-once` ends while the
-broker is away."""
+consumer rewinds, how polls make way for a recovery, how the launcher holds its processes
+still while it replaces the broker, and how `--sync-once` ends while the broker is away."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from mlconnector.contracts import Entity
 from mlconnector.settings import KafkaSettings
 from mlconnector.sync_status import EntityProgress
 from mlconnector_cli.broker_health import BrokerHealth
+from mlconnector_cli.processes import ManagedProcess, held_still
 from mlconnector_cli.progress import ProgressSnapshot, render_line
 from mlconnector_cli.run import RunOptions, sync_once_verdict
 from visma_reader.poll_gate import PollGate, PollInterrupted
@@ -116,6 +118,40 @@ def snapshot(delivered: int, total: int = 10) -> ProgressSnapshot:
 
 def health() -> BrokerHealth:
     return BrokerHealth(KafkaSettings(bootstrap_servers="127.0.0.1:1"), since=datetime.now(UTC))
+
+
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of the process: T while it is stopped."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+async def state_becomes(pid: int, wanted: set[str]) -> str:
+    # A guard against a hang, not a timed assertion: a signal takes effect soon, not at once.
+    async with asyncio.timeout(10):
+        while (state := process_state(pid)) not in wanted:
+            await asyncio.sleep(0.01)
+    return state
+
+
+async def test_the_launcher_holds_its_processes_still_while_it_replaces_the_broker(
+    tmp_path: Path,
+) -> None:
+    sleeper = ManagedProcess("sleeper", ["sleep", "60"], env={}, log_dir=tmp_path)
+    await sleeper.start()
+    assert sleeper.pid is not None
+
+    async def a_replacement_that_fails(pid: int) -> None:
+        with held_still([sleeper]):
+            assert await state_becomes(pid, {"T"}) == "T"
+            raise RuntimeError("the new broker did not start")
+
+    try:
+        with pytest.raises(RuntimeError):
+            await a_replacement_that_fails(sleeper.pid)
+        # Continued even though the replacement failed.
+        assert await state_becomes(sleeper.pid, {"S", "R"}) in {"S", "R"}
+    finally:
+        await sleeper.stop()
 
 
 def test_sync_once_waits_for_a_broker_that_does_not_answer_instead_of_counting_missing() -> None:

@@ -14,6 +14,7 @@ from invoice_follow_up.policy import (
     basware_identity,
     document_outcome,
     exception_note,
+    is_news,
     payment_response,
     should_post_payment,
     should_transfer,
@@ -122,6 +123,22 @@ def test_a_disputed_document_is_disputed_whatever_its_status() -> None:
 )
 def test_status_route_outcomes(status: str, outcome: InvoiceOutcome) -> None:
     assert status_outcome(InvoiceStatus.model_validate({"status": status})) is outcome
+
+
+def test_an_outcome_is_news_once_and_never_takes_a_transferred_invoice_back() -> None:
+    assert is_news(followed(), InvoiceOutcome.APPROVED)
+    assert not is_news(followed(outcome=InvoiceOutcome.APPROVED), InvoiceOutcome.APPROVED)
+    assert is_news(followed(outcome=InvoiceOutcome.APPROVED), InvoiceOutcome.IN_APPROVAL)
+    assert is_news(followed(outcome=InvoiceOutcome.IN_APPROVAL), InvoiceOutcome.APPROVED)
+    # A document read before the transfer (or the payment), handled after it.
+    transferred = followed(outcome=InvoiceOutcome.TRANSFERRED, transferred=True)
+    assert not is_news(transferred, InvoiceOutcome.APPROVED)
+    assert not is_news(transferred, InvoiceOutcome.IN_APPROVAL)
+    assert not is_news(followed(transferred=True), InvoiceOutcome.APPROVED)
+    assert not is_news(followed(outcome=InvoiceOutcome.PAID), InvoiceOutcome.TRANSFERRED)
+    assert is_news(transferred, InvoiceOutcome.PAID)
+    assert is_news(transferred, InvoiceOutcome.DISPUTED)
+    assert is_news(followed(outcome=InvoiceOutcome.APPROVED), InvoiceOutcome.REJECTED)
 
 
 def test_transfer_waits_for_approval_and_for_the_visma_number() -> None:

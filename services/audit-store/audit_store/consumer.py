@@ -97,7 +97,6 @@ class LogConsumer:
     async def run(self) -> None:
         failures = 0
         while True:
-            assignment = self._assignments.count
             try:
                 fetched = await self._consumer.getmany(
                     timeout_ms=self._settings.batch_timeout_ms,
@@ -109,6 +108,10 @@ class LogConsumer:
                 log.exception("reading from Kafka failed; retry in %.1f s", delay)
                 await asyncio.sleep(delay)
                 continue
+            # Taken once the batch is in hand, not before the read: the read itself may be
+            # the one that joins the group (every start does), and its records belong to the
+            # assignment it ended on. aiokafka returns no record of an assignment that is gone.
+            assignment = self._assignments.count
             failures = 0
             if fetched:
                 await self._store(fetched, assignment)

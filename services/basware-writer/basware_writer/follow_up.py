@@ -133,6 +133,8 @@ class FollowUp:
             settings.instance_timeout_seconds,
             settings.upload_lookups_per_round,
             settings.upload_lookup_interval_seconds,
+            # As many as a batch of the consumer takes: they cost a publish, no request.
+            settings.batch_max_records,
         )
         await self._confirm(claimed)
 

@@ -29,6 +29,7 @@ from invoice_follow_up.policy import (
     document_outcome,
     exception_note,
     exception_of,
+    is_news,
     payment_response,
     should_post_payment,
     should_transfer,
@@ -193,17 +194,23 @@ class InvoiceFollowUp:
     async def _record(
         self, invoice: FollowedInvoice, outcome: InvoiceOutcome, detail: str | None
     ) -> FollowedInvoice:
-        """Publishes an outcome once (then remembers it) and writes it back when asked."""
-        if invoice.outcome == outcome:
-            return invoice
-        event: InvoiceStatusChanged = status_event(invoice, outcome, detail)
-        await self._publish([event])
-        await self._store.record_outcome(invoice, outcome)
-        log.info("invoice %s of %s: %s", event.entity_id, invoice.tenant, outcome.value)
-        apis = self._apis.get(invoice.tenant)
+        """Publishes an outcome once (then remembers it) and writes it back when asked.
+
+        Decided on the row as it is now, under its lock: the periodic check and a
+        notification may hold the same invoice at once, each read before the other recorded
+        anything, and a document read before the transfer may be handled after it."""
+        async with self._store.locked(invoice) as locked:
+            current = locked.invoice
+            if not is_news(current, outcome):
+                return current
+            event: InvoiceStatusChanged = status_event(current, outcome, detail)
+            await self._publish([event])
+            recorded = await locked.record_outcome(outcome)
+        log.info("invoice %s of %s: %s", event.entity_id, recorded.tenant, outcome.value)
+        apis = self._apis.get(recorded.tenant)
         if apis is not None and apis.write_back:
-            await self._write_back(apis.visma, invoice, outcome, detail)
-        return invoice.model_copy(update={"outcome": outcome})
+            await self._write_back(apis.visma, current, outcome, detail)
+        return recorded
 
     async def _write_back(
         self,

@@ -155,6 +155,23 @@ class FollowedInvoice(BaseModel):
         return self.payment_posted or self.outcome in (InvoiceOutcome.REJECTED, InvoiceOutcome.PAID)
 
 
+_BEFORE_TRANSFER = (InvoiceOutcome.IN_APPROVAL, InvoiceOutcome.APPROVED)
+_AFTER_TRANSFER = (InvoiceOutcome.TRANSFERRED, InvoiceOutcome.PAID)
+
+
+def is_news(invoice: FollowedInvoice, outcome: InvoiceOutcome) -> bool:
+    """An outcome to publish for the invoice as recorded: not the one it has, and not a step
+    of the approval path it is past (a document or status read before the transfer, or
+    before the payment, and handled after it)."""
+    if outcome == invoice.outcome:
+        return False
+    if outcome in _BEFORE_TRANSFER:
+        return not (invoice.transferred or invoice.outcome in _AFTER_TRANSFER)
+    if outcome is InvoiceOutcome.TRANSFERRED:
+        return invoice.outcome is not InvoiceOutcome.PAID
+    return True
+
+
 def should_transfer(invoice: FollowedInvoice) -> bool:
     """Approved in Basware, booked in Visma (its number is known), not transferred yet."""
     return (

@@ -3,10 +3,13 @@ that speaks SQL."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from enum import StrEnum
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from invoice_follow_up.policy import (
     FollowedInvoice,
@@ -86,6 +89,23 @@ def _one(row: asyncpg.Record | None) -> FollowedInvoice:
     return _followed(row)
 
 
+class LockedInvoice:
+    """One invoice's row under a lock: what it holds now, and its outcome to record."""
+
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record], invoice: FollowedInvoice) -> None:
+        self._conn = conn
+        self.invoice = invoice
+
+    async def record_outcome(self, outcome: InvoiceOutcome) -> FollowedInvoice:
+        await self._conn.execute(
+            "UPDATE invoice_follow SET outcome = $4, updated_at = now()"
+            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
+            *InvoiceStore._key(self.invoice),
+            outcome.value,
+        )
+        return self.invoice.model_copy(update={"outcome": outcome})
+
+
 class InvoiceStore:
     def __init__(self, pool: asyncpg.Pool, *, claim_timeout: timedelta) -> None:
         self._pool = pool
@@ -157,13 +177,16 @@ class InvoiceStore:
         )
         return [_followed(row) for row in rows]
 
-    async def record_outcome(self, invoice: FollowedInvoice, outcome: InvoiceOutcome) -> None:
-        await self._pool.execute(
-            "UPDATE invoice_follow SET outcome = $4, updated_at = now()"
-            " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3",
-            *self._key(invoice),
-            outcome.value,
-        )
+    @contextlib.asynccontextmanager
+    async def locked(self, invoice: FollowedInvoice) -> AsyncIterator[LockedInvoice]:
+        """The invoice's row as it is now, locked (across instances) until the block ends."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT * FROM invoice_follow"
+                " WHERE tenant = $1 AND supplier_code = $2 AND invoice_number = $3 FOR UPDATE",
+                *self._key(invoice),
+            )
+            yield LockedInvoice(conn, _one(row))
 
     async def claim(self, invoice: FollowedInvoice, step: Step) -> bool:
         claimed = await self._pool.fetchval(_CLAIM[step], *self._key(invoice), self._claim_timeout)

@@ -353,21 +353,36 @@ class UploadStore:
         )
 
     async def claim_unconfirmed(
-        self, owner: str, timeout_seconds: float, limit: int, look_every_seconds: float
+        self,
+        owner: str,
+        timeout_seconds: float,
+        limit: int,
+        look_every_seconds: float,
+        answered_limit: int,
     ) -> dict[str, list[UploadIntent]]:
         """Uploads that started but were never confirmed, whose writer stopped following them
-        (handed off, or dead), and that were not looked for in the last `look_every_seconds`."""
+        (handed off, or dead): up to `limit` to look for in Basware, not looked for in the
+        last `look_every_seconds`, and up to `answered_limit` whose PUT was answered (they
+        are delivered without asking Basware anything, so the lookups' pace is not theirs:
+        a writer killed after a batch's uploads, before its results, leaves many)."""
         rows = await self._pool.fetch(
             """
-            UPDATE writer_uploads u SET claimed_by = $1
-            FROM (
+            WITH answered AS (
                 SELECT tenant, entity_id, payload_hash FROM writer_uploads
-                WHERE state = 'uploading' AND quota_until IS NULL
+                WHERE state = 'uploading' AND bum_id IS NOT NULL AND quota_until IS NULL
+                  AND writer_claim_open(claimed_by, $2)
+                ORDER BY started_at LIMIT $5
+                FOR UPDATE SKIP LOCKED
+            ), to_look_for AS (
+                SELECT tenant, entity_id, payload_hash FROM writer_uploads
+                WHERE state = 'uploading' AND bum_id IS NULL AND quota_until IS NULL
                   AND writer_claim_open(claimed_by, $2)
                   AND (looked_at IS NULL OR looked_at < now() - make_interval(secs => $4))
                 ORDER BY started_at LIMIT $3
                 FOR UPDATE SKIP LOCKED
-            ) c
+            )
+            UPDATE writer_uploads u SET claimed_by = $1
+            FROM (SELECT * FROM answered UNION ALL SELECT * FROM to_look_for) c
             WHERE u.tenant = c.tenant AND u.entity_id = c.entity_id
               AND u.payload_hash = c.payload_hash
             RETURNING u.*
@@ -376,6 +391,7 @@ class UploadStore:
             timeout_seconds,
             limit,
             look_every_seconds,
+            answered_limit,
         )
         return _by_tenant(rows)
 
