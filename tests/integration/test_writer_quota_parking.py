@@ -59,7 +59,7 @@ async def test_a_parked_upload_waits_for_its_window_then_any_writer_takes_it(
     soon = datetime.now(UTC) + timedelta(seconds=2)
     await first.uploads.wait_for_quota(TENANT, [(waiting, soon)], first.owner)
     # Neither the lost-answer lookups nor the quota's resumption take it before the reset.
-    assert await second.uploads.claim_unconfirmed(second.owner, TIMEOUT, 10, 0) == {}
+    assert await second.uploads.claim_unconfirmed(second.owner, TIMEOUT, 10, 0, 10) == {}
     assert await second.uploads.claim_quota_due(second.owner, TIMEOUT, 10) == {}
     assert (await first.uploads.quota_waits())[TENANT][0] == 1
     await pool.execute("UPDATE writer_uploads SET quota_until = now() - interval '1 second'")
