@@ -1,7 +1,7 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
-per connection, the poll scheduler, which runs one poll loop per connection and follows
-connections added or removed while it runs, and the broker watch, which recovers from the
-database what a lost broker held."""
+per connection it polls, the poll scheduler, which runs one poll loop per connection whose
+lease it holds and follows connections added or removed while it runs, and the broker watch,
+which recovers from the database what a lost broker held."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from mlconnector.visma import VismaClient
 from visma_reader import SERVICE_NAME
 from visma_reader.broker_watch import BrokerWatch
 from visma_reader.cursor_store import CursorStore
+from visma_reader.leases import LeaseStore, Tenure
 from visma_reader.metrics import ReaderMetrics
 from visma_reader.poll_gate import PollGate
 from visma_reader.reader import Publish, Reader
@@ -60,6 +61,12 @@ class VismaClients:
         if client is None:
             client = self._clients[connection.name] = connection.visma_client()
         return client
+
+    async def forget(self, name: str) -> None:
+        """The connection is polled elsewhere now: its token goes with its client."""
+        client = self._clients.pop(name, None)
+        if client is not None:
+            await client.aclose()
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -109,17 +116,25 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         default = IntervalSchedule(seconds=settings.poll_interval_seconds)
         early_interval = timedelta(seconds=settings.early_poll_interval_seconds)
 
-        def poller(connection: Connection) -> ConnectionPoller:
+        def poller(connection: Connection, tenure: Tenure) -> ConnectionPoller:
             return ConnectionPoller(
                 connection.name,
                 connection.tenant,
                 source,
                 self._poll,
+                tenure,
                 default=default,
                 early_interval=early_interval,
             )
 
-        self._scheduler = PollScheduler(source, poller, settings.connections_refresh_seconds)
+        instance = f"{socket.gethostname()}-{os.getpid()}"
+        self._scheduler = PollScheduler(
+            source,
+            poller,
+            settings.connections_refresh_seconds,
+            LeaseStore(pool, instance, settings.lease_seconds),
+            stopped=self._clients.forget,
+        )
         self._watch = BrokerWatch(
             EpochMarks(self._kafka, self._topics.watched()),
             pool,
@@ -127,7 +142,7 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
             self._gate,
             lambda: kafka_replay_publisher(self._kafka, self._topics.changes),
             interval=settings.broker_check_seconds,
-            instance=f"{socket.gethostname()}-{os.getpid()}",
+            instance=instance,
             recovered=self._poll_now,
         )
 
@@ -142,6 +157,6 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         for poller in self.scheduler.pollers:
             poller.wake(None)
 
-    async def _poll(self, connection: Connection, entity: Entity) -> None:
+    async def _poll(self, connection: Connection, entity: Entity, tenure: Tenure) -> None:
         client = await self._clients.client_for(connection)
-        await opened(self._reader, "the reader").poll(client, connection.tenant, entity)
+        await opened(self._reader, "the reader").poll(client, connection.tenant, entity, tenure)

@@ -17,6 +17,10 @@ class ReaderSettings(BaseSettings):
     # in between merge into the next. Worst case, four Visma calls per interval: 2,880 an
     # hour at 5 s, a fifth of the hourly quota (docs/visma-api.md §8.1).
     early_poll_interval_seconds: float = Field(default=5.0, ge=0)
+    # How long a reader's lease on a connection lasts without renewal (leases.py): how soon
+    # the connections of a reader that died are polled by the others. Renewed three times
+    # per lease; a reader also counts as live for this long after its last renewal.
+    lease_seconds: float = Field(default=30.0, gt=0)
     # How often the list of connections is read again, so that one added or removed while
     # the reader runs is polled or left alone without a restart.
     connections_refresh_seconds: float = Field(default=10.0, gt=0)
