@@ -49,7 +49,8 @@ async def test_a_dead_readers_leases_are_taken_over_and_its_cursor_writes_refuse
     taken = await first.acquire(CONNECTIONS, 3)
     assert sorted(taken) == ["c0", "c1", "c2"]
     renewal = await second.renew(CONNECTIONS)
-    assert renewal.live_readers == 2 and renewal.held == {}
+    assert renewal.live_readers == 2
+    assert renewal.held == {}
     # Held leases are not free: the second reader gets the rest only.
     assert sorted(await second.acquire(CONNECTIONS, 5)) == ["c3", "c4"]
 
