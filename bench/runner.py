@@ -22,6 +22,7 @@ from bench.gateway import gateway_rate
 from bench.lifecycle import PHASES, tenant_lifecycle
 from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
 from bench.sizes import BenchSize, ScenarioContext
+from bench.tenants import tenants
 
 Run = Callable[[BenchSize, ScenarioContext, Record], Awaitable[None]]
 
@@ -31,6 +32,8 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "gateway": (("gateway",), gateway_rate),
     "console": (("console",), console_pages),
     "chaos": (("chaos",), chaos),
+    # Not in any size's own runs: it takes minutes (`--runs tenants`).
+    "tenants": (("tenants, 1 reader", "tenants, 2 readers"), tenants),
 }
 
 

@@ -49,6 +49,9 @@ class BenchSize(BaseModel):
     chaos_ledger: Dataset
     chaos_kill_interval: float = 20.0
     chaos_rounds: int = 10
+    # The tenants run: this many companies with small ledgers, polled at this interval.
+    tenants: int = 1000
+    tenant_poll_interval: float = 30.0
     # What `python -m bench --size <name>` runs unless told otherwise.
     runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
 
@@ -66,6 +69,7 @@ SIZES: dict[str, BenchSize] = {
         chaos_ledger=Dataset(suppliers=300, purchase_orders=600, invoices=600),
         chaos_kill_interval=1.0,
         chaos_rounds=2,
+        tenants=50,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
         runs=("tenant", "baseline", "console", "chaos"),
     ),
