@@ -15,6 +15,7 @@ from mlconnector.audit.replay import kafka_replay_publisher
 from mlconnector.broker_epoch import EpochMarks
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import Entity
+from mlconnector.http_transport import AiohttpTransport
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -59,7 +60,7 @@ class VismaClients:
             await client.aclose()
             client = None
         if client is None:
-            client = self._clients[connection.name] = connection.visma_client()
+            client = self._clients[connection.name] = connection.visma_client(AiohttpTransport())
         return client
 
     async def forget(self, name: str) -> None:
@@ -101,7 +102,9 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         return opened(self._scheduler, "the poll scheduler")
 
     async def open(self) -> None:
-        pool = await self.open_database("visma_reader")
+        # The recovery's advisory lock is taken on a session of its own (broker_watch.py);
+        # the migrations release theirs before the pool is used.
+        pool = await self.open_database("visma_reader", stateless=True)
         settings = self.settings
         self._reader = Reader(
             CursorStore(pool),
