@@ -7,12 +7,14 @@ Figures per reader count: the time from the readers' launch until every company'
 backfill is done (each company's supplier-invoice cursor, the last stream of a cycle, is
 stored), then over two poll intervals: poll cycles per second (the sandbox's count of
 supplier-invoice lists: one page each), CPU milliseconds per cycle and the readers' share of
-one core (psutil), their RSS, and the database connections open on the run's database.
+one core (psutil), the Visma sandbox's share (it runs on the same cores), the readers' RSS,
+and the database connections open on the run's database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -148,9 +150,13 @@ async def many_companies(
                 backfill = await until_backfilled(conn, companies, reader_processes, started)
                 async with VismaBackdoor(visma_url) as visma:
                     pids = [p.pid for p in reader_processes if p.pid is not None]
+                    assert sandbox.pid is not None
+                    sandbox0 = cpu_seconds([sandbox.pid])
                     cpu0, cycles0, at0 = cpu_seconds(pids), await cycles(visma), time.monotonic()
                     await asyncio.sleep(2 * interval)
                     cpu1, cycles1, at1 = cpu_seconds(pids), await cycles(visma), time.monotonic()
+                    sandbox1 = cpu_seconds([sandbox.pid])
+                    load = os.getloadavg()[0]
                     calls = sum((await visma.counters()).values())
                 rss = max(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
                 in_use = await conn.fetchval(
@@ -180,6 +186,18 @@ async def many_companies(
             unit="%",
             source=source,
             target=Target(op="<", value=MAX_CORE_SHARE) if readers == 1 else None,
+        ),
+        Figure(
+            name="Visma sandbox's CPU, share of one core",
+            value=100 * (sandbox1 - sandbox0) / seconds,
+            unit="%",
+            source="psutil: near 100 %, the sandbox is what limits the cycles",
+        ),
+        Figure(
+            name="load average (1 min) at the end",
+            value=load,
+            unit="",
+            source="os.getloadavg: the machine's cores are shared with other work",
         ),
         Figure(name="RSS of the largest reader", value=rss, unit="MB", source="psutil"),
         Figure(
