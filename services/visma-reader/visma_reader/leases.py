@@ -27,8 +27,7 @@ from dataclasses import dataclass
 import asyncpg
 from pydantic import BaseModel
 
-# Rows of readers gone this long are forgotten (their leases were free long before).
-FORGET_AFTER_SECONDS = 86_400.0
+from mlconnector.instances import InstanceBeats
 
 
 class LeaseLost(Exception):
@@ -75,6 +74,7 @@ def rebalance(held: Sequence[str], connections: int, live_readers: int) -> tuple
 class LeaseStore:
     def __init__(self, pool: asyncpg.Pool, instance: str, lease_seconds: float) -> None:
         self._pool = pool
+        self._beats = InstanceBeats("visma_reader_instance", instance)
         self.instance = instance
         self.lease_seconds = lease_seconds
 
@@ -84,18 +84,7 @@ class LeaseStore:
         of what it holds while not expired."""
         names = list(connections)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """
-                INSERT INTO visma_reader_instance (instance) VALUES ($1)
-                ON CONFLICT (instance) DO UPDATE SET seen_at = now()
-                """,
-                self.instance,
-            )
-            await conn.execute(
-                "DELETE FROM visma_reader_instance"
-                " WHERE seen_at < now() - make_interval(secs => $1)",
-                FORGET_AFTER_SECONDS,
-            )
+            await self._beats.beat(conn)
             await conn.execute(
                 "INSERT INTO visma_connection_lease (connection)"
                 " SELECT unnest($1::text[]) ON CONFLICT (connection) DO NOTHING",
@@ -167,6 +156,4 @@ class LeaseStore:
                 " WHERE holder = $1",
                 self.instance,
             )
-            await conn.execute(
-                "DELETE FROM visma_reader_instance WHERE instance = $1", self.instance
-            )
+            await self._beats.leave(conn)

@@ -87,7 +87,13 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         connections: ConnectionSource | None,
         publish: Publish,
     ) -> None:
-        super().__init__(SERVICE_NAME, database, settings, pool_size=4, connections=connections)
+        super().__init__(
+            SERVICE_NAME,
+            database,
+            settings,
+            pool_size=settings.database_pool_size,
+            connections=connections,
+        )
         self._kafka = kafka
         self._topics = topics
         self._publish = publish

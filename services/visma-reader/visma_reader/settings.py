@@ -21,6 +21,9 @@ class ReaderSettings(BaseSettings):
     # the connections of a reader that died are polled by the others. Renewed three times
     # per lease; a reader also counts as live for this long after its last renewal.
     lease_seconds: float = Field(default=30.0, gt=0)
+    # Connections of the reader's database pool: every poll of every stream queries it a few
+    # times, so with many companies it bounds the poll cycles per second (README, capacity).
+    database_pool_size: int = Field(default=10, ge=1)
     # How often the list of connections is read again, so that one added or removed while
     # the reader runs is polled or left alone without a restart.
     connections_refresh_seconds: float = Field(default=10.0, gt=0)
