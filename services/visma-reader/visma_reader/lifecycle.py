@@ -136,7 +136,7 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
                 early_interval=early_interval,
             )
 
-        instance = f"{socket.gethostname()}-{os.getpid()}"
+        instance = settings.instance or f"{socket.gethostname()}-{os.getpid()}"
         self._scheduler = PollScheduler(
             source,
             poller,

@@ -21,6 +21,11 @@ class ReaderSettings(BaseSettings):
     # the connections of a reader that died are polled by the others. Renewed three times
     # per lease; a reader also counts as live for this long after its last renewal.
     lease_seconds: float = Field(default=30.0, gt=0)
+    # The name this reader holds its leases under; unique among the readers running. By
+    # default host and process id, so a reader started again waits out its predecessor's
+    # leases; a stable name per slot (a systemd unit, a pod of a StatefulSet) takes them back
+    # at once.
+    instance: str | None = None
     # Connections of the reader's database pool: every poll of every stream queries it a few
     # times, so with many companies it bounds the poll cycles per second (README, capacity).
     database_pool_size: int = Field(default=10, ge=1)
