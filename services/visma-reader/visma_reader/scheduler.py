@@ -236,6 +236,7 @@ class PollScheduler:
         self._leases = leases
         self._stopped = stopped
         self._pollers: dict[str, ConnectionPoller] = {}
+        self._by_tenant: dict[str, ConnectionPoller] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._known: set[str] = set()
         self._look_again = asyncio.Event()
@@ -248,10 +249,10 @@ class PollScheduler:
     def wake(self, tenant: str, entity: Entity | None) -> bool:
         """False for a tenant no connection has (yet); a tenant polled by another reader is
         left to that reader's schedule."""
-        for poller in self._pollers.values():
-            if poller.tenant == tenant:
-                poller.wake(entity)
-                return True
+        poller = self._by_tenant.get(tenant)
+        if poller is not None:
+            poller.wake(entity)
+            return True
         if tenant not in self._known:
             self._look_again.set()
             return False
@@ -333,6 +334,7 @@ class PollScheduler:
         tenure = Tenure(connection.name, self._leases.instance, epoch, valid_until)
         poller = self._make_poller(connection, tenure)
         self._pollers[connection.name] = poller
+        self._by_tenant[poller.tenant] = poller
         self._tasks[connection.name] = asyncio.create_task(
             poller.run(), name=f"poll:{connection.name}"
         )
@@ -343,6 +345,8 @@ class PollScheduler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for name in names:
-            self._pollers.pop(name, None)
+            poller = self._pollers.pop(name, None)
+            if poller is not None and self._by_tenant.get(poller.tenant) is poller:
+                del self._by_tenant[poller.tenant]
             if self._stopped is not None:
                 await self._stopped(name)
