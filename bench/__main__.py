@@ -46,6 +46,11 @@ def main() -> int:
         "(proportions 1 supplier : 5 POs : 5 invoices), e.g. to measure part of `full`",
     )
     parser.add_argument(
+        "--tenants",
+        type=int,
+        help="companies of the tenants run (default: the size's): --runs tenants --tenants 1000",
+    )
+    parser.add_argument(
         "--writers", type=int, default=1, help="basware-writer processes in the pipeline"
     )
     parser.add_argument(
@@ -61,6 +66,8 @@ def main() -> int:
         # A bigger ledger than the size's own gets the time a slow pipeline would need.
         timeout = max(size.backfill_timeout, backfill.records / MIN_RECORDS_PER_SECOND)
         size = size.model_copy(update={"backfill": backfill, "backfill_timeout": timeout})
+    if args.tenants:
+        size = size.model_copy(update={"tenants": args.tenants})
     chosen = args.runs.split(",") if args.runs else size.runs
     names = [name.strip() for name in chosen if name.strip()]
     unknown = sorted(set(names) - set(RUNS))

@@ -24,6 +24,7 @@ from bench.lifecycle import PHASES, tenant_lifecycle
 from bench.quota import quota_bound
 from bench.report import BenchReport, Figure, Record, ScenarioResult, error_summary
 from bench.sizes import BenchSize, ScenarioContext
+from bench.tenants import tenants
 
 Run = Callable[[BenchSize, ScenarioContext, Record], Awaitable[None]]
 
@@ -35,6 +36,8 @@ RUNS: dict[str, tuple[tuple[str, ...], Run]] = {
     "chaos": (("chaos",), chaos),
     "audit-scale": (("audit-scale",), audit_scale),
     "quota": (("quota",), quota_bound),
+    # Not in any size's own runs: it takes minutes (`--runs tenants`).
+    "tenants": (("tenants, 1 reader", "tenants, 2 readers"), tenants),
 }
 
 

@@ -69,6 +69,9 @@ class BenchSize(BaseModel):
     chaos_kill_interval: float = 20.0
     chaos_rounds: int = 10
     quota: QuotaRun
+    # The tenants run: this many companies with small ledgers, polled at this interval.
+    tenants: int = 1000
+    tenant_poll_interval: float = 30.0
     # What `python -m bench --size <name>` runs unless told otherwise.
     runs: tuple[str, ...] = ("tenant", "baseline", "gateway")
 
@@ -98,6 +101,7 @@ SIZES: dict[str, BenchSize] = {
             live_change_interval=3.0,
             timeout=300.0,
         ),
+        tenants=50,
         # The gateway's own start-up and drain dwarf a small run's sending: full size only.
         runs=("tenant", "baseline", "console", "chaos", "audit-scale", "quota"),
     ),

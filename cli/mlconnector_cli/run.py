@@ -352,6 +352,8 @@ def service_processes(
     env = {
         **connection_env,
         "VISMA_READER_POLL_INTERVAL_SECONDS": str(options.poll_interval),
+        # The one reader of the stack: started again, it takes its leases back at once.
+        "VISMA_READER_INSTANCE": "mlconnector-run",
     }
     return [
         ManagedProcess(

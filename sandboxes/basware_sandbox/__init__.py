@@ -13,6 +13,7 @@ from basware_sandbox.config import (
     VirtualHost,
     WebhookDelivery,
     WebhookSignature,
+    tenant_clients,
 )
 from basware_sandbox.faults import FaultKind, FaultRule
 from basware_sandbox.runner import BaswareSandbox, run_basware_sandbox
@@ -32,4 +33,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookSignature",
     "run_basware_sandbox",
+    "tenant_clients",
 ]

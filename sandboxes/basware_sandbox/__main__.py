@@ -12,7 +12,7 @@ import contextlib
 import signal
 from pathlib import Path
 
-from basware_sandbox.config import DEMO_CLIENT, SandboxConfig
+from basware_sandbox.config import DEMO_CLIENT, SandboxConfig, tenant_clients
 from basware_sandbox.runner import run_basware_sandbox
 
 
@@ -22,7 +22,8 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         if args.config
         else SandboxConfig()
     )
-    updates: dict[str, object] = {"clients": [*config.clients, DEMO_CLIENT]}
+    clients = [*config.clients, DEMO_CLIENT, *tenant_clients(args.tenants)]
+    updates: dict[str, object] = {"clients": clients}
     if args.processing_delay is not None:
         updates["processing_delay_seconds"] = args.processing_delay
     if args.token_lifetime is not None:
@@ -71,6 +72,13 @@ def main() -> None:
     )
     parser.add_argument("--token-lifetime", type=int, help="token lifetime in seconds (300..86400)")
     parser.add_argument("--auto-approve", action="store_true", help="approve invoices that match")
+    parser.add_argument(
+        "--tenants",
+        type=int,
+        default=0,
+        help="also provision N customers of their own (client tenant-n-client, "
+        "secret tenant-n-secret, tenant TENANT-n): the many-companies mode",
+    )
     parser.add_argument(
         "--state-dir", type=Path, help="save the state here; resume from it on the next start"
     )

@@ -141,3 +141,18 @@ DEMO_CLIENT = ApiClient(
     bwcid="DEMO-TENANT",
     company_codes=["BW00", "1010"],
 )
+
+
+def tenant_clients(count: int) -> list[ApiClient]:
+    """`count` customers of their own for the many-companies mode (`--tenants N`): customer n
+    (from 1) has client `tenant-n-client` / `tenant-n-secret`, tenant `TENANT-n` and company
+    code `Cn`, in the EU production host."""
+    return [
+        ApiClient(
+            client_id=f"tenant-{n}-client",
+            client_secret=SecretStr(f"tenant-{n}-secret"),
+            bwcid=f"TENANT-{n}",
+            company_codes=[f"C{n}"],
+        )
+        for n in range(1, count + 1)
+    ]

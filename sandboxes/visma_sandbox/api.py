@@ -164,12 +164,12 @@ class VismaApi:
         grant: TokenGrant | None = None
         quota: Quota | None = None
         settings = state.settings
-        fault = state.faults.apply(method, path)
         response: Response
         # The token is checked on arrival: a slow answer does not expire it on the way.
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token:
             grant = state.tokens.verify(token.strip())
+        fault = state.faults.apply(method, path, grant.company_id if grant else None)
         background = request.headers.get(BACKGROUND_HEADER)
         if not isinstance(found, Route) or found.kind in _FOREGROUND_ONLY:
             background = None
@@ -226,6 +226,7 @@ class VismaApi:
                 company_id=grant.company_id if grant else None,
                 tenant_id=grant.tenant_id if grant else None,
                 client_id=grant.client_id if grant else None,
+                token_id=grant.jti if grant else None,
                 rate_limit_remaining=quota.remaining,
                 retry_after=int(retry_after) if retry_after else None,
                 headers=kept_headers(request.headers),

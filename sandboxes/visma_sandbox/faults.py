@@ -1,4 +1,4 @@
-"""Fault injection per route: error statuses, 429 storms and slow answers."""
+"""Fault injection per route and company: error statuses, 429 storms and slow answers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class FaultRule(BaseModel):
 
     path: str = "*"
     method: str | None = None
+    # Hits only the calls of this company (the one its token stands for); None: every one.
+    company_id: str | None = None
     # 500, 503 or 429 (a 429 carries Retry-After: retry_after); None: only the delay applies.
     status: int | None = Field(default=None, ge=400, le=599)
     retry_after: int = Field(default=1, ge=0)
@@ -55,13 +57,15 @@ class FaultInjector:
     def rules(self) -> dict[int, FaultRule]:
         return dict(self._rules)
 
-    def apply(self, method: str, path: str) -> FaultOutcome:
+    def apply(self, method: str, path: str, company_id: str | None = None) -> FaultOutcome:
         if not self._rules:
             return FaultOutcome()
         path = path.lower()
         delay, status, retry_after = 0.0, None, 0
         for rule_id, rule in list(self._rules.items()):
             if rule.method is not None and rule.method.upper() != method:
+                continue
+            if rule.company_id is not None and rule.company_id != company_id:
                 continue
             if not fnmatch.fnmatchcase(path, rule.path.lower()):
                 continue

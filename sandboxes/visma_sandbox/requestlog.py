@@ -28,6 +28,9 @@ class LoggedRequest(BaseModel):
     company_id: str | None = None
     tenant_id: str | None = None
     client_id: str | None = None
+    # The id of the token the call carried (its jti, not the token): the calls of one client
+    # process for one company share it until it fetches a new one.
+    token_id: str | None = None
     rate_limit_remaining: int | None = None
     retry_after: int | None = None
     headers: dict[str, str] = {}

@@ -97,6 +97,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         # Marks the audit log never recorded are dropped (broker loss, unreadable versions).
         Grant("visma_published_record", READ_WRITE),
         Grant("visma_broker_epoch", UPSERT),
+        # Which reader polls which connection (leases.py); a cursor write locks its lease row.
+        Grant("visma_reader_instance", READ_WRITE),
+        Grant("visma_connection_lease", UPSERT),
         # A lost broker's recovery re-publishes what the log holds without a result.
         *READ_AUDIT,
         Grant("visma_purchase_receipt", UPSERT),

@@ -13,3 +13,6 @@ def configure_logging(level: str = "INFO", *, service: str) -> None:
     )
     # aiokafka logs every rebalance step at INFO; keep the service's own lines readable.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # httpx logs every request at INFO: with many connections, most of a reader's log and a
+    # share of its CPU. The clients log what fails themselves.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -17,6 +17,7 @@ from basware_sandbox import (
     WebhookDelivery,
     WebhookSignature,
     run_basware_sandbox,
+    tenant_clients,
 )
 from mlconnector.basware import BaswareCredentials, BaswareHost, BaswareHosts, BaswareRegion
 from mlconnector.connections import Connection
@@ -114,9 +115,12 @@ async def sandboxes(
     signature: WebhookSignature | None = None,
     seed: SeedOptions | None = None,
     processing_delay_seconds: float | None = None,
+    tenants: int = 0,
 ) -> AsyncIterator[tuple[BaswareSandbox, RunningSandbox]]:
+    """`tenants` Basware customers of their own besides the two (basware_sandbox's
+    `tenant_clients`), for as many connections."""
     basware_config = SandboxConfig(
-        clients=[BASWARE_CLIENT, BASWARE_US_CLIENT],
+        clients=[BASWARE_CLIENT, BASWARE_US_CLIENT, *tenant_clients(tenants)],
         webhook_signature=signature or WebhookSignature(),
         webhook_delivery=WebhookDelivery(attempts=3, backoff_seconds=0.05, timeout_seconds=5),
     )

@@ -188,6 +188,8 @@ def reader_environment(
         "KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
         "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
         "DATABASE_URL": database_url,
+        # Started again after a kill, the reader takes its lease back at once.
+        "VISMA_READER_INSTANCE": "test-reader",
         "VISMA_CLIENT_ID": credentials.client_id,
         "VISMA_CLIENT_SECRET": credentials.client_secret.get_secret_value(),
         "VISMA_TENANT_ID": credentials.tenant_id,

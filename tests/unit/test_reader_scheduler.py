@@ -19,6 +19,7 @@ from mlconnector.contracts import Entity
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.vault import VaultError
 from mlconnector.visma import VismaCredentials
+from visma_reader.leases import Renewal, Tenure, fair_share, rebalance
 from visma_reader.scheduler import (
     ConnectionPoller,
     PollScheduler,
@@ -27,6 +28,7 @@ from visma_reader.scheduler import (
 )
 
 NEVER = IntervalSchedule(seconds=3600)
+LEASE_SECONDS = 0.6
 INTERVAL = timedelta(seconds=0.4)
 
 
@@ -64,6 +66,72 @@ class Connections:
             raise ConnectionNotFound(name) from None
 
 
+def held(name: str) -> Tenure:
+    """A tenure that never runs out."""
+    return Tenure(name, "r1", 1, float("inf"))
+
+
+class Lease:
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.epoch = 0
+        self.expires_at = -float("inf")
+
+
+class MemoryLeases:
+    """The lease table's rules without a database (the real one: test_reader_leases.py);
+    several instances share one table and one set of beats."""
+
+    def __init__(
+        self,
+        instance: str,
+        table: dict[str, Lease] | None = None,
+        beats: dict[str, float] | None = None,
+    ) -> None:
+        self.instance = instance
+        self.lease_seconds = LEASE_SECONDS
+        self.table = {} if table is None else table
+        self.beats = {} if beats is None else beats
+
+    def sharing(self, instance: str) -> MemoryLeases:
+        return MemoryLeases(instance, self.table, self.beats)
+
+    async def renew(self, connections: Sequence[str]) -> Renewal:
+        now = time.monotonic()
+        self.beats[self.instance] = now
+        held: dict[str, int] = {}
+        for name in connections:
+            lease = self.table.setdefault(name, Lease())
+            if lease.holder == self.instance and lease.expires_at > now:
+                lease.expires_at = now + self.lease_seconds
+                held[name] = lease.epoch
+        for name, lease in self.table.items():
+            if lease.holder == self.instance and name not in connections:
+                lease.holder = None
+        live = sum(1 for at in self.beats.values() if at > now - self.lease_seconds)
+        return Renewal(held=held, live_readers=live)
+
+    async def acquire(self, connections: Sequence[str], count: int) -> dict[str, int]:
+        now = time.monotonic()
+        taken: dict[str, int] = {}
+        for name in sorted(connections):
+            lease = self.table[name]
+            if len(taken) < count and (lease.holder is None or lease.expires_at <= now):
+                lease.holder, lease.epoch = self.instance, lease.epoch + 1
+                lease.expires_at = now + self.lease_seconds
+                taken[name] = lease.epoch
+        return taken
+
+    async def release(self, connections: Sequence[str]) -> None:
+        for name in connections:
+            if self.table[name].holder == self.instance:
+                self.table[name].holder = None
+
+    async def leave(self) -> None:
+        await self.release(list(self.table))
+        self.beats.pop(self.instance, None)
+
+
 class Polls:
     """The polls made: (connection name, entity, when), and a wait for one to come."""
 
@@ -71,7 +139,7 @@ class Polls:
         self.made: list[tuple[str, Entity, float]] = []
         self._changed = asyncio.Event()
 
-    async def __call__(self, connection: Connection, entity: Entity) -> None:
+    async def __call__(self, connection: Connection, entity: Entity, tenure: Tenure) -> None:
         self.made.append((connection.name, entity, time.monotonic()))
         self._changed.set()
 
@@ -108,7 +176,13 @@ async def poller() -> AsyncIterator[tuple[ConnectionPoller, Polls]]:
     polls = Polls()
     source = Connections(connection("1000001"))
     running = ConnectionPoller(
-        "c1000001", "1000001", source, polls, default=NEVER, early_interval=INTERVAL
+        "c1000001",
+        "1000001",
+        source,
+        polls,
+        held("c1000001"),
+        default=NEVER,
+        early_interval=INTERVAL,
     )
     task = asyncio.create_task(running.run())
     await polls.until(lambda: running.cycles == 1)  # the first, scheduled cycle
@@ -158,12 +232,12 @@ async def test_connections_added_and_removed_while_running_are_followed() -> Non
     polls = Polls()
     source = Connections(connection("1000001"))
 
-    def make(c: Connection) -> ConnectionPoller:
+    def make(c: Connection, tenure: Tenure) -> ConnectionPoller:
         return ConnectionPoller(
-            c.name, c.tenant, source, polls, default=NEVER, early_interval=INTERVAL
+            c.name, c.tenant, source, polls, tenure, default=NEVER, early_interval=INTERVAL
         )
 
-    scheduler = PollScheduler(source, make, refresh=0.2)
+    scheduler = PollScheduler(source, make, refresh=0.2, leases=MemoryLeases("r1"))
     task = asyncio.create_task(scheduler.run())
     try:
         await polls.until(lambda: len(polls.of("c1000001")) == 3)
@@ -190,12 +264,12 @@ async def test_a_notification_for_a_tenant_not_known_yet_reads_the_connections_a
     polls = Polls()
     source = Connections(connection("1000001"))
 
-    def make(c: Connection) -> ConnectionPoller:
+    def make(c: Connection, tenure: Tenure) -> ConnectionPoller:
         return ConnectionPoller(
-            c.name, c.tenant, source, polls, default=NEVER, early_interval=INTERVAL
+            c.name, c.tenant, source, polls, tenure, default=NEVER, early_interval=INTERVAL
         )
 
-    scheduler = PollScheduler(source, make, refresh=3600)
+    scheduler = PollScheduler(source, make, refresh=3600, leases=MemoryLeases("r1"))
     task = asyncio.create_task(scheduler.run())
     try:
         await polls.until(lambda: len(polls.of("c1000001")) == 3)
@@ -216,6 +290,7 @@ async def test_a_disabled_connection_is_not_polled_even_when_woken() -> None:
         disabled.tenant,
         Connections(disabled),
         polls,
+        held(disabled.name),
         default=IntervalSchedule(seconds=0.05),
         early_interval=INTERVAL,
     )
@@ -228,3 +303,42 @@ async def test_a_disabled_connection_is_not_polled_even_when_woken() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert polls.made == []
+
+
+def test_each_reader_caps_itself_at_its_fair_share() -> None:
+    assert fair_share(50, 3) == 17
+    assert fair_share(50, 0) == 50
+    assert rebalance(["c3", "c1", "c2"], 4, 2) == (["c3"], 0)
+    assert rebalance(["c1"], 5, 2) == ([], 2)
+
+
+async def test_two_readers_share_the_connections_and_one_takes_over_when_the_other_stops() -> None:
+    polls = Polls()
+    source = Connections(*(connection(str(1000001 + n)) for n in range(6)))
+
+    def make(c: Connection, tenure: Tenure) -> ConnectionPoller:
+        return ConnectionPoller(
+            c.name,
+            c.tenant,
+            source,
+            polls,
+            tenure,
+            default=IntervalSchedule(seconds=0.05),
+            early_interval=INTERVAL,
+        )
+
+    first_leases = MemoryLeases("r1")
+    first = PollScheduler(source, make, refresh=0.1, leases=first_leases)
+    second = PollScheduler(source, make, refresh=0.1, leases=first_leases.sharing("r2"))
+    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    try:
+        await polls.until(lambda: len(first.pollers) == 3 and len(second.pollers) == 3)
+        names = {p.name for p in first.pollers} | {p.name for p in second.pollers}
+        assert names == set(source.by_name)
+        tasks[1].cancel()
+        await asyncio.gather(tasks[1], return_exceptions=True)
+        await polls.until(lambda: len(first.pollers) == 6)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -12,6 +12,7 @@ from datetime import datetime
 import asyncpg
 
 from mlconnector.contracts import ChangeEvent
+from visma_reader.leases import LeaseLost, Tenure
 from visma_reader.poller import PollCursor
 
 
@@ -76,14 +77,27 @@ class CursorStore:
         )
 
     async def advance(
-        self, tenant: str, stream: str, high_water: datetime, *, full_scan: bool = False
+        self,
+        tenant: str,
+        stream: str,
+        high_water: datetime,
+        *,
+        full_scan: bool = False,
+        tenure: Tenure | None = None,
     ) -> None:
         """Moves the cursor forward (never back) once every event up to it is acknowledged;
-        `full_scan` also records that the whole list was read just now."""
-        await self._pool.execute(
+        `full_scan` also records that the whole list was read just now. With a `tenure`, the
+        same statement writes only while the connection's lease is still held with its epoch
+        (leases.py), and LeaseLost says it was not: the lease row is locked while the cursor
+        is written, so a takeover waits for the write or makes it refused."""
+        status = await self._pool.execute(
             """
             INSERT INTO visma_poll_cursor (tenant, entity, high_water, full_scan_at)
-            VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END)
+            SELECT $1, $2, $3, CASE WHEN $4 THEN now() END
+             WHERE $5::text IS NULL OR EXISTS (
+                   SELECT 1 FROM visma_connection_lease
+                    WHERE connection = $5 AND holder = $6 AND epoch = $7
+                      FOR SHARE)
             ON CONFLICT (tenant, entity) DO UPDATE
                SET high_water = GREATEST(visma_poll_cursor.high_water, EXCLUDED.high_water),
                    full_scan_at = COALESCE(EXCLUDED.full_scan_at, visma_poll_cursor.full_scan_at),
@@ -93,6 +107,35 @@ class CursorStore:
             stream,
             high_water.replace(tzinfo=None),
             full_scan,
+            tenure.connection if tenure else None,
+            tenure.holder if tenure else None,
+            tenure.epoch if tenure else None,
+        )
+        if tenure is not None and status.endswith(" 0"):
+            raise LeaseLost(
+                f"cursor {tenant}/{stream} not moved: the lease of connection"
+                f" {tenure.connection} has a newer holder than epoch {tenure.epoch}"
+            )
+
+    def fenced(self, tenure: Tenure) -> FencedCursors:
+        return FencedCursors(self, tenure)
+
+
+class FencedCursors:
+    """The cursors as one connection's poller sees them: written under its tenure."""
+
+    def __init__(self, store: CursorStore, tenure: Tenure) -> None:
+        self._store = store
+        self._tenure = tenure
+
+    async def cursor(self, tenant: str, stream: str) -> PollCursor:
+        return await self._store.cursor(tenant, stream)
+
+    async def advance(
+        self, tenant: str, stream: str, high_water: datetime, *, full_scan: bool = False
+    ) -> None:
+        await self._store.advance(
+            tenant, stream, high_water, full_scan=full_scan, tenure=self._tenure
         )
 
 

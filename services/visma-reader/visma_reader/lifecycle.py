@@ -1,6 +1,6 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
-per connection (each asking its company's shared quota plan before every call), the poll
-scheduler, which runs one poll loop per connection and follows
+per connection it polls (each asking its company's shared quota plan before every call), the
+poll scheduler, which runs one poll loop per connection whose lease it holds and follows
 connections added or removed while it runs, and the broker watch, which recovers from the
 database what a lost broker held."""
 
@@ -16,6 +16,7 @@ from mlconnector.audit.replay import kafka_replay_publisher
 from mlconnector.broker_epoch import EpochMarks
 from mlconnector.connections import Connection, ConnectionSource
 from mlconnector.contracts import Entity
+from mlconnector.http_transport import AiohttpTransport
 from mlconnector.lifecycle import ServiceLifecycle, opened
 from mlconnector.schedule import IntervalSchedule
 from mlconnector.settings import DatabaseSettings, KafkaSettings
@@ -24,6 +25,7 @@ from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 from visma_reader import SERVICE_NAME
 from visma_reader.broker_watch import BrokerWatch
 from visma_reader.cursor_store import CursorStore
+from visma_reader.leases import LeaseStore, Tenure
 from visma_reader.metrics import ReaderMetrics
 from visma_reader.poll_gate import PollGate
 from visma_reader.reader import Publish, Reader
@@ -67,8 +69,16 @@ class VismaClients:
             quota = None
             if self.plan is not None:
                 quota = self.plan.gate(connection.visma.company_id, connection.visma.client_id)
-            client = self._clients[connection.name] = connection.visma_client(quota=quota)
+            client = self._clients[connection.name] = connection.visma_client(
+                AiohttpTransport(), quota=quota
+            )
         return client
+
+    async def forget(self, name: str) -> None:
+        """The connection is polled elsewhere now: its token goes with its client."""
+        client = self._clients.pop(name, None)
+        if client is not None:
+            await client.aclose()
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -88,7 +98,13 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         connections: ConnectionSource | None,
         publish: Publish,
     ) -> None:
-        super().__init__(SERVICE_NAME, database, settings, pool_size=4, connections=connections)
+        super().__init__(
+            SERVICE_NAME,
+            database,
+            settings,
+            pool_size=settings.database_pool_size,
+            connections=connections,
+        )
         self._kafka = kafka
         self._topics = topics
         self._publish = publish
@@ -103,7 +119,9 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         return opened(self._scheduler, "the poll scheduler")
 
     async def open(self) -> None:
-        pool = await self.open_database("visma_reader")
+        # The recovery's advisory lock is taken on a session of its own (broker_watch.py);
+        # the migrations release theirs before the pool is used.
+        pool = await self.open_database("visma_reader", stateless=True)
         await migrate_quota_plan(pool)
         self._clients.plan = QuotaPlan(pool)
         settings = self.settings
@@ -120,17 +138,25 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         default = IntervalSchedule(seconds=settings.poll_interval_seconds)
         early_interval = timedelta(seconds=settings.early_poll_interval_seconds)
 
-        def poller(connection: Connection) -> ConnectionPoller:
+        def poller(connection: Connection, tenure: Tenure) -> ConnectionPoller:
             return ConnectionPoller(
                 connection.name,
                 connection.tenant,
                 source,
                 self._poll,
+                tenure,
                 default=default,
                 early_interval=early_interval,
             )
 
-        self._scheduler = PollScheduler(source, poller, settings.connections_refresh_seconds)
+        instance = settings.instance or f"{socket.gethostname()}-{os.getpid()}"
+        self._scheduler = PollScheduler(
+            source,
+            poller,
+            settings.connections_refresh_seconds,
+            LeaseStore(pool, instance, settings.lease_seconds),
+            stopped=self._clients.forget,
+        )
         self._watch = BrokerWatch(
             EpochMarks(self._kafka, self._topics.watched()),
             pool,
@@ -138,7 +164,7 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
             self._gate,
             lambda: kafka_replay_publisher(self._kafka, self._topics.changes),
             interval=settings.broker_check_seconds,
-            instance=f"{socket.gethostname()}-{os.getpid()}",
+            instance=instance,
             recovered=self._poll_now,
         )
 
@@ -153,6 +179,6 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         for poller in self.scheduler.pollers:
             poller.wake(None)
 
-    async def _poll(self, connection: Connection, entity: Entity) -> None:
+    async def _poll(self, connection: Connection, entity: Entity, tenure: Tenure) -> None:
         client = await self._clients.client_for(connection)
-        await opened(self._reader, "the reader").poll(client, connection.tenant, entity)
+        await opened(self._reader, "the reader").poll(client, connection.tenant, entity, tenure)

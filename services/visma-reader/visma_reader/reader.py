@@ -31,6 +31,7 @@ from mlconnector.visma import (
 )
 from mlconnector.visma.ratelimit import QuotaLane
 from visma_reader.cursor_store import CursorStore
+from visma_reader.leases import LeaseLost, Tenure
 from visma_reader.poll_gate import PollGate, PollInterrupted
 from visma_reader.poller import (
     HandlePage,
@@ -90,13 +91,18 @@ class Reader:
         self._observer = observer
         self._gate = gate or PollGate(open_at_start=True)
 
-    async def poll(self, source: VismaSource, tenant: str, entity: Entity) -> list[PollReport]:
-        """One poll of the entity; PollInterrupted when a broker recovery stops it."""
+    async def poll(
+        self, source: VismaSource, tenant: str, entity: Entity, tenure: Tenure | None = None
+    ) -> list[PollReport]:
+        """One poll of the entity; PollInterrupted when a broker recovery stops it. With a
+        `tenure` (several readers share the connections, leases.py), the poll stops with
+        LeaseLost between two pages once the lease is no longer surely this reader's, and
+        its cursors move only while the lease holds."""
         async with self._gate.passage():
-            return await self._poll_entity(source, tenant, entity)
+            return await self._poll_entity(source, tenant, entity, tenure)
 
     async def _poll_entity(
-        self, source: VismaSource, tenant: str, entity: Entity
+        self, source: VismaSource, tenant: str, entity: Entity, tenure: Tenure | None
     ) -> list[PollReport]:
         if entity is not Entity.PURCHASE_ORDER:
 
@@ -105,7 +111,7 @@ class Reader:
                     [change_from_record(tenant, r, lane=lane) for r in records]
                 )
 
-            return [await self._poll(source, tenant, Stream(entity.value), publish_records)]
+            return [await self._poll(source, tenant, Stream(entity.value), publish_records, tenure)]
 
         async def index_receipts(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
             receipts = [r for r in records if isinstance(r, VismaPurchaseReceipt)]
@@ -116,8 +122,8 @@ class Reader:
             orders = [r for r in records if isinstance(r, VismaPurchaseOrder)]
             return await self._publish_orders(tenant, orders, lane)
 
-        receipts = await self._poll(source, tenant, Stream.PURCHASE_RECEIPT, index_receipts)
-        orders = await self._poll(source, tenant, Stream.PURCHASE_ORDER, publish_orders)
+        receipts = await self._poll(source, tenant, Stream.PURCHASE_RECEIPT, index_receipts, tenure)
+        orders = await self._poll(source, tenant, Stream.PURCHASE_ORDER, publish_orders, tenure)
         try:
             await self._republish_pending(source, tenant, orders)
         except Exception:
@@ -132,17 +138,20 @@ class Reader:
         tenant: str,
         stream: Stream,
         handle_page: HandlePage,
+        tenure: Tenure | None,
     ) -> PollReport:
         settings = self._settings
 
         async def between_pages(records: Sequence[VismaRecord], lane: QuotaLane) -> int:
             self._gate.check()
+            if tenure is not None:
+                tenure.check()
             return await handle_page(records, lane)
 
         try:
             return await poll_stream(
                 source,
-                self._cursors,
+                self._cursors if tenure is None else self._cursors.fenced(tenure),
                 between_pages,
                 tenant=tenant,
                 stream=stream,
@@ -157,8 +166,8 @@ class Reader:
                 observer=self._observer,
                 handle_unreadable=partial(self._publish_unreadable, tenant, stream),
             )
-        except PollInterrupted:
-            raise  # not a failure: the poll starts again after the recovery
+        except (PollInterrupted, LeaseLost):
+            raise  # not a failure: the poll starts again after the recovery, or elsewhere
         except Exception:
             if self._observer is not None:
                 self._observer.poll_failed(tenant, stream)

@@ -6,7 +6,8 @@ their receipts, then invoices) so that Kafka's per-key order is vendor before PO
 invoice. The connection is read again from its source before every cycle: a schedule changed
 with `mlconnector connections schedule` applies without a restart. The scheduler reads the
 list of connections again every `refresh`, so a connection added or removed while the reader
-runs is polled, or left alone, without a restart.
+runs is polled, or left alone, without a restart. Several readers share the connections: each
+polls only those whose lease it holds (leases.py), and a poller stops once its lease is lost.
 
 Notifications only make polls early, and early polls are coalesced: a connection runs at
 most one early cycle per `early_interval`; notifications in between merge into the next one.
@@ -19,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from mlconnector.connection_store import READ_FAILURES
 from mlconnector.connections import (
@@ -33,15 +37,19 @@ from mlconnector.connections import (
 from mlconnector.contracts import Entity
 from mlconnector.retry import Backoff
 from mlconnector.schedule import CronSchedule, IntervalSchedule
+from visma_reader.leases import LeaseLost, Renewal, Tenure, rebalance
 from visma_reader.poll_gate import PollInterrupted
 
 log = logging.getLogger(__name__)
 
-PollEntity = Callable[[Connection, Entity], Awaitable[None]]
+PollEntity = Callable[[Connection, Entity, Tenure], Awaitable[None]]
 # How often a sleeping poller looks at its schedule again, so that edits apply promptly.
 SCHEDULE_REFRESH_SECONDS = 5.0
 # A notification for a tenant not known yet reads the connections again, at most this often.
 LOOK_AGAIN_SECONDS = 1.0
+# Leases are renewed this many times per lease timeout: a renewal may fail or come late twice
+# before a live reader loses its leases.
+RENEWALS_PER_LEASE = 3
 
 
 def entities_up_to(entity: Entity | None, enabled: Sequence[Entity]) -> list[Entity]:
@@ -79,6 +87,7 @@ class ConnectionPoller:
         tenant: str,
         source: ConnectionSource,
         poll: PollEntity,
+        tenure: Tenure,
         *,
         default: IntervalSchedule | CronSchedule,
         early_interval: timedelta,
@@ -88,6 +97,7 @@ class ConnectionPoller:
         self.tenant = tenant
         self._source = source
         self._poll = poll
+        self.tenure = tenure
         self._default = default
         self._early_interval = early_interval
         self._backoff = backoff or Backoff(base_seconds=1.0, cap_seconds=60.0, max_attempts=10**9)
@@ -148,7 +158,8 @@ class ConnectionPoller:
                     else due_entities(connection, self._last_runs, now, self._default)
                 )
                 for entity in due:
-                    await self._poll(connection, entity)
+                    self.tenure.check()
+                    await self._poll(connection, entity, self.tenure)
                     self._last_runs[(self.name, entity)] = now
                 if due:
                     self.cycles += 1
@@ -162,6 +173,10 @@ class ConnectionPoller:
                         delay = max(0.0, min(delay, until))
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as lost:
+                # Its cursor stayed: whichever reader holds the lease next polls from there.
+                log.info("polls of connection %s stop here: %s", self.name, lost)
+                return
             except PollInterrupted:
                 # Its cursor stayed: the cycle runs again once the recovery let it through.
                 log.info("polls of connection %s stopped for a broker recovery", self.name)
@@ -173,72 +188,165 @@ class ConnectionPoller:
             await wait_or_timeout(self._wake, delay)
 
 
-MakePoller = Callable[[Connection], ConnectionPoller]
+MakePoller = Callable[[Connection, Tenure], ConnectionPoller]
+
+
+class ConnectionLeases(Protocol):
+    """The leases that share the connections between readers (leases.LeaseStore)."""
+
+    @property
+    def instance(self) -> str: ...
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    async def renew(self, connections: Sequence[str]) -> Renewal: ...
+
+    async def acquire(self, connections: Sequence[str], count: int) -> Mapping[str, int]: ...
+
+    async def release(self, connections: Sequence[str]) -> None: ...
+
+    async def leave(self) -> None: ...
 
 
 class PollScheduler:
-    """One poller per connection, found by tenant: a notification wakes its tenant's.
+    """One poller per connection whose lease this reader holds, found by tenant: a
+    notification wakes its tenant's.
 
-    `run` (one of visma-reader's loops) reads the connections every `refresh` and starts a
-    poller for each new one and stops the poller of each one removed; a notification for a
-    tenant it does not know yet makes it read them at once. A failed read keeps the pollers
-    it has (the store down, a master key not loaded yet)."""
+    `run` (one of visma-reader's loops) reads the connections every `refresh` and, between
+    reads, renews its leases RENEWALS_PER_LEASE times per lease timeout: it stops the poller
+    of each connection removed or whose lease it lost, releases what exceeds its fair share
+    and takes free or expired leases up to it, starting a poller for each. A notification for
+    a tenant it does not know yet makes it read the connections at once. A failed read keeps
+    the pollers it has (the store down, a master key not loaded yet); a failed renewal too,
+    until their tenures run out and they stop by themselves."""
 
-    def __init__(self, source: ConnectionSource, make_poller: MakePoller, refresh: float) -> None:
+    def __init__(
+        self,
+        source: ConnectionSource,
+        make_poller: MakePoller,
+        refresh: float,
+        leases: ConnectionLeases,
+        stopped: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """`stopped` is called with a connection's name once its poller stopped."""
         self._source = source
         self._make_poller = make_poller
         self._refresh = refresh
+        self._leases = leases
+        self._stopped = stopped
+        self._pollers: dict[str, ConnectionPoller] = {}
         self._by_tenant: dict[str, ConnectionPoller] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._known: set[str] = set()
         self._look_again = asyncio.Event()
         self._listed = False
 
     @property
     def pollers(self) -> list[ConnectionPoller]:
-        return list(self._by_tenant.values())
+        return list(self._pollers.values())
 
     def wake(self, tenant: str, entity: Entity | None) -> bool:
+        """False for a tenant no connection has (yet); a tenant polled by another reader is
+        left to that reader's schedule."""
         poller = self._by_tenant.get(tenant)
-        if poller is None:
+        if poller is not None:
+            poller.wake(entity)
+            return True
+        if tenant not in self._known:
             self._look_again.set()
             return False
-        poller.wake(entity)
         return True
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        beat = self._leases.lease_seconds / RENEWALS_PER_LEASE
+        connections: Sequence[Connection] | None = None
+        listed_at = -math.inf
         try:
             while True:
+                looked_again = self._look_again.is_set()
                 self._look_again.clear()
                 read_at = loop.time()
-                try:
-                    self._follow(await self._source.list())
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    # A secret cannot be opened or the store does not answer: the pollers
-                    # running go on, and the next read may succeed.
-                    log.error("connections not re-read, the pollers stay: %s", error)
-                await wait_or_timeout(self._look_again, self._refresh)
+                if looked_again or read_at >= listed_at + self._refresh:
+                    try:
+                        connections = await self._source.list()
+                        listed_at = read_at
+                        self._known = {c.tenant for c in connections}
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:
+                        # A secret cannot be opened or the store does not answer: the pollers
+                        # running go on, and the next read may succeed.
+                        log.error("connections not re-read, the pollers stay: %s", error)
+                if connections is not None:
+                    try:
+                        await self._balance(connections)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:
+                        log.error("leases not renewed, the pollers stay while valid: %s", error)
+                await wait_or_timeout(self._look_again, min(self._refresh, beat))
                 # Notifications for unknown tenants never make more than one read a second.
                 await asyncio.sleep(max(0.0, read_at + LOOK_AGAIN_SECONDS - loop.time()))
         finally:
-            for task in self._tasks.values():
-                task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self._stop(list(self._tasks))
+            with contextlib.suppress(Exception):
+                await self._leases.leave()
 
-    def _follow(self, connections: Sequence[Connection]) -> None:
+    async def _balance(self, connections: Sequence[Connection]) -> None:
         wanted = {c.name: c for c in connections}
-        for name in [n for n in self._tasks if n not in wanted]:
-            log.info("connection %s removed: its polls stop", name)
-            self._tasks.pop(name).cancel()
-            self._by_tenant = {t: p for t, p in self._by_tenant.items() if p.name != name}
-        for name, connection in wanted.items():
-            if name in self._tasks:
-                continue
-            if self._listed:
-                log.info("connection %s added: polling it", name)
-            poller = self._make_poller(connection)
-            self._by_tenant[poller.tenant] = poller
-            self._tasks[name] = asyncio.create_task(poller.run(), name=f"poll:{name}")
+        renewed_at = time.monotonic()
+        renewal = await self._leases.renew(list(wanted))
+        valid_until = renewed_at + self._leases.lease_seconds
+        gone = [
+            name
+            for name, poller in self._pollers.items()
+            if renewal.held.get(name) != poller.tenure.epoch or self._tasks[name].done()
+        ]
+        for name in gone:
+            if name not in wanted:
+                log.info("connection %s removed: its polls stop", name)
+        await self._stop(gone)
+        for poller in self._pollers.values():
+            poller.tenure.valid_until = valid_until
+        release, wanting = rebalance(list(renewal.held), len(wanted), renewal.live_readers)
+        if release:
+            log.info("releasing %d leases to the other readers: %s", len(release), release)
+            await self._stop(release)
+            await self._leases.release(release)
+        held = {name: epoch for name, epoch in renewal.held.items() if name not in release}
+        if wanting:
+            taking_at = time.monotonic()
+            free = [name for name in wanted if name not in held]
+            acquired = await self._leases.acquire(free, wanting)
+            for name, epoch in acquired.items():
+                held[name] = epoch
+                self._start(wanted[name], epoch, taking_at + self._leases.lease_seconds)
+        for name, epoch in held.items():
+            if name not in self._tasks:
+                self._start(wanted[name], epoch, valid_until)
         self._listed = True
+
+    def _start(self, connection: Connection, epoch: int, valid_until: float) -> None:
+        if self._listed:
+            log.info("connection %s: polling it (lease epoch %d)", connection.name, epoch)
+        tenure = Tenure(connection.name, self._leases.instance, epoch, valid_until)
+        poller = self._make_poller(connection, tenure)
+        self._pollers[connection.name] = poller
+        self._by_tenant[poller.tenant] = poller
+        self._tasks[connection.name] = asyncio.create_task(
+            poller.run(), name=f"poll:{connection.name}"
+        )
+
+    async def _stop(self, names: Sequence[str]) -> None:
+        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for name in names:
+            poller = self._pollers.pop(name, None)
+            if poller is not None and self._by_tenant.get(poller.tenant) is poller:
+                del self._by_tenant[poller.tenant]
+            if self._stopped is not None:
+                await self._stopped(name)

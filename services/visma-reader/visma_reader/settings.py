@@ -17,6 +17,18 @@ class ReaderSettings(BaseSettings):
     # in between merge into the next. Worst case, four Visma calls per interval: 2,880 an
     # hour at 5 s, a fifth of the hourly quota (docs/visma-api.md §8.1).
     early_poll_interval_seconds: float = Field(default=5.0, ge=0)
+    # How long a reader's lease on a connection lasts without renewal (leases.py): how soon
+    # the connections of a reader that died are polled by the others. Renewed three times
+    # per lease; a reader also counts as live for this long after its last renewal.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # The name this reader holds its leases under; unique among the readers running. By
+    # default host and process id, so a reader started again waits out its predecessor's
+    # leases; a stable name per slot (a systemd unit, a pod of a StatefulSet) takes them back
+    # at once.
+    instance: str | None = None
+    # Connections of the reader's database pool: every poll of every stream queries it a few
+    # times, so with many companies it bounds the poll cycles per second (README, capacity).
+    database_pool_size: int = Field(default=10, ge=1)
     # How often the list of connections is read again, so that one added or removed while
     # the reader runs is polled or left alone without a restart.
     connections_refresh_seconds: float = Field(default=10.0, gt=0)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-# Rows of instances gone this long are forgotten (their claims were free long before).
-FORGET_AFTER_SECONDS = 86_400.0
+from mlconnector.instances import InstanceBeats
 
 
 class InstanceRegistry:
     def __init__(self, pool: asyncpg.Pool, instance: str) -> None:
         self._pool = pool
+        self._beats = InstanceBeats("writer_instances", instance)
         self.instance = instance
         self._presence: PoolConnectionProxy[asyncpg.Record] | None = None
 
@@ -44,23 +44,16 @@ class InstanceRegistry:
     async def beat(self) -> None:
         await self._hold_presence()
         async with self._pool.acquire() as conn, conn.transaction():
+            await self._beats.beat(conn)
             await conn.execute(
-                """
-                INSERT INTO writer_instances (instance, holds_presence) VALUES ($1, true)
-                ON CONFLICT (instance) DO UPDATE SET seen_at = now(), holds_presence = true
-                """,
+                "UPDATE writer_instances SET holds_presence = true WHERE instance = $1",
                 self.instance,
-            )
-            await conn.execute(
-                "DELETE FROM writer_instances WHERE seen_at < now() - make_interval(secs => $1)",
-                FORGET_AFTER_SECONDS,
             )
 
     async def leave(self) -> None:
         """A clean stop: this instance's claims are free at once."""
         try:
-            await self._pool.execute(
-                "DELETE FROM writer_instances WHERE instance = $1", self.instance
-            )
+            async with self._pool.acquire() as conn:
+                await self._beats.leave(conn)
         finally:
             await self._drop_presence()
