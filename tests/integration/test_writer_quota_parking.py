@@ -42,17 +42,24 @@ def intent(change: ChangeEvent, payload_hash: str) -> UploadIntent:
     )
 
 
-async def writers(pool: asyncpg.Pool) -> tuple[WriterStores, WriterStores]:
+@pytest.fixture
+async def writers(pool: asyncpg.Pool) -> AsyncIterator[tuple[WriterStores, WriterStores]]:
+    """Two live writers; each holds a connection of the pool for its presence lock until it
+    leaves, so they leave before the pool closes."""
     first, second = WriterStores.of(pool, "writer-1"), WriterStores.of(pool, "writer-2")
     await first.instances.beat()
     await second.instances.beat()
-    return first, second
+    try:
+        yield first, second
+    finally:
+        await first.instances.leave()
+        await second.instances.leave()
 
 
 async def test_a_parked_upload_waits_for_its_window_then_any_writer_takes_it(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, writers: tuple[WriterStores, WriterStores]
 ) -> None:
-    first, second = await writers(pool)
+    first, second = writers
     waiting = intent(invoice(TENANT, "INV1", "S1", "PO1"), "v1")
     claimed, _ = await first.uploads.claim_new(TENANT, [waiting], first.owner)
     assert claimed == [waiting]
@@ -73,9 +80,9 @@ async def test_a_parked_upload_waits_for_its_window_then_any_writer_takes_it(
 
 
 async def test_a_later_version_takes_the_place_of_one_waiting_for_the_quota(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, writers: tuple[WriterStores, WriterStores]
 ) -> None:
-    first, second = await writers(pool)
+    first, second = writers
     earlier_change = invoice(TENANT, "INV1", "S1", "PO1")
     earlier = intent(earlier_change, "v1")
     await first.uploads.claim_new(TENANT, [earlier], first.owner)
