@@ -1,4 +1,9 @@
-"""Where each record stands, read from the audit_record_status view (derived from the log)."""
+"""Where each record stands: the audit_record_status view derives it from the log.
+
+One record, or a few, are read from the view; every record's state (counts, lists by state
+or time) from audit_record_state, which the recorder keeps from the view batch by batch
+(audit-store migration 007).
+"""
 
 from __future__ import annotations
 
@@ -146,19 +151,14 @@ def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
 
 async def _whole_view(conn: Connection, query: StatusFilter) -> list[Any]:
     """Every record's state, filtered (by many ids at most, never by one)."""
-    # The view joins its per-record parts, which the planner cannot estimate; left to
-    # itself it picks nested loops, whose cost grows with the square of the records (minutes
-    # for 70,000 records). Hash joins take it in one pass.
-    async with conn.transaction():
-        await conn.execute("SET LOCAL enable_nestloop = off")
-        return await conn.fetch(
-            f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
-            " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
-            f" ORDER BY {_ORDER} LIMIT $8",
-            *_filter_args(query),
-            list(query.entity_ids),
-            query.limit,
-        )
+    return await conn.fetch(
+        f"SELECT * FROM audit_record_state {_FILTERED}"  # noqa: S608
+        " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
+        f" ORDER BY {_ORDER} LIMIT $8",
+        *_filter_args(query),
+        list(query.entity_ids),
+        query.limit,
+    )
 
 
 _REASONS = TypeAdapter(tuple[BaswareReason, ...])
@@ -192,7 +192,7 @@ async def state_summaries(conn: Connection) -> list[StateSummary]:
             """
             SELECT tenant, entity, state, count(*) AS records,
                    min(latest_change_at) AS oldest_change_at
-            FROM audit_record_status
+            FROM audit_record_state
             GROUP BY tenant, entity, state
             ORDER BY tenant, entity, state
             """
