@@ -29,6 +29,7 @@ from mlconnector.audit.stored import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
 
+
 class AppendReport(BaseModel):
     received: int
     stored: int
