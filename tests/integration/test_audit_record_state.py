@@ -15,9 +15,14 @@ from audit_support import logged, result_for, supplier_change
 from audit_store.lifecycle import migrate
 from audit_store.recorder import Recorder
 from mlconnector.audit.status import StatusFilter, record_statuses, state_summaries
-from mlconnector.contracts import ChangeEvent, Event, MalformedMessage, Outcome
+from mlconnector.contracts import (
+    ChangeEvent,
+    Event,
+    MalformedMessage,
+    Outcome,
+    malformed_message_id,
+)
 from mlconnector.field_problems import FieldProblem
-from mlconnector.kafka import malformed_message_id
 
 pytestmark = pytest.mark.integration
 
