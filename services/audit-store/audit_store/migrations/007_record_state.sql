@@ -208,10 +208,12 @@ SELECT audit_record_state_rebuild();
 -- Recomputes from the view the state of the records that a batch of new log rows is about
 -- (the rows' tenants, entities, record ids and event ids, position by position), and of the
 -- stray messages among them or about those records (a change that arrives after a malformed
--- message answering it makes that message the record's, no longer a row of its own). Each
--- record is locked for the rest of the transaction before it is recomputed, in one order, so
--- that two writers of one record (its change and its result on different topics) take turns
--- and the later one recomputes with the earlier one's rows committed.
+-- message answering it makes that message the record's, no longer a row of its own).
+--
+-- Each record's row is locked first, in one order (made when missing: a row lock, not one
+-- more lock in the server's shared table per record), so that two writers of one record (its
+-- change and its result on different topics) take turns, and the later one recomputes with
+-- the earlier one's rows committed: each statement below sees what committed before it.
 CREATE FUNCTION audit_record_state_refresh(
     tenants text[], entities text[], entity_ids text[], event_ids text[]
 ) RETURNS void
@@ -224,11 +226,12 @@ AS $$
 DECLARE
     touched record;
 BEGIN
-    PERFORM pg_advisory_xact_lock(k.lock_key)
-    FROM (SELECT DISTINCT hashtextextended(t || '/' || e || '/' || i, 0) AS lock_key
-          FROM unnest(tenants, entities, entity_ids) AS b(t, e, i)
-          WHERE t IS NOT NULL AND e IS NOT NULL AND i IS NOT NULL
-          ORDER BY 1) AS k;
+    INSERT INTO audit_record_state AS s (tenant, entity, entity_id)
+    SELECT DISTINCT t, e, i
+    FROM unnest(tenants, entities, entity_ids) AS b(t, e, i)
+    WHERE t IS NOT NULL AND e IS NOT NULL AND i IS NOT NULL
+    ORDER BY 1, 2, 3
+    ON CONFLICT (tenant, entity, entity_id) DO UPDATE SET updated_at = excluded.updated_at;
     FOR touched IN
         SELECT t AS tenant, e AS entity, i AS entity_id
         FROM unnest(tenants, entities, entity_ids) AS b(t, e, i)
