@@ -83,14 +83,23 @@ class StatusFilter(BaseModel):
 # more, and one pass over the whole view is cheaper.
 MAX_RECORD_LOOKUPS = 200
 
-_FILTERED = """
+
+def _conditions(on_state: str) -> str:
+    return f"""
         WHERE ($1::text IS NULL OR tenant = $1)
           AND ($2::text IS NULL OR entity = $2)
-          AND (cardinality($3::text[]) = 0 OR state = ANY($3::text[]))
+          AND {on_state}
           AND ($4::timestamptz IS NULL OR latest_result_at >= $4)
           AND ($5::timestamptz IS NULL OR latest_result_at < $5)
           AND ($6::text IS NULL OR reasons -> 0 ->> 'category' = $6)
 """
+
+
+# Any of the states asked for ($3, none: any state), on the view.
+_FILTERED = _conditions("(cardinality($3::text[]) = 0 OR state = ANY($3::text[]))")
+# One state ($3, NULL: any), on audit_record_state: an equality, which its index on state and
+# time answers in the listing's order.
+_ONE_STATE_FILTERED = _conditions("($3::text IS NULL OR state = $3)")
 _ORDER = "coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id"
 
 
@@ -120,7 +129,7 @@ async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordS
                 records += await conn.fetch(
                     f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
                     f" AND entity_id = $7 ORDER BY {_ORDER}",
-                    *_filter_args(query),
+                    *_filter_args(query, [s.value for s in query.states]),
                     entity_id,
                 )
         records.sort(key=_listing_order)
@@ -138,11 +147,12 @@ def _listing_order(record: Any) -> tuple[Any, ...]:
     return (newest_first, record["tenant"], record["entity"], record["entity_id"])
 
 
-def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
+def _filter_args(query: StatusFilter, states: list[str] | str | None) -> tuple[Any, ...]:
+    """The filter's parameters $1 to $6, $3 the states as the conditions take them."""
     return (
         query.tenant,
         query.entity.value if query.entity else None,
-        [s.value for s in query.states],
+        states,
         query.since,
         query.until,
         query.category,
@@ -150,15 +160,21 @@ def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
 
 
 async def _whole_view(conn: Connection, query: StatusFilter) -> list[Any]:
-    """Every record's state, filtered (by many ids at most, never by one)."""
-    return await conn.fetch(
-        f"SELECT * FROM audit_record_state {_FILTERED}"  # noqa: S608
-        " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
-        f" ORDER BY {_ORDER} LIMIT $8",
-        *_filter_args(query),
-        list(query.entity_ids),
-        query.limit,
-    )
+    """Every record's state (audit_record_state), filtered (by many ids at most, never by one):
+    a read per state asked for, each in its index's order, merged."""
+    records: list[Any] = []
+    states: list[str | None] = [s.value for s in query.states] or [None]
+    for state in states:
+        records += await conn.fetch(
+            f"SELECT * FROM audit_record_state {_ONE_STATE_FILTERED}"  # noqa: S608
+            " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
+            f" ORDER BY {_ORDER} LIMIT $8",
+            *_filter_args(query, state),
+            list(query.entity_ids),
+            query.limit,
+        )
+    records.sort(key=_listing_order)
+    return records[: query.limit] if query.limit is not None else records
 
 
 _REASONS = TypeAdapter(tuple[BaswareReason, ...])

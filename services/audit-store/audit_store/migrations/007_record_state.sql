@@ -177,9 +177,14 @@ CREATE TABLE audit_record_state (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, entity, entity_id)
 );
--- The console's and the command line's lists: the latest records in a state, newest first.
+-- The console's and the command line's lists, newest first: the latest records in a state,
+-- and the latest of all.
+CREATE INDEX audit_record_state_latest_in_state
+    ON audit_record_state (state, (coalesce(latest_result_at, latest_change_at)) DESC,
+                           tenant, entity, entity_id);
 CREATE INDEX audit_record_state_latest
-    ON audit_record_state (state, (coalesce(latest_result_at, latest_change_at)) DESC);
+    ON audit_record_state ((coalesce(latest_result_at, latest_change_at)) DESC,
+                           tenant, entity, entity_id);
 -- Counts per tenant, entity and state, with the oldest change among them, from the index.
 CREATE INDEX audit_record_state_counts
     ON audit_record_state (tenant, entity, state, latest_change_at);
