@@ -84,6 +84,8 @@ READ_AUDIT = (
     Grant("audit_log", READ),
     Grant("audit_chain_head", READ),
     Grant("audit_record_status", READ),
+    # Every record's state, kept from the view: counts and lists by state.
+    Grant("audit_record_state", READ),
     # Where each chain's retired rows ended: verify goes on from there.
     Grant("audit_log_retired", READ),
 )
@@ -137,6 +139,11 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         LEDGER,
         Grant("audit_log", APPEND),
         Grant("audit_chain_head", UPSERT),
+        # Each event id once: a batch claims its ids here before its rows go in.
+        Grant("audit_event_id", APPEND),
+        # A batch recomputes its records' states from the view (audit-store migration 007).
+        Grant("audit_record_status", READ),
+        Grant("audit_record_state", READ_WRITE),
         # An export's first row links to the last retired row of its chain.
         Grant("audit_log_retired", READ),
     ),
@@ -178,11 +185,13 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
 LOGINS = tuple(GRANTS)
 # Functions a login may call (EXECUTE), besides the tables above. The log's partitions are
 # made and retired by audit-store alone, through functions that run as the owner (the one
-# role that may change the table) and do only that (audit-store migration 006).
+# role that may change the table) and do only that (audit-store migration 006); the recorder
+# recomputes the states of a batch's records from the status view through one function (007).
 EXECUTES: dict[str, tuple[str, ...]] = {
     "audit-store": (
         "audit_log_partition_for(timestamptz)",
         "audit_log_retire_partition(text, bigint)",
+        "audit_record_state_refresh(text[], text[], text[], text[])",
     ),
 }
 # `audit verify` (the command and the console's) builds its reference of the log's trigger and

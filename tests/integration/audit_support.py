@@ -14,9 +14,10 @@ from conftest import TopicNames
 
 from audit_store.app import create_app
 from audit_store.lifecycle import migrate
-from audit_store.recorder import Recorder
+from audit_store.recorder import Recorder, chained_records
 from audit_store.settings import AuditSettings
-from mlconnector.audit.rows import LogEntry, ReceivedMessage, log_entry
+from mlconnector.audit.rows import GENESIS_HASH, LogEntry, ReceivedMessage, log_entry
+from mlconnector.audit.stored import LOG_COLUMNS
 from mlconnector.contracts import (
     BaswareReason,
     ChangeEvent,
@@ -168,3 +169,28 @@ async def read_records(
         return found
     finally:
         await consumer.stop()
+
+
+async def append_as_before_007(conn: asyncpg.Connection, entries: list[LogEntry]) -> None:
+    """Rows of one chain as the recorders before migration 007 wrote them, into a database
+    that an older migration left: chained on from the chain's head, the head moved (today's
+    recorder needs 007's tables)."""
+    chain = entries[0].chain
+    head = await conn.fetchrow(
+        "SELECT chain_position, row_hash FROM audit_chain_head"
+        " WHERE topic = $1 AND kafka_partition = $2",
+        *chain,
+    )
+    start = (head["chain_position"], bytes(head["row_hash"])) if head else (0, GENESIS_HASH)
+    records, moved = chained_records(entries, {chain: start})
+    await conn.copy_records_to_table("audit_log", records=records, columns=LOG_COLUMNS)
+    await conn.execute(
+        """
+        INSERT INTO audit_chain_head (topic, kafka_partition, chain_position, row_hash)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (topic, kafka_partition)
+        DO UPDATE SET chain_position = excluded.chain_position, row_hash = excluded.row_hash
+        """,
+        *chain,
+        *moved[chain],
+    )

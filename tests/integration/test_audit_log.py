@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from audit_support import (
     TENANT,
+    append_as_before_007,
     fetch_log,
     logged,
     result_for,
@@ -376,11 +377,7 @@ async def test_a_fresh_and_an_upgraded_database_end_in_the_same_schema(
                 first.removesuffix(".sql"),
                 hashlib.sha256(migrations.joinpath(first).read_bytes()).hexdigest(),
             )
-            pool = await asyncpg.create_pool(upgraded_url, min_size=1, max_size=1)
-            try:
-                await Recorder(pool).append(entries("visma.changes", 0, 3))
-            finally:
-                await pool.close()
+            await append_as_before_007(conn, entries("visma.changes", 0, 3))
             assert await apply_migrations(conn, "audit_store", owner="audit-store")
             upgraded = await schema_of(conn)
             assert (await verify_log(conn)).ok

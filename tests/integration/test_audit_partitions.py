@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from audit_support import received, supplier_change
+from audit_support import append_as_before_007, received, supplier_change
 from typer.testing import CliRunner
 
 from audit_store.lifecycle import migrate
@@ -22,6 +22,7 @@ from audit_store.partitions import PartitionKeeper, add_months, month_start, par
 from audit_store.recorder import Recorder
 from mlconnector.audit.export import ExportedRow, ExportFolder
 from mlconnector.audit.rows import LogEntry, log_entry
+from mlconnector.audit.status import StatusFilter, record_statuses
 from mlconnector.audit.verify import verify_log
 from mlconnector.migrations import _LEDGER as MIGRATIONS_LEDGER
 from mlconnector.migrations import apply_migrations, checksum_of, migration_files
@@ -200,13 +201,8 @@ async def test_a_log_from_before_the_partitions_moves_into_them_with_its_chains(
         )
         now = datetime.now(UTC)
         old = month_start(now) - timedelta(days=80)
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
-        try:
-            recorder = Recorder(pool)
-            await recorder.append(entries_at(0, range(4), old))
-            await recorder.append(entries_at(0, range(4, 6), now))
-        finally:
-            await pool.close()
+        await append_as_before_007(conn, entries_at(0, range(4), old))
+        await append_as_before_007(conn, entries_at(0, range(4, 6), now))
         before = [tuple(r) for r in await conn.fetch("SELECT * FROM audit_log ORDER BY seq")]
 
         assert await apply_migrations(conn, "audit_store", owner="audit-store") == [
@@ -219,12 +215,18 @@ async def test_a_log_from_before_the_partitions_moves_into_them_with_its_chains(
         assert after == before
         assert f"audit_log_{old:%Y_%m}" in await partition_names(conn)
         assert (await verify_log(conn)).ok
-        # New rows take seq on from the old ones.
+        # Every old record has its state, and every old event id is known: sent again, it is
+        # not stored twice. New rows take seq on from the old ones.
+        states = await record_statuses(conn, StatusFilter())
+        assert sorted(s.entity_id for s in states) == [f"R0-{offset}" for offset in range(6)]
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
         try:
-            await Recorder(pool).append(entries_at(0, range(6, 7), now))
+            recorder = Recorder(pool)
+            assert (await recorder.append(entries_at(0, range(5, 6), now))).stored == 0
+            assert (await recorder.append(entries_at(0, range(6, 7), now))).stored == 1
         finally:
             await pool.close()
+        assert len(await record_statuses(conn, StatusFilter())) == 7
         seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM audit_log ORDER BY seq")]
         assert seqs[-1] == seqs[-2] + 1
         assert (await verify_log(conn)).ok

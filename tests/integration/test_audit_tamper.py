@@ -154,6 +154,21 @@ async def hide_a_record_from_the_status_view(conn: asyncpg.Connection) -> None:
     )
 
 
+async def keep_a_record_out_of_the_state_table(conn: asyncpg.Connection) -> None:
+    source = await conn.fetchval(
+        "SELECT prosrc FROM pg_proc WHERE proname = 'audit_record_state_refresh'"
+    )
+    hidden = source.replace(
+        "AND v.tenant = touched.tenant;", "AND v.tenant = touched.tenant AND v.entity_id <> 'P0-1';"
+    )
+    assert hidden != source
+    await conn.execute(
+        "CREATE OR REPLACE FUNCTION audit_record_state_refresh("
+        "tenants text[], entities text[], entity_ids text[], event_ids text[]) RETURNS void"
+        f" LANGUAGE plpgsql AS $${hidden}$$"
+    )
+
+
 CASES: list[tuple[Tamper, str]] = [
     (cut_the_tail_and_move_the_head_back, "rows removed at the end"),
     (delete_a_chain_and_its_head, "chain deleted"),
@@ -161,6 +176,7 @@ CASES: list[tuple[Tamper, str]] = [
     (swap_two_rows_seq, "rows reordered"),
     (drop_the_append_only_trigger, "trigger audit_log_append_only on audit_log is missing"),
     (hide_a_record_from_the_status_view, "view audit_record_status was redefined"),
+    (keep_a_record_out_of_the_state_table, "function audit_record_state_refresh was redefined"),
 ]
 
 

@@ -1,20 +1,20 @@
 """Appends batches of messages to the log: once per event id, chained per partition.
 
 One transaction per batch: lock the head of every chain the batch touches (so concurrent
-writers of one partition take turns and each row links to the row truly before it), drop
-the event ids the log already holds, COPY the new rows, move the heads. The caller commits
-Kafka offsets only after this returns.
+writers of one partition take turns and each row links to the row truly before it), claim
+the batch's event ids in audit_event_id (the ones already there are dropped), COPY the new
+rows, move the heads, and recompute the state of the records the new rows are about
+(audit-store migration 007). The caller commits Kafka offsets only after this returns.
 
 The log is partitioned by month of arrival, and a partitioned table cannot hold an event id
-unique across its months: the check and the insert of new ids happen one append at a time,
-under a transaction-level advisory lock, so that two writers of different chains never
-both store one event. A row whose month has no partition yet (audit-store makes them ahead,
-audit_store/partitions.py) makes the recorder add that month's and write the batch again.
+unique across its months: audit_event_id, one table, holds each id once, and two writers
+claiming one id take turns on its key. A row whose month has no partition yet (audit-store
+makes them ahead, audit_store/partitions.py) makes the recorder add that month's and write
+the batch again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from itertools import groupby
@@ -28,11 +28,6 @@ from mlconnector.audit.rows import GENESIS_HASH, LogEntry, chain_hash, headers_j
 from mlconnector.audit.stored import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
-
-# Held from the event-id check to the commit: event ids are unique across chains and months.
-EVENT_IDS_LOCK = int.from_bytes(
-    hashlib.sha256(b"mlconnector-audit-event-ids").digest()[:8], "big", signed=True
-)
 
 
 class AppendReport(BaseModel):
@@ -146,15 +141,20 @@ class Recorder:
                 (r["topic"], r["kafka_partition"]): (r["chain_position"], bytes(r["row_hash"]))
                 for r in head_rows
             }
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVENT_IDS_LOCK)
-            known = {
+            # Sorted, so two writers claiming some of the same ids wait on them in one order.
+            claimed = {
                 r["event_id"]
                 for r in await conn.fetch(
-                    "SELECT event_id FROM audit_log WHERE event_id = ANY($1::text[])",
+                    """
+                    INSERT INTO audit_event_id (event_id)
+                    SELECT id FROM unnest($1::text[]) AS b(id) ORDER BY id
+                    ON CONFLICT DO NOTHING
+                    RETURNING event_id
+                    """,
                     [e.derived.event_id for e in entries],
                 )
             }
-            fresh = [e for e in entries if e.derived.event_id not in known]
+            fresh = [e for e in entries if e.derived.event_id in claimed]
             if not fresh:
                 return 0
             records, moved = chained_records(fresh, heads)
@@ -172,5 +172,12 @@ class Recorder:
                 [p for _, p in changed],
                 [moved[c][0] for c in changed],
                 [moved[c][1] for c in changed],
+            )
+            await conn.execute(
+                "SELECT audit_record_state_refresh($1, $2, $3, $4)",
+                [e.derived.tenant for e in fresh],
+                [e.derived.entity for e in fresh],
+                [e.derived.entity_id for e in fresh],
+                [e.derived.event_id for e in fresh],
             )
             return len(records)

@@ -45,13 +45,13 @@ class SyncSample(BaseModel):
 
 async def failure_categories(conn: Connection) -> list[CategoryCount]:
     """Failed and rejected records per the category of their first Basware reason."""
-    if await conn.fetchval("SELECT to_regclass('audit_record_status') IS NULL"):
+    if await conn.fetchval("SELECT to_regclass('audit_record_state') IS NULL"):
         return []
     rows = await conn.fetch(
         """
         SELECT coalesce(reasons -> 0 ->> 'category', 'uncategorised') AS category,
                count(*) AS records
-        FROM audit_record_status
+        FROM audit_record_state
         WHERE state IN ('failed', 'rejected')
         GROUP BY 1 ORDER BY 2 DESC, 1
         """

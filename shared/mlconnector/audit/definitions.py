@@ -5,7 +5,9 @@ lets changes through, or redefine the status view so that a record disappears fr
 leaves every hash intact. So verify builds the reference: it runs audit-store's own
 migrations into a scratch schema inside a transaction it rolls back, and compares what it
 finds there with the live objects: triggers (name, timing, events, enabled state, function),
-their functions' source, and the status view's definition as PostgreSQL prints it.
+their functions' source, the status view's definition as PostgreSQL prints it, and the
+source of the functions that keep every record's state from the view (a function changed
+there would let audit_record_state say what the view does not).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ REFERENCE_SCHEMA = "mlc_audit_reference"
 MIGRATIONS_PACKAGE = "audit_store"
 GUARDED_TABLES = ("audit_log", "audit_chain_head")
 GUARDED_VIEWS = ("audit_record_status",)
+GUARDED_FUNCTIONS = (
+    "audit_message_record_id",
+    "audit_record_state_refresh",
+    "audit_record_state_rebuild",
+)
 
 
 class TriggerShape(BaseModel, frozen=True):
@@ -35,6 +42,8 @@ class TriggerShape(BaseModel, frozen=True):
 class SchemaObjects(BaseModel):
     triggers: set[TriggerShape]
     views: dict[str, str | None]
+    # Each function's source, and its settings (search path, plan cache mode).
+    functions: dict[str, tuple[str, tuple[str, ...]] | None]
 
 
 async def _objects(conn: Connection, schema: str) -> SchemaObjects:
@@ -78,7 +87,27 @@ async def _objects(conn: Connection, schema: str) -> SchemaObjects:
         )
         for name in GUARDED_VIEWS
     }
-    return SchemaObjects(triggers=triggers, views=views)
+    functions: dict[str, tuple[str, tuple[str, ...]] | None] = {}
+    for name in GUARDED_FUNCTIONS:
+        found = await conn.fetchrow(
+            "SELECT p.prosrc, p.proconfig FROM pg_proc p"
+            " JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = $1 AND p.proname = $2",
+            schema,
+            name,
+        )
+        functions[name] = (
+            None
+            if found is None
+            else (found["prosrc"], tuple(_unschemed(c, schema) for c in found["proconfig"] or ()))
+        )
+    return SchemaObjects(triggers=triggers, views=views, functions=functions)
+
+
+def _unschemed(setting: str, schema: str) -> str:
+    """A function's setting with its own schema's name taken out: the reference's search path
+    names the scratch schema."""
+    return setting.replace(f'"{schema}"', "<schema>").replace(f"={schema}", "=<schema>")
 
 
 def _migration_sql() -> list[str]:
@@ -110,6 +139,12 @@ def compare(live: SchemaObjects, reference: SchemaObjects) -> list[str]:
             problems.append(f"view {name} is missing")
         elif current != definition:
             problems.append(f"view {name} was redefined: it is not the migrations' definition")
+    for name, function in reference.functions.items():
+        live_function = live.functions.get(name)
+        if live_function is None:
+            problems.append(f"function {name} is missing")
+        elif live_function != function:
+            problems.append(f"function {name} was redefined: it is not the migrations' definition")
     return problems
 
 

@@ -1,4 +1,9 @@
-"""Where each record stands, read from the audit_record_status view (derived from the log)."""
+"""Where each record stands: the audit_record_status view derives it from the log.
+
+One record, or a few, are read from the view; every record's state (counts, lists by state
+or time) from audit_record_state, which the recorder keeps from the view batch by batch
+(audit-store migration 007).
+"""
 
 from __future__ import annotations
 
@@ -78,14 +83,23 @@ class StatusFilter(BaseModel):
 # more, and one pass over the whole view is cheaper.
 MAX_RECORD_LOOKUPS = 200
 
-_FILTERED = """
+
+def _conditions(on_state: str) -> str:
+    return f"""
         WHERE ($1::text IS NULL OR tenant = $1)
           AND ($2::text IS NULL OR entity = $2)
-          AND (cardinality($3::text[]) = 0 OR state = ANY($3::text[]))
+          AND {on_state}
           AND ($4::timestamptz IS NULL OR latest_result_at >= $4)
           AND ($5::timestamptz IS NULL OR latest_result_at < $5)
           AND ($6::text IS NULL OR reasons -> 0 ->> 'category' = $6)
 """
+
+
+# Any of the states asked for ($3, none: any state), on the view.
+_FILTERED = _conditions("(cardinality($3::text[]) = 0 OR state = ANY($3::text[]))")
+# One state ($3, NULL: any), on audit_record_state: an equality, which its index on state and
+# time answers in the listing's order.
+_ONE_STATE_FILTERED = _conditions("($3::text IS NULL OR state = $3)")
 _ORDER = "coalesce(latest_result_at, latest_change_at) DESC, tenant, entity, entity_id"
 
 
@@ -115,7 +129,7 @@ async def record_statuses(conn: Connection, query: StatusFilter) -> list[RecordS
                 records += await conn.fetch(
                     f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
                     f" AND entity_id = $7 ORDER BY {_ORDER}",
-                    *_filter_args(query),
+                    *_filter_args(query, [s.value for s in query.states]),
                     entity_id,
                 )
         records.sort(key=_listing_order)
@@ -133,11 +147,12 @@ def _listing_order(record: Any) -> tuple[Any, ...]:
     return (newest_first, record["tenant"], record["entity"], record["entity_id"])
 
 
-def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
+def _filter_args(query: StatusFilter, states: list[str] | str | None) -> tuple[Any, ...]:
+    """The filter's parameters $1 to $6, $3 the states as the conditions take them."""
     return (
         query.tenant,
         query.entity.value if query.entity else None,
-        [s.value for s in query.states],
+        states,
         query.since,
         query.until,
         query.category,
@@ -145,20 +160,21 @@ def _filter_args(query: StatusFilter) -> tuple[Any, ...]:
 
 
 async def _whole_view(conn: Connection, query: StatusFilter) -> list[Any]:
-    """Every record's state, filtered (by many ids at most, never by one)."""
-    # The view joins its per-record parts, which the planner cannot estimate; left to
-    # itself it picks nested loops, whose cost grows with the square of the records (minutes
-    # for 70,000 records). Hash joins take it in one pass.
-    async with conn.transaction():
-        await conn.execute("SET LOCAL enable_nestloop = off")
-        return await conn.fetch(
-            f"SELECT * FROM audit_record_status {_FILTERED}"  # noqa: S608
+    """Every record's state (audit_record_state), filtered (by many ids at most, never by one):
+    a read per state asked for, each in its index's order, merged."""
+    records: list[Any] = []
+    states: list[str | None] = [s.value for s in query.states] or [None]
+    for state in states:
+        records += await conn.fetch(
+            f"SELECT * FROM audit_record_state {_ONE_STATE_FILTERED}"  # noqa: S608
             " AND (cardinality($7::text[]) = 0 OR entity_id = ANY($7::text[]))"
             f" ORDER BY {_ORDER} LIMIT $8",
-            *_filter_args(query),
+            *_filter_args(query, state),
             list(query.entity_ids),
             query.limit,
         )
+    records.sort(key=_listing_order)
+    return records[: query.limit] if query.limit is not None else records
 
 
 _REASONS = TypeAdapter(tuple[BaswareReason, ...])
@@ -192,7 +208,7 @@ async def state_summaries(conn: Connection) -> list[StateSummary]:
             """
             SELECT tenant, entity, state, count(*) AS records,
                    min(latest_change_at) AS oldest_change_at
-            FROM audit_record_status
+            FROM audit_record_state
             GROUP BY tenant, entity, state
             ORDER BY tenant, entity, state
             """
