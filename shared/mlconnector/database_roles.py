@@ -102,6 +102,8 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         # Which reader polls which connection (leases.py); a cursor write locks its lease row.
         Grant("visma_reader_instance", READ_WRITE),
         Grant("visma_connection_lease", UPSERT),
+        # Early polls handed to the lease holder (handoff.py): asked by one, taken by another.
+        Grant("visma_early_poll_request", READ_WRITE),
         # A lost broker's recovery re-publishes what the log holds without a result.
         *READ_AUDIT,
         Grant("visma_purchase_receipt", UPSERT),

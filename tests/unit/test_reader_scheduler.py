@@ -247,13 +247,13 @@ async def test_connections_added_and_removed_while_running_are_followed() -> Non
 
         # A store that cannot be read (a master key not loaded yet) stops no poller.
         source.failing = True
-        assert scheduler.wake("1000002", Entity.SUPPLIER)
+        assert await scheduler.wake("1000002", Entity.SUPPLIER)
         await polls.until(lambda: len(polls.of("c1000002")) == 4)
         source.failing = False
 
         del source.by_name["c1000001"]
         await polls.until(lambda: {p.tenant for p in scheduler.pollers} == {"1000002"})
-        assert not scheduler.wake("1000001", Entity.SUPPLIER)
+        assert not await scheduler.wake("1000001", Entity.SUPPLIER)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -274,7 +274,7 @@ async def test_a_notification_for_a_tenant_not_known_yet_reads_the_connections_a
     try:
         await polls.until(lambda: len(polls.of("c1000001")) == 3)
         source.by_name["c1000003"] = connection("1000003")
-        assert not scheduler.wake("1000003", Entity.SUPPLIER)
+        assert not await scheduler.wake("1000003", Entity.SUPPLIER)
         await polls.until(lambda: len(polls.of("c1000003")) == 3)
     finally:
         task.cancel()
@@ -338,6 +338,52 @@ async def test_two_readers_share_the_connections_and_one_takes_over_when_the_oth
         tasks[1].cancel()
         await asyncio.gather(tasks[1], return_exceptions=True)
         await polls.until(lambda: len(first.pollers) == 6)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class MemoryHandoff:
+    """The request table's rules without a database (the real one: test_early_poll_handoff.py);
+    a request is announced to every scheduler listening, as a NOTIFY is."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, Entity | None] = {}
+        self.listening: list[PollScheduler] = []
+
+    async def request(self, connection: str, entity: Entity | None) -> None:
+        asked = connection in self.requests
+        self.requests[connection] = widest(self.requests[connection], entity) if asked else entity
+        for scheduler in self.listening:
+            scheduler.requested(connection)
+
+    async def take(self, connections: Sequence[str]) -> dict[str, Entity | None]:
+        return {c: self.requests.pop(c) for c in connections if c in self.requests}
+
+
+async def test_a_notification_for_a_connection_the_other_reader_holds_wakes_that_reader() -> None:
+    polls = Polls()
+    source = Connections(*(connection(str(1000001 + n)) for n in range(2)))
+
+    def make(c: Connection, tenure: Tenure) -> ConnectionPoller:
+        return ConnectionPoller(
+            c.name, c.tenant, source, polls, tenure, default=NEVER, early_interval=INTERVAL
+        )
+
+    handoff = MemoryHandoff()
+    leases = MemoryLeases("r1")
+    first = PollScheduler(source, make, refresh=0.1, leases=leases, handoff=handoff)
+    second = PollScheduler(source, make, refresh=0.1, leases=leases.sharing("r2"), handoff=handoff)
+    handoff.listening = [first, second]
+    tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+    try:
+        await polls.until(lambda: len(first.pollers) == 1 and len(second.pollers) == 1)
+        [theirs] = second.pollers
+        assert await first.wake(theirs.tenant, Entity.SUPPLIER)
+        await polls.until(lambda: theirs.early_cycles == 1)
+        assert first.pollers[0].early_cycles == 0
+        assert handoff.requests == {}
     finally:
         for task in tasks:
             task.cancel()

@@ -51,7 +51,7 @@ def create_app(
         **consumer_options(kafka),
     )
     async def on_notification(notification: VismaNotification, message: KafkaMessage) -> None:
-        wake_poller(lifecycle.scheduler, notification)
+        await wake_poller(lifecycle.scheduler, notification)
         await message.ack()
 
     return service_app(broker, lifecycle, kafka=kafka)

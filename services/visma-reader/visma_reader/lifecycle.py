@@ -1,7 +1,8 @@
 """What visma-reader holds while it runs: its pool and stores, the reader, one Visma client
 per connection it polls (each asking its company's shared quota plan before every call), the
 poll scheduler, which runs one poll loop per connection whose lease it holds and follows
-connections added or removed while it runs, and the broker watch, which recovers from the
+connections added or removed while it runs, the early-poll handoff between readers, and the
+broker watch, which recovers from the
 database what a lost broker held."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mlconnector.visma.quota_plan import QuotaPlan, migrate_quota_plan
 from visma_reader import SERVICE_NAME
 from visma_reader.broker_watch import BrokerWatch
 from visma_reader.cursor_store import CursorStore
+from visma_reader.handoff import EarlyPollHandoff
 from visma_reader.leases import LeaseStore, Tenure
 from visma_reader.metrics import ReaderMetrics
 from visma_reader.poll_gate import PollGate
@@ -112,6 +114,7 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         self._gate = PollGate()
         self._reader: Reader | None = None
         self._scheduler: PollScheduler | None = None
+        self._handoff: EarlyPollHandoff | None = None
         self._watch: BrokerWatch | None = None
 
     @property
@@ -150,12 +153,14 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
             )
 
         instance = settings.instance or f"{socket.gethostname()}-{os.getpid()}"
+        self._handoff = EarlyPollHandoff(pool, self.database.database_url)
         self._scheduler = PollScheduler(
             source,
             poller,
             settings.connections_refresh_seconds,
             LeaseStore(pool, instance, settings.lease_seconds),
             stopped=self._clients.forget,
+            handoff=self._handoff,
         )
         self._watch = BrokerWatch(
             EpochMarks(self._kafka, self._topics.watched()),
@@ -172,6 +177,8 @@ class ReaderLifecycle(ServiceLifecycle[ReaderSettings]):
         # The polls and the recovery publish: they start once the broker runs.
         await super().begin()
         self.run_loop("poll-scheduler", self.scheduler.run())
+        handoff = opened(self._handoff, "the early-poll handoff")
+        self.run_loop("early-poll-handoff", handoff.listen(self.scheduler.requested))
         self.run_loop("broker-watch", opened(self._watch, "the broker watch").run())
 
     async def _poll_now(self) -> None:

@@ -7,7 +7,8 @@ invoice. The connection is read again from its source before every cycle: a sche
 with `mlconnector connections schedule` applies without a restart. The scheduler reads the
 list of connections again every `refresh`, so a connection added or removed while the reader
 runs is polled, or left alone, without a restart. Several readers share the connections: each
-polls only those whose lease it holds (leases.py), and a poller stops once its lease is lost.
+polls only those whose lease it holds (leases.py), and a poller stops once its lease is lost;
+a notification for a connection another reader holds is handed to that reader (handoff.py).
 
 Notifications only make polls early, and early polls are coalesced: a connection runs at
 most one early cycle per `early_interval`; notifications in between merge into the next one.
@@ -209,6 +210,14 @@ class ConnectionLeases(Protocol):
     async def leave(self) -> None: ...
 
 
+class EarlyPollHandoff(Protocol):
+    """Early polls asked of the reader holding a connection's lease (handoff.py)."""
+
+    async def request(self, connection: str, entity: Entity | None) -> None: ...
+
+    async def take(self, connections: Sequence[str]) -> Mapping[str, Entity | None]: ...
+
+
 class PollScheduler:
     """One poller per connection whose lease this reader holds, found by tenant: a
     notification wakes its tenant's.
@@ -217,7 +226,9 @@ class PollScheduler:
     reads, renews its leases RENEWALS_PER_LEASE times per lease timeout: it stops the poller
     of each connection removed or whose lease it lost, releases what exceeds its fair share
     and takes free or expired leases up to it, starting a poller for each. A notification for
-    a tenant it does not know yet makes it read the connections at once. A failed read keeps
+    a tenant it does not know yet makes it read the connections at once; one for a connection
+    another reader holds goes to it through `handoff`, and the requests handed to this reader
+    are taken when `requested` is called (a NOTIFY) and on every renewal. A failed read keeps
     the pollers it has (the store down, a master key not loaded yet); a failed renewal too,
     until their tenures run out and they stop by themselves."""
 
@@ -228,41 +239,81 @@ class PollScheduler:
         refresh: float,
         leases: ConnectionLeases,
         stopped: Callable[[str], Awaitable[None]] | None = None,
+        handoff: EarlyPollHandoff | None = None,
     ) -> None:
-        """`stopped` is called with a connection's name once its poller stopped."""
+        """`stopped` is called with a connection's name once its poller stopped; without
+        `handoff`, a notification for a connection another reader holds is left to its
+        schedule."""
         self._source = source
         self._make_poller = make_poller
         self._refresh = refresh
         self._leases = leases
         self._stopped = stopped
+        self._handoff = handoff
         self._pollers: dict[str, ConnectionPoller] = {}
         self._by_tenant: dict[str, ConnectionPoller] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._known: set[str] = set()
+        # Tenant -> connection name, of every connection listed, held here or not.
+        self._known: dict[str, str] = {}
         self._look_again = asyncio.Event()
+        self._requested = asyncio.Event()
         self._listed = False
 
     @property
     def pollers(self) -> list[ConnectionPoller]:
         return list(self._pollers.values())
 
-    def wake(self, tenant: str, entity: Entity | None) -> bool:
-        """False for a tenant no connection has (yet); a tenant polled by another reader is
-        left to that reader's schedule."""
+    async def wake(self, tenant: str, entity: Entity | None) -> bool:
+        """False for a tenant no connection has (yet); a tenant polled by another reader gets
+        its early poll from that reader."""
         poller = self._by_tenant.get(tenant)
         if poller is not None:
             poller.wake(entity)
             return True
-        if tenant not in self._known:
+        name = self._known.get(tenant)
+        if name is None:
             self._look_again.set()
             return False
+        if self._handoff is not None:
+            try:
+                await self._handoff.request(name, entity)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # The holder's scheduled poll still comes.
+                log.error("early poll of connection %s not handed over: %s", name, error)
         return True
+
+    def requested(self, connection: str | None) -> None:
+        """Another reader asked for an early poll of `connection` (None: of any held here)."""
+        if connection is None or connection in self._pollers:
+            self._requested.set()
+
+    async def _take_requests(self) -> None:
+        if self._handoff is None:
+            return
+        for name, entity in (await self._handoff.take(list(self._pollers))).items():
+            poller = self._pollers.get(name)
+            if poller is not None:
+                poller.wake(entity)
+
+    async def _take_requested(self) -> None:
+        while True:
+            await self._requested.wait()
+            self._requested.clear()
+            try:
+                await self._take_requests()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.error("early polls asked by other readers not taken yet: %s", error)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         beat = self._leases.lease_seconds / RENEWALS_PER_LEASE
         connections: Sequence[Connection] | None = None
         listed_at = -math.inf
+        taking = asyncio.create_task(self._take_requested(), name="early-poll-requests")
         try:
             while True:
                 looked_again = self._look_again.is_set()
@@ -272,7 +323,7 @@ class PollScheduler:
                     try:
                         connections = await self._source.list()
                         listed_at = read_at
-                        self._known = {c.tenant for c in connections}
+                        self._known = {c.tenant: c.name for c in connections}
                     except asyncio.CancelledError:
                         raise
                     except Exception as error:
@@ -290,6 +341,8 @@ class PollScheduler:
                 # Notifications for unknown tenants never make more than one read a second.
                 await asyncio.sleep(max(0.0, read_at + LOOK_AGAIN_SECONDS - loop.time()))
         finally:
+            taking.cancel()
+            await asyncio.gather(taking, return_exceptions=True)
             await self._stop(list(self._tasks))
             with contextlib.suppress(Exception):
                 await self._leases.leave()
@@ -327,6 +380,8 @@ class PollScheduler:
             if name not in self._tasks:
                 self._start(wanted[name], epoch, valid_until)
         self._listed = True
+        # What a NOTIFY lost (nobody listening) or a new lease brings is taken here.
+        await self._take_requests()
 
     def _start(self, connection: Connection, epoch: int, valid_until: float) -> None:
         if self._listed:
