@@ -13,7 +13,7 @@ MAX_RSS_MB = 200.0
 MAX_WRITER_RSS_MB = 150.0
 MAX_CPU_MS_PER_RECORD = 1.0
 WRITER = "basware-writer"
-# Calls per hour and company a production Visma client gets (docs/visma-api.md §8.1):
+# Calls per hour and company a production Visma client gets (docs/visma-net.md §8.1):
 # beyond it, a backfill waits for the next hour whatever the pipeline's speed.
 VISMA_HOURLY_QUOTA = 15_000
 

@@ -35,11 +35,11 @@ READER = "visma-reader"
 RECONCILER = "reconciler"
 # Seeding 10k/50k/50k records takes the Visma sandbox about a minute before it listens.
 SANDBOX_START_TIMEOUT = 600.0
-# Visma's production quota is 15,000 calls per hour and company (docs/visma-api.md §8.1); the
+# Visma's production quota is 15,000 calls per hour and company (docs/visma-net.md §8.1); the
 # sandbox enforces it. A benchmark measures the pipeline's own speed, so the quota is lifted
 # and the backfill reports its Visma calls against it instead.
 UNLIMITED_QUOTA = 1_000_000_000
-# Likewise Basware's: its real limits are unpublished (docs/basware-api.md §9), and the writer's
+# Likewise Basware's: its real limits are unpublished (docs/basware-p2p.md §9), and the writer's
 # default budget (50 requests/s per tenant and region, a guess) would make every figure a
 # measure of that setting. The budget is lifted; the backfill reports the calls it made.
 UNLIMITED_BUDGET = {"BASWARE_WRITER_RATE_PER_SECOND": "100000", "BASWARE_WRITER_RATE_BURST": "1000"}

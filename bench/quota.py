@@ -1,6 +1,6 @@
 """The quota run: a backfill bound by Visma's quota, its window compressed from an hour to
 seconds (the sandbox's quota window, VISMA_QUOTA_WINDOW_SECONDS), with live supplier changes
-made while the backfill waits for the next window (docs/visma-api.md §8.3).
+made while the backfill waits for the next window (docs/visma-net.md §8.3).
 
 What it measures, from the Visma sandbox's own request log: how much of each window's bulk
 share the backfill used in the windows it waited for (the achieved rate against the

@@ -29,7 +29,7 @@ class Dataset(BaseModel):
 
 class QuotaRun(BaseModel):
     """The quota run: a backfill bound by Visma's quota, the window compressed from an hour
-    to seconds, with live supplier changes made while it waits (docs/visma-api.md §8.3)."""
+    to seconds, with live supplier changes made while it waits (docs/visma-net.md §8.3)."""
 
     ledger: Dataset
     limit: int

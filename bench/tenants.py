@@ -41,7 +41,7 @@ from visma_sandbox.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CompanyInfo
 
 # A small ledger per company: a cycle reads one page of each stream.
 LEDGER = {"suppliers": 2, "purchase_orders": 1, "invoices": 1}
-# Visma's hourly quota is per company (docs/visma-api.md §8.1); lifted, as in bench/pipeline.py.
+# Visma's hourly quota is per company (docs/visma-net.md §8.1); lifted, as in bench/pipeline.py.
 UNLIMITED_QUOTA = 1_000_000_000
 # The aim of issue 21: a thousand companies on one reader at 30 s under half of one core.
 MAX_CORE_SHARE = 50.0

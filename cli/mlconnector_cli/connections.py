@@ -645,7 +645,7 @@ def coding(
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
 ) -> None:
     """Set which Visma dimension segment becomes Basware's cost center, which its project and
-    which a coding dimension dimCode1..10 (docs/basware-api.md §10.10). Segments are checked
+    which a coding dimension dimCode1..10 (docs/basware-p2p.md §10.10). Segments are checked
     against the connection's Visma company; a segment left out is not sent."""
     from mlconnector import coding_change
     from mlconnector.audit.replay import kafka_replay_publisher

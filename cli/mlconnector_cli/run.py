@@ -534,7 +534,7 @@ async def run_pipeline(options: RunOptions, home: HomeFolder, ports: StackPorts)
 async def replace_lost_broker(
     stack: Stack, broker: EmbeddedBroker, processes: Sequence[ManagedProcess]
 ) -> None:
-    """The embedded broker died and took every message with it (docs/broker.md §3.6): a new,
+    """The embedded broker died and took every message with it (docs/event-broker.md §3.6): a new,
     empty one on the same port, with the topics. The services stay up: their clients find
     the new broker at the same address, and visma-reader recovers from PostgreSQL what the
     old one held (README, "Broker loss"), with no one typing a command.
@@ -542,7 +542,7 @@ async def replace_lost_broker(
     The processes hold still while the new broker starts and gets its topics: a client
     that reached it first would have a topic it asks for created with 4 partitions, and
     clients producing while the topics are created leave the new broker refusing writes to
-    them (docs/broker.md §3.6)."""
+    them (docs/event-broker.md §3.6)."""
     print(
         f"the broker at {broker.address} is gone: starting a new, empty one there; the "
         "services recover what it held from the database",

@@ -10,7 +10,7 @@ Order of preference, for each part on its own:
 With a home folder (`mlconnector run`), the database lasts: a database of its own on the local
 server, or the embedded server's data under the home folder, both kept across stops. Without
 one (tests, benchmarks), a fresh database is created for the run and dropped afterwards.
-The embedded broker keeps nothing either way (docs/broker.md §3.6): visma-reader recovers from
+The embedded broker keeps nothing either way (docs/event-broker.md §3.6): visma-reader recovers from
 the database what a lost broker held (visma_reader/broker_watch.py).
 Everything started here is stopped when the context exits, also on Ctrl-C; the broker is
 tied to this process's life (PR_SET_PDEATHSIG) so that even a SIGKILL leaves no orphan.
@@ -84,7 +84,7 @@ class Stack(BaseModel):
             bootstrap_servers=self.bootstrap_servers, partitions=self.partitions
         )
         if self.broker_origin == "embedded":
-            # Tansu accepts short sessions, which makes group joins quick (docs/broker.md §4).
+            # Tansu accepts short sessions, which makes group joins quick (docs/event-broker.md §4).
             settings = settings.model_copy(
                 update={"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}
             )

@@ -1,7 +1,7 @@
 """Copies the request schemas the sandbox validates from Basware's own OpenAPI files.
 
 The sandbox ships this subset (data/basware-schemas.json) instead of the 1.3 MB P2P file.
-Regenerate after updating Basware's files (docs/basware-api.md §1):
+Regenerate after updating Basware's files (docs/basware-p2p.md §1):
 
     python -m basware_sandbox.extract_schemas tests/contract/basware-openapi
 """

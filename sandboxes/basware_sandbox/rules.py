@@ -4,7 +4,7 @@ They are what makes the sandbox a test oracle: a matching order whose vendor was
 accepted fails, order lines posted before their header fail, unknown company codes fail, and
 a vendor, order or order line naming a payment term, tax code, account, cost center or
 project that P2P does not have for its company (or has as inactive) fails: master data must
-be there first, as Basware's paymentTerms route says of vendors (docs/basware-api.md §6.6).
+be there first, as Basware's paymentTerms route says of vendors (docs/basware-p2p.md §6.6).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class CodingView(View):
 
     def dim_codes(self) -> list[tuple[str, str | None]]:
         """(list API, code) of each coding dimension: dimCode n is checked against
-        ACC_LIST_n (docs/basware-api.md §10.10)."""
+        ACC_LIST_n (docs/basware-p2p.md §10.10)."""
         return [(f"lists/ACC_LIST_{n}", getattr(self, f"dimCode{n}")) for n in range(1, 11)]
 
 

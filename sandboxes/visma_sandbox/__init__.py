@@ -8,7 +8,7 @@ In-process use (tests):
         sandbox.state          # SandboxState: the Python back door
 
 The sandbox never imports `mlconnector.visma`: it is a second, independent reading of
-docs/visma-api.md §12, so the client's mistakes and its own do not cancel out.
+docs/visma-net.md §12, so the client's mistakes and its own do not cancel out.
 """
 
 from visma_sandbox.config import (

@@ -1,7 +1,7 @@
 """The `/v1/` service API: authentication, quota, company binding, scopes, then the resource.
 
 Paths and query names are case-insensitive; `/API/controller/api/v1/` is accepted as an alias
-of `/v1/` (the old layout, docs/visma-api.md §4). Every answer carries `Ipp-Request-Id` and
+of `/v1/` (the old layout, docs/visma-net.md §4). Every answer carries `Ipp-Request-Id` and
 the four X-RateLimit headers, and lands in the request log. Reads: lists and single GETs of every
 entity (single GETs with an ETag mirrored in `timeStamp`); writes: POST and PUT of suppliers
 and PUT of a supplier invoice's text; any call can run in the background (`erp-api-background`).
@@ -263,7 +263,7 @@ class VismaApi:
         state = self.state
         if grant.company_id is None:
             # A token minted for the customer tenant: Connect said yes, the ERP says no
-            # (docs/visma-api.md §2.3).
+            # (docs/visma-net.md §2.3).
             return ipp_error(401, "No license for this company.", NO_LICENCE)
         company = state.company(grant.company_id)
         header = request.headers.get("ipp-company-id")
@@ -340,7 +340,7 @@ class VismaApi:
         if spec.name is EntityName.DIMENSION:
             return self._dimension(request, stored, route, etag)
         # A single GET shows every block: the expand* flags are list parameters
-        # (docs/visma-api.md §7).
+        # (docs/visma-net.md §7).
         return json_response(render_record(stored, spec, self.state.settings), 200, etag)
 
     def _list(self, request: Request, company: CompanyState, entity: EntityName) -> Response:
@@ -355,7 +355,7 @@ class VismaApi:
             return json_response(json.dumps([spec.key_text(r.key) for r in rows]).encode())
         start = (parsed.page_number - 1) * parsed.page_size
         if spec.enveloped:
-            # The newer list shape (docs/visma-api.md §6.1): an envelope, no per-row metadata.
+            # The newer list shape (docs/visma-net.md §6.1): an envelope, no per-row metadata.
             records = b",".join(
                 render_record(r, spec, settings, omit=parsed.omit)
                 for r in rows[start : start + parsed.page_size]

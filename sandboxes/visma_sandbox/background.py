@@ -1,4 +1,4 @@
-"""Background mode: `erp-api-background` (docs/visma-api.md §7.7, §12 point 14).
+"""Background mode: `erp-api-background` (docs/visma-net.md §7.7, §12 point 14).
 
 A call with the header is answered 202 `{"id", "stateLocation"}` at once and runs as a job;
 `GET /v1/background/{id}` shows its state (the field names of the BackgroundRequestStateDto

@@ -91,13 +91,13 @@ class SandboxSettings(SandboxModel):
     rate_limit: int = Field(default=15_000, ge=1)
     rate_limit_window_seconds: float = Field(default=3600, gt=0)
     # The historic rules against retry loops (off by default): at most N identical requests
-    # per window, and no more after N identical failures in the window (docs/visma-api.md §8.2).
+    # per window, and no more after N identical failures in the window (docs/visma-net.md §8.2).
     same_request_limit: int | None = Field(default=None, ge=1)
     same_request_window_seconds: float = Field(default=60, gt=0)
     failing_request_limit: int | None = Field(default=None, ge=1)
     failing_request_window_seconds: float = Field(default=300, gt=0)
     # A synchronous call slower than this answers 504 (the 4-minute limit of
-    # docs/visma-api.md §7.7); background calls (erp-api-background) are not limited.
+    # docs/visma-net.md §7.7); background calls (erp-api-background) are not limited.
     sync_timeout_seconds: float = Field(default=240, gt=0)
     company_id_mode: Literal["current", "legacy"] = "current"
     timestamp_style: TimestampStyle = TimestampStyle.NAIVE

@@ -47,7 +47,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         return None
-    # Both parts are form-urlencoded before joining (docs/visma-api.md §2.1).
+    # Both parts are form-urlencoded before joining (docs/visma-net.md §2.1).
     return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
 
 

@@ -1,7 +1,7 @@
 """The resources the sandbox serves: their keys, list filters and expansions.
 
 One table row per entity, so the API dispatcher, the store and the back door agree on what a
-key is and which query parameters filter (docs/visma-api.md §7, §12 points 4 and 9).
+key is and which query parameters filter (docs/visma-net.md §7, §12 points 4 and 9).
 The four the connector reads come first; the reference data after them is read-only in the
 API and emits no webhooks.
 """
@@ -61,7 +61,7 @@ class EntitySpec:
     # expand* parameter -> (field omitted unless expanded, expanded by default).
     expansions: dict[str, tuple[str, bool]] = field(default_factory=dict)
     renders_created: bool = False
-    # The webhook entity name (docs/visma-api.md §10.1); None: the entity emits no notifications.
+    # The webhook entity name (docs/visma-net.md §10.1); None: the entity emits no notifications.
     webhook_entity: str | None = None
     # The list route answers a bare array of keys (`/v1/dimension`: "names/IDs").
     lists_keys_only: bool = False

@@ -1,7 +1,7 @@
 """Reading a list request's query string: filters, date conditions, paging and expansions.
 
-Query names are matched case-insensitively (docs/visma-api.md §4) and unknown ones are
-ignored (docs/visma-api.md §5.3). Date filters accept exactly the five documented formats;
+Query names are matched case-insensitively (docs/visma-net.md §4) and unknown ones are
+ignored (docs/visma-net.md §5.3). Date filters accept exactly the five documented formats;
 anything else, a `Z` or an offset included, is a 400 in the IPP shape.
 """
 
@@ -102,7 +102,7 @@ def parse_list_request(
         for name, (field, default) in spec.expansions.items()
         if not (_bool(values[name], spelt[name]) if name in values else default)
     )
-    # pageSize over the maximum is clamped, not refused (docs/visma-api.md §6.1);
+    # pageSize over the maximum is clamped, not refused (docs/visma-net.md §6.1);
     # numberToRead/skipRecords are ignored because paging is enforced.
     page_size = min(_positive_int(values.get("pagesize"), "pageSize", max_page_size), max_page_size)
     return ListRequest(

@@ -55,7 +55,7 @@ RequestIdentity = tuple[str, str, str, str]  # tenant, method, lower-cased path,
 
 
 class RepeatGuard:
-    """The historic VNI rules against naive retry loops (docs/visma-api.md §8.2), off by default.
+    """The historic VNI rules against naive retry loops (docs/visma-net.md §8.2), off by default.
 
     "Same request": at most N identical requests per window, whichever client sends them.
     "Same failing request": once an identical request has failed N times in the window,

@@ -1,4 +1,4 @@
-"""Error bodies in the API's two shapes (docs/visma-api.md §9), and JSON responses.
+"""Error bodies in the API's two shapes (docs/visma-net.md §9), and JSON responses.
 
 IPP shape for ERP application errors (400/404/409/412/500), `{"Message": ...}` for
 authentication failures and unknown routes, API Management's `{"statusCode", "message"}` for

@@ -1,4 +1,4 @@
-"""The records the sandbox serves, with Visma's field names (docs/visma-api.md §7.1-§7.4).
+"""The records the sandbox serves, with Visma's field names (docs/visma-net.md §7.1-§7.4).
 
 These are the sandbox's own definitions, written from that page and not shared with the
 client (`mlconnector.visma`), so a misread field name shows up as a failing contract test
@@ -366,7 +366,7 @@ class SupplierInvoice(Dto):
     approval_details: ApprovalDetails | None = None
 
 
-# -- reference data (docs/visma-api.md §7.5) ----------------------------------------------
+# -- reference data (docs/visma-net.md §7.5) ----------------------------------------------
 
 AccountType = Literal["Asset", "Liability", "Income", "Expense"]
 

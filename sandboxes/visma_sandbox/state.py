@@ -40,7 +40,7 @@ class PageHook:
 
 
 def _webhook_event(spec: EntitySpec, previous: Dto | None, current: Dto) -> str | None:
-    """The event a write emits (the event table of docs/visma-api.md §10.1)."""
+    """The event a write emits (the event table of docs/visma-net.md §10.1)."""
     status_changed = previous is not None and getattr(previous, "status", None) != getattr(
         current, "status", None
     )

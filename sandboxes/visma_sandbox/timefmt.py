@@ -1,6 +1,6 @@
 """Time as the API shows and accepts it: zone-less filter values, millisecond precision.
 
-The filter formats are exactly the five Visma documents (docs/visma-api.md §5.1); a `Z` or an
+The filter formats are exactly the five Visma documents (docs/visma-net.md §5.1); a `Z` or an
 offset is refused. Stored times are naive and mean UTC on the sandbox's clock; how they are
 rendered is a switch, so client parsers meet the mixed shapes the real API returns.
 """

@@ -1,4 +1,4 @@
-"""Webhook notifications as the Visma Webhook Dispatcher sends them (docs/visma-api.md §10).
+"""Webhook notifications as the Visma Webhook Dispatcher sends them (docs/visma-net.md §10).
 
 Headers and signature follow the dispatcher: `x-vwd-signature-v1` is base64(HMAC-SHA256(secret,
 raw body)), signed with the subscription's newest secret (a receiver keeps the old one during

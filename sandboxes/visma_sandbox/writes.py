@@ -1,4 +1,4 @@
-"""Write bodies as the service API takes them (docs/visma-api.md §7.6, §12 point 10).
+"""Write bodies as the service API takes them (docs/visma-net.md §7.6, §12 point 10).
 
 Every member of a written object is wrapped as `{"value": ...}` (the `DtoValueOf*` types of
 Visma's OpenAPI file); a wrapped object is written the same way inside, and arrays of lines

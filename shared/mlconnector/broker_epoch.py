@@ -168,7 +168,7 @@ async def beyond_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
 def not_on_the_broker(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
     """Partitions of the consumer's assignment that the broker does not have: the new
     broker's topic was created by a client's request before the launcher created it, with
-    fewer partitions (docs/broker.md §3.6). The group joins again onto the partitions there
+    fewer partitions (docs/event-broker.md §3.6). The group joins again onto the partitions there
     are; the assignment before that is no place to rewind (its start offsets never come)."""
     return [
         tp

@@ -1,5 +1,5 @@
 """A connection's coding layout changed: checked against its Visma company, stored, and what
-the new layout recodes sent again (docs/basware-api.md §10.10).
+the new layout recodes sent again (docs/basware-p2p.md §10.10).
 
 The one home of the change, for `mlconnector connections coding` and the console's
 connection page alike: both check, store and re-derive exactly the same way.

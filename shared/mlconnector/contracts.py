@@ -108,12 +108,12 @@ class ChangeEvent(Event):
 
     # Set by `replay --force --reason`: why an operator sends this version whatever was
     # sent before. For an invoice uploaded before, it asks for a re-upload, which the writer
-    # makes only once Basware's document is gone or rejected (docs/basware-api.md §10.8).
+    # makes only once Basware's document is gone or rejected (docs/basware-p2p.md §10.8).
     force_reason: str | None = None
 
     # Which share of Visma's quota the writer's calls for this change take (an invoice's
     # attachment download): live for what an incremental poll found (a notification makes
-    # one early), bulk for a backfill's or a full scan's records (docs/visma-api.md §8.3).
+    # one early), bulk for a backfill's or a full scan's records (docs/visma-net.md §8.3).
     quota_lane: QuotaLane = QuotaLane.LIVE
 
     @property

@@ -221,7 +221,7 @@ def client_security(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def make_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
-    # The embedded broker offers no idempotent producer (docs/broker.md §3.1): exactly-once
+    # The embedded broker offers no idempotent producer (docs/event-broker.md §3.1): exactly-once
     # comes from idempotent keys and consumer-side dedupe instead.
     return KafkaBroker(
         settings.bootstrap_servers,
@@ -239,7 +239,7 @@ def consumer_tuning(settings: KafkaSettings) -> dict[str, Any]:
     """What every consumer takes from KAFKA_*, FastStream subscriber or plain aiokafka alike:
     group timing, fetch wait and how much it fetches ahead of its handler. Also the offset
     reset: "latest" can point inside the last batch on the embedded broker
-    (docs/broker.md §3.2), so consumers start at the earliest offset and dedupe by event id
+    (docs/event-broker.md §3.2), so consumers start at the earliest offset and dedupe by event id
     instead."""
     return {
         "auto_offset_reset": "earliest",

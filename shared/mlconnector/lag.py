@@ -2,7 +2,7 @@
 
 Measured from the fetch high watermark of the partitions this process owns, not from
 end_offsets, which the embedded broker can answer from inside its last batch
-(docs/broker.md §3.2). Each process reports only its own partitions; the sum over a group's
+(docs/event-broker.md §3.2). Each process reports only its own partitions; the sum over a group's
 processes is the group's lag (`mlconnector status` adds them up).
 """
 

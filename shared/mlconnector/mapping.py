@@ -84,10 +84,10 @@ RETURN_RECEIPT_TYPE = "Return"
 CLOSED_ORDER_STATUSES = frozenset({"Closed", "Canceled", "Cancelled", "Completed"})
 
 
-# Reference data is valid from the start; Visma gives it no end (docs/basware-api.md §6.6).
+# Reference data is valid from the start; Visma gives it no end (docs/basware-p2p.md §6.6).
 VALID_FROM = datetime(2000, 1, 1, tzinfo=UTC)
 VALID_UNTIL = datetime(2099, 12, 31, tzinfo=UTC)
-# Basware asks for an en-US name on every master-data record (docs/basware-api.md §6.6).
+# Basware asks for an en-US name on every master-data record (docs/basware-p2p.md §6.6).
 NAME_LANGUAGE = "en-US"
 
 # A code a record names, as the Visma record that defines it: (entity, id). In Basware the
@@ -100,7 +100,7 @@ CodeRef = tuple[Entity, str]
 
 
 class SegmentTarget(StrEnum):
-    """What a segment value becomes in Basware (docs/basware-api.md §10.10): a cost center, a
+    """What a segment value becomes in Basware (docs/basware-p2p.md §10.10): a cost center, a
     project, or an item of the generic list a coding dimension (dimCode1..10) is checked
     against."""
 
@@ -130,7 +130,7 @@ class SegmentTarget(StrEnum):
     @property
     def list_key(self) -> str | None:
         """The generic list dimCode n is checked against, ACC_LIST_n; None for the cost
-        center and the project (docs/basware-api.md §10.10)."""
+        center and the project (docs/basware-p2p.md §10.10)."""
         number = self.dim_code_number
         return None if number is None else f"ACC_LIST_{number}"
 
@@ -301,7 +301,7 @@ def map_change(
 
 # Records whose payload a coding layout shapes: segment values and coded order lines.
 # Uploaded invoices are not among them: an invoice version is uploaded once
-# (docs/basware-api.md §10.8), and a re-upload would be a second invoice in Basware.
+# (docs/basware-p2p.md §10.8), and a re-upload would be a second invoice in Basware.
 RECODED_ENTITIES = (Entity.DIMENSION_VALUE, Entity.PURCHASE_ORDER)
 
 
@@ -416,7 +416,7 @@ def line_coding(
     )
 
 
-# --- reference data (docs/basware-api.md §6.6) ---
+# --- reference data (docs/basware-p2p.md §6.6) ---
 
 
 def _names(description: str | None, code: str) -> list[Translation]:
@@ -562,7 +562,7 @@ def _contact(contact: Contact | None, role: ContactRole) -> VendorContact | None
 
 
 # Basware's bank account schemes (FinancialAccountIdentifierEntity.schemeId) and the scheme
-# of a bank's identifier (FinancialInstitutionEntity.schemeId), docs/basware-api.md §10.11.
+# of a bank's identifier (FinancialInstitutionEntity.schemeId), docs/basware-p2p.md §10.11.
 IBAN, BBAN, BIC = "IBAN", "BBAN", "BIC"
 # Visma's banking detail types that are domestic account numbers: BBAN in Basware.
 _DOMESTIC_ACCOUNT_TYPES = frozenset({"BBAN", "BANKGIRO", "PLUSGIRO"})
@@ -824,7 +824,7 @@ def invoice_number(invoice: VismaSupplierInvoice) -> str:
 def invoice_value_problems(invoice: VismaSupplierInvoice) -> list[BaswareReason]:
     """What makes no sense in an invoice Basware would take as it is: totals whose sign
     contradicts the document type, dates out of range or in the wrong order, each named by
-    its EmbeddedInvoice (AccountingDocument) field (docs/basware-api.md §10.11)."""
+    its EmbeddedInvoice (AccountingDocument) field (docs/basware-p2p.md §10.11)."""
     problems: list[BaswareReason] = []
     for field, total in (
         ("grossSum", invoice.amount),

@@ -37,7 +37,7 @@ class KafkaSettings(BaseSettings):
     ssl_cafile: Path | None = None
     partitions: int = Field(default=12, ge=1)
     # Apache Kafka refuses session timeouts under 6 s by default; the embedded Tansu
-    # broker accepts 2 s, which makes group joins quick (docs/broker.md §4).
+    # broker accepts 2 s, which makes group joins quick (docs/event-broker.md §4).
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     fetch_max_wait_ms: int = 20

@@ -124,7 +124,7 @@ class EntityStatus(BaseModel):
 
 class QuotaStatus(BaseModel):
     """One company's Visma quota and what the backfill still needs of it: an invoice to go
-    costs one attachment download (docs/visma-api.md §8.1)."""
+    costs one attachment download (docs/visma-net.md §8.1)."""
 
     connection: str
     standing: QuotaStanding

@@ -3,7 +3,7 @@
 Pure functions. Each answers the problem with a value in words, or None when the value is
 fine; the words never repeat the value (a bank account is nobody's business in a log). The
 mapping (mapping.py) turns each problem into a `Preflight` reason naming Basware's field
-(docs/basware-api.md §10.11).
+(docs/basware-p2p.md §10.11).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-# Visma's AP document types whose amounts are a credit (docs/visma-api.md §7.4). Visma keeps
+# Visma's AP document types whose amounts are a credit (docs/visma-net.md §7.4). Visma keeps
 # every AP document's amounts positive and lets the type carry the sign; Basware's credit
 # notes carry negative sums.
 CREDIT_NOTE_TYPES = frozenset({"CreditAdj"})

@@ -1,6 +1,6 @@
 """The Visma sandbox's remaining routes and switches over real HTTP: reference data, writes
 with ETags, background jobs, the synchronous timeout, the repeat rules, per-route page sizes,
-random faults, bulk touch, clock skew and https-only webhooks (docs/visma-api.md §12, points 4,
+random faults, bulk touch, clock skew and https-only webhooks (docs/visma-net.md §12, points 4,
 5, 10, 11, 13, 14, 15)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A backfill bound by Visma's quota, with the window compressed to seconds: the pipeline
-spends each window's bulk share and parks the rest (docs/visma-api.md §8.3), a live change
+spends each window's bulk share and parks the rest (docs/visma-net.md §8.3), a live change
 made meanwhile reaches Basware in the window it was made in, and Visma never answers 429."""
 
 from __future__ import annotations

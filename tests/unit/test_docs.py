@@ -22,8 +22,11 @@ CITATION = re.compile(
 )
 SECTION = re.compile(rf"§({_NUMBER})")
 HEADING = re.compile(rf"^#{{2,6}}[ ]+({_NUMBER})\.?[ ]", re.MULTILINE)
-# The names of the sources docs/ summarises; comments cite docs/ instead.
-SOURCE_NAMES = re.compile(r"\b(?:BROKER|DESIGN|STYLE)\.md|(?<!docs/)\b(?:visma|basware)-api\.md")
+# The names of the sources docs/ summarises, in any case; comments cite docs/ instead, whose
+# pages are named apart from them so that no citation can be read as one of the sources.
+SOURCE_NAMES = re.compile(
+    r"(?<![\w-])(?:broker|design|style|visma-api|basware-api)\.md", re.IGNORECASE
+)
 OUTSIDE = ("../shared", "/work/shared")
 
 
@@ -93,10 +96,13 @@ def known_sections() -> dict[str, set[str]]:
 
 
 def test_a_citation_is_read_with_all_its_sections() -> None:
-    text = "see (docs/visma-api.md §5.2, §6.2), docs/broker.md §3.1-§3.4 and docs/architecture.md."
+    text = (
+        "see (docs/visma-net.md §5.2, §6.2), docs/event-broker.md §3.1-§3.4"
+        " and docs/architecture.md."
+    )
     assert [(page, sections) for page, sections, _, _ in citations_in(text)] == [
-        ("visma-api.md", ["5.2", "6.2"]),
-        ("broker.md", ["3.1", "3.4"]),
+        ("visma-net.md", ["5.2", "6.2"]),
+        ("event-broker.md", ["3.1", "3.4"]),
         ("architecture.md", []),
     ]
 
@@ -110,19 +116,21 @@ def test_headings_are_numbered_sections(tmp_path: Path) -> None:
 def test_a_broken_citation_is_reported(tmp_path: Path, known_sections: dict[str, set[str]]) -> None:
     source = tmp_path / "module.py"
     source.write_text(
-        "# fine (docs/broker.md §3.1)\n"
-        "# no such section (docs/broker.md §99)\n"
+        "# fine (docs/event-broker.md §3.1)\n"
+        "# no such section (docs/event-broker.md §99)\n"
         "# no such page (docs/nowhere.md)\n"
         "# bare §3\n"
-        "# old name (BROKER.md), ../shared/visma-api.md\n"
+        "# old name (BROKER.md), ../shared/visma-api.md, docs/basware-api.md\n"
     )
     reported = problems_in(source, known_sections, root=tmp_path)
     assert reported == [
-        "module.py:2: docs/broker.md has no section §99",
+        "module.py:2: docs/event-broker.md has no section §99",
         "module.py:3: docs/nowhere.md does not exist",
         "module.py:4: §3 names no docs/ page on its line",
+        "module.py:5: docs/basware-api.md does not exist",
         "module.py:5: cites 'BROKER.md', a source outside the repository; cite docs/ instead",
         "module.py:5: cites 'visma-api.md', a source outside the repository; cite docs/ instead",
+        "module.py:5: cites 'basware-api.md', a source outside the repository; cite docs/ instead",
         "module.py:5: points outside the repository (../shared)",
     ]
 
@@ -134,9 +142,9 @@ def test_every_citation_names_a_page_and_section_that_exist(
     cited = [c for path in files for c in citations_in(path.read_text(encoding="utf-8"))]
     # The pattern must find the citations the code is known to make, or this test proves nothing.
     assert {page for page, _, _, _ in cited} >= {
-        "visma-api.md",
-        "basware-api.md",
-        "broker.md",
+        "visma-net.md",
+        "basware-p2p.md",
+        "event-broker.md",
         "architecture.md",
     }
     problems = [problem for path in files for problem in problems_in(path, known_sections)]
@@ -145,9 +153,9 @@ def test_every_citation_names_a_page_and_section_that_exist(
 
 def test_the_expected_pages_exist(known_sections: dict[str, set[str]]) -> None:
     assert set(known_sections) >= {
-        "visma-api.md",
-        "basware-api.md",
-        "broker.md",
+        "visma-net.md",
+        "basware-p2p.md",
+        "event-broker.md",
         "architecture.md",
         "operator-guide.md",
     }

@@ -1,5 +1,5 @@
 """poll_stream on an offset-paged list that changes between pages, like Visma's
-(docs/visma-api.md §6.2).
+(docs/visma-net.md §6.2).
 
 The source here is a list in memory; the boundary tests in tests/integration run the same
 poller against the sandbox over HTTP, the real broker and PostgreSQL.

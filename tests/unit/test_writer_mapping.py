@@ -230,7 +230,7 @@ def test_visma_timestamps_are_read_as_utc() -> None:
     assert payload.order.created == datetime.fromisoformat("2026-10-01T00:00:00+00:00")
 
 
-# --- preflight of values (docs/basware-api.md §10.11) ---
+# --- preflight of values (docs/basware-p2p.md §10.11) ---
 
 
 @pytest.mark.parametrize(

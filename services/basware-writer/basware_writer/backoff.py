@@ -2,7 +2,7 @@
 in flight and a slot of the shared request budget (mlconnector/basware/rate_budget.py), and
 429, 5xx and transport failures are retried by the one retry policy (mlconnector.retry:
 exponential backoff, full jitter, Retry-After as a floor); a 429 also slows the budget of
-every instance (docs/basware-api.md §10.6). Retries end at the retry horizon, and within a
+every instance (docs/basware-p2p.md §10.6). Retries end at the retry horizon, and within a
 batch at the batch's deadline (BATCH_DEADLINE), so no batch outlives the consumer's poll
 interval."""
 

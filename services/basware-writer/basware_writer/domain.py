@@ -167,7 +167,7 @@ class UploadIntent(RecordVersion):
 
 class LiveUpload(BaseModel):
     """The upload an invoice reached Basware with (or is reaching it with): one per invoice,
-    whatever its later versions (docs/basware-api.md §10.8)."""
+    whatever its later versions (docs/basware-p2p.md §10.8)."""
 
     model_config = ConfigDict(frozen=True)
 

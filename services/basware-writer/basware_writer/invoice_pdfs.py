@@ -1,4 +1,4 @@
-"""The PDF an invoice is uploaded as (docs/basware-api.md §10.2): its Visma attachment with
+"""The PDF an invoice is uploaded as (docs/basware-p2p.md §10.2): its Visma attachment with
 the structured invoice embedded, or one rendered from the invoice when it has none."""
 
 from __future__ import annotations

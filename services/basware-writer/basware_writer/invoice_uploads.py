@@ -1,4 +1,4 @@
-"""Invoice uploads of one tenant through SmartPDF (docs/basware-api.md §10.2, §10.8): each
+"""Invoice uploads of one tenant through SmartPDF (docs/basware-p2p.md §10.2, §10.8): each
 invoice is claimed in PostgreSQL before its upload starts, so it reaches Basware as one
 document; an upload whose PUT got no answer is looked for in Basware before it is sent again.
 A later Visma version of an uploaded invoice is not uploaded: it is an exception naming
@@ -6,7 +6,7 @@ Basware's document, until a forced replay finds that document gone or rejected.
 
 An invoice's attachment download never waits for Visma's quota: when the change's lane has
 no call left, its claimed upload is parked in PostgreSQL until the window resets and the
-batch goes on (docs/visma-api.md §8.3); the follow-up of any instance uploads it then. A
+batch goes on (docs/visma-net.md §8.3); the follow-up of any instance uploads it then. A
 later version of an invoice parked so takes its place."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What to do with a batch of change events: pure rules, no I/O (docs/basware-api.md §10.9).
+"""What to do with a batch of change events: pure rules, no I/O (docs/basware-p2p.md §10.9).
 
 `plan(changes, known, destination)` keeps the latest version of each record, maps it, and
 decides what needs no call at all (rejected before sending, unchanged, already in flight,
@@ -59,7 +59,7 @@ from mlconnector.mapping import (
 
 T = TypeVar("T")
 
-# Records per POST of each stage (docs/basware-api.md §5.2); the client also keeps each
+# Records per POST of each stage (docs/basware-p2p.md §5.2); the client also keeps each
 # request within Basware's byte limit.
 # Master data goes first, in this order: vendors name payment terms; order and invoice lines
 # name tax codes, accounts, cost centers and projects.
@@ -399,7 +399,7 @@ def refuse_inactive(
 ) -> tuple[list[PreparedRecord], list[Delivery]]:
     """The invoices that may be uploaded, and those refused for naming an inactive code. An
     order naming one is sent, and Basware refuses its lines by code; an upload has no such
-    answer, so the writer refuses the invoice itself (docs/basware-api.md §10.9)."""
+    answer, so the writer refuses the invoice itself (docs/basware-p2p.md §10.9)."""
     going: list[PreparedRecord] = []
     refused: list[Delivery] = []
     for record in invoices:

@@ -1,4 +1,4 @@
-"""Following requests to their final requestStatus (docs/basware-api.md §7): Basware never
+"""Following requests to their final requestStatus (docs/basware-p2p.md §7): Basware never
 answers within the POST's round trip, so each request is looked at a moment later, then at
 doubling intervals, until it is final or the wait is over."""
 

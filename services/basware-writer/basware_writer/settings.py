@@ -46,7 +46,7 @@ class WriterSettings(BaseSettings):
     # Parked keys (tenant:supplier) released at once, in one delivery per tenant.
     release_max_keys: int = Field(default=500, ge=1)
     # Uploads parked for Visma's quota taken up again per follow-up round of an instance,
-    # once the window reset (docs/visma-api.md §8.3).
+    # once the window reset (docs/visma-net.md §8.3).
     quota_resumes_per_round: int = Field(default=500, ge=1)
     # Liveness of writer instances: claims of an instance not seen for the timeout are taken.
     heartbeat_seconds: float = Field(default=5.0, gt=0)
@@ -54,7 +54,7 @@ class WriterSettings(BaseSettings):
     # Basware pushing back (429, 5xx, no answer, token route included) is waited out with
     # backoff for up to this long before a record is `failed`; `max_attempts` can bound the
     # attempts as well (none by default). A batch's retries all end by its own start plus
-    # the horizon (docs/basware-api.md §10.6).
+    # the horizon (docs/basware-p2p.md §10.6).
     retry_horizon_seconds: float = Field(default=3600.0, gt=0)
     max_attempts: int | None = Field(default=None, ge=1)
     # How long a batch's work may take besides its waits (retries, requestStatus). The

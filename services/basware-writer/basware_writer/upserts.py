@@ -1,4 +1,4 @@
-"""Upserts of one tenant (docs/basware-api.md §7, §10.7): a stage's POSTs, each answered one
+"""Upserts of one tenant (docs/basware-p2p.md §7, §10.7): a stage's POSTs, each answered one
 recorded as pending in PostgreSQL before its requestStatus is awaited, and followed up to
 `status_wait_seconds`; an accepted order header has its lines posted and followed in turn.
 What is not final by then is left to the follow-up."""

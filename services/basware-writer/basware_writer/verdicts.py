@@ -140,7 +140,7 @@ def failed(message: str, *, attempts: int, category: str = "Delivery") -> Verdic
     )
 
 
-# --- an invoice changed in Visma after its upload (docs/basware-api.md §10.8) ---
+# --- an invoice changed in Visma after its upload (docs/basware-p2p.md §10.8) ---
 
 
 def document_standing(live: LiveUpload, documents: Sequence[InvoiceStatus] | None) -> str:

@@ -132,7 +132,7 @@ class ConnectionView(BaseModel):
     entities: list[Entity]
     write_back: bool
     schedules: list[EntitySchedule]
-    # Which Visma segment becomes which Basware code (docs/basware-api.md §10.10).
+    # Which Visma segment becomes which Basware code (docs/basware-p2p.md §10.10).
     coding: CodingLayout
     # Which secrets are stored (field paths), never their values.
     secrets_set: list[str]

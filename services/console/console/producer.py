@@ -21,7 +21,7 @@ class EventProducer:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                # The embedded broker offers no idempotent producer (docs/broker.md §3.1).
+                # The embedded broker offers no idempotent producer (docs/event-broker.md §3.1).
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._settings.bootstrap_servers,
                     client_id="mlconnector-console",

@@ -1,5 +1,5 @@
 """The invoice follow-up as pure policy: what an uploaded invoice's state in Basware and in
-Visma means, and what the connector does next (docs/basware-api.md §10.3).
+Visma means, and what the connector does next (docs/basware-p2p.md §10.3).
 
 - Basware approves: the invoice reaches WaitingForTransfer. The connector acknowledges it
   and posts a transferResponse whose voucher number is the Visma document number (the
@@ -8,7 +8,7 @@ Visma means, and what the connector does next (docs/basware-api.md §10.3).
 - In approval, rejected, disputed, paid: recorded as InvoiceStatusChanged events (and, with
   write-back on, as the Visma invoice's note). Never a financial entry in Visma.
 - Changed in Visma after its upload (the writer's `exception` result): with write-back on, a
-  line of the Visma invoice's note of its own (docs/basware-api.md §10.8).
+  line of the Visma invoice's note of its own (docs/basware-p2p.md §10.8).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mlconnector.visma import VismaSupplierInvoice
 
 SOURCE_SYSTEM = "Visma.net"
 WAITING_FOR_TRANSFER = "WaitingForTransfer"
-# Visma's AP status once the balance is settled (docs/visma-api.md §7.4, §11).
+# Visma's AP status once the balance is settled (docs/visma-net.md §7.4, §11).
 VISMA_PAID_STATUS = "Closed"
 
 

@@ -36,7 +36,7 @@ from reconciler.compare import Side, owned_values
 V = TypeVar("V", bound=VismaRecord)
 B = TypeVar("B", bound=BaseModel)
 
-# Visma's largest page (docs/visma-api.md §6.1): a full read costs one call per 1,000 records.
+# Visma's largest page (docs/visma-net.md §6.1): a full read costs one call per 1,000 records.
 VISMA_PAGE_SIZE = 1000
 
 VENDOR_FIELDS = (
@@ -179,7 +179,7 @@ async def _orders(basware: BaswareClient, company_code: str) -> AsyncIterator[li
 
 
 # Without a status filter the list leaves out invoices still in approval (New); they are
-# asked for on their own (docs/basware-api.md §6.4).
+# asked for on their own (docs/basware-p2p.md §6.4).
 DOCUMENT_STATUS_FILTERS: tuple[str | None, ...] = (None, "New")
 
 

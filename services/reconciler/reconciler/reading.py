@@ -1,8 +1,8 @@
 """Reading both sides of a connection and comparing them: the I/O edge of the reconciler.
 
 Visma is read with the reader's client, every page counted in the company's quota plan
-(docs/visma-api.md §8); Basware with its list routes, each page taking a slot of the request
-budget every process that calls Basware shares (docs/basware-api.md §10.6). A 429 (or a
+(docs/visma-net.md §8); Basware with its list routes, each page taking a slot of the request
+budget every process that calls Basware shares (docs/basware-p2p.md §10.6). A 429 (or a
 Retry-After) slows that budget, a 5xx or no answer waits a little, and the entity is read
 again from its first page, a few times at most.
 """

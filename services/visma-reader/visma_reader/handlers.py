@@ -1,5 +1,5 @@
 """visma-reader's handler: a verified Visma notification wakes its tenant's poller at once
-(the scheduled poll stays the safety net, docs/visma-api.md §11); a tenant polled by another
+(the scheduled poll stays the safety net, docs/visma-net.md §11); a tenant polled by another
 reader is woken through that reader (handoff.py)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ cursor's timestamp, rows changed while the last poll paged, and a server clock i
 zone all fall inside the window again (the overlap must exceed the zone offset plus the
 duration of one scan).
 
-Paging is by offset over a live result (docs/visma-api.md §6.2). A row changed while the reader
+Paging is by offset over a live result (docs/visma-net.md §6.2). A row changed while the reader
 pages stays in the `>= since` result (timestamps only grow) and shifts nothing; a row that
 enters it shifts later rows right, so one is read twice and deduped. Only a row that leaves
 the result (a deletion) shifts rows left, past the reader: totalCount then drops between two

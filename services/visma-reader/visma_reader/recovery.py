@@ -1,7 +1,7 @@
 """What visma-reader does once it found that the broker lost what it held (broker_watch.py).
 
 A broker that lost its topics (a production broker may lose one; the embedded one keeps
-them in memory only, docs/broker.md §3.6) takes every message on them along. Nothing is lost
+them in memory only, docs/event-broker.md §3.6) takes every message on them along. Nothing is lost
 all the same, because PostgreSQL knows everything the broker held:
 - a change the audit log recorded but that has no result yet (pending; parked ones wait in
   the writer's own tables) is re-published from the log, as a replay with the reason

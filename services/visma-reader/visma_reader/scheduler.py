@@ -13,7 +13,7 @@ a notification for a connection another reader holds is handed to that reader (h
 Notifications only make polls early, and early polls are coalesced: a connection runs at
 most one early cycle per `early_interval`; notifications in between merge into the next one.
 Its worst case (one cycle of every entity, four Visma calls) bounds what a flood of valid
-notifications can spend of Visma's hourly quota (docs/visma-api.md §8.1).
+notifications can spend of Visma's hourly quota (docs/visma-net.md §8.1).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ class ReaderSettings(BaseSettings):
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     # A connection runs at most one early (notified) poll cycle per interval; notifications
     # in between merge into the next. Worst case, four Visma calls per interval: 2,880 an
-    # hour at 5 s, a fifth of the hourly quota (docs/visma-api.md §8.1).
+    # hour at 5 s, a fifth of the hourly quota (docs/visma-net.md §8.1).
     early_poll_interval_seconds: float = Field(default=5.0, ge=0)
     # How long a reader's lease on a connection lasts without renewal (leases.py): how soon
     # the connections of a reader that died are polled by the others. Renewed three times
@@ -33,7 +33,7 @@ class ReaderSettings(BaseSettings):
     # the reader runs is polled or left alone without a restart.
     connections_refresh_seconds: float = Field(default=10.0, gt=0)
     # Re-read this far below the cursor: the zone of Visma's timestamps is not published,
-    # and rows change while a scan pages (docs/visma-api.md §5.2, §6.2). Dedupe absorbs the
+    # and rows change while a scan pages (docs/visma-net.md §5.2, §6.2). Dedupe absorbs the
     # re-reads.
     # It must exceed the zone offset plus the duration of the longest scan.
     overlap_seconds: float = Field(default=7200.0, ge=0)

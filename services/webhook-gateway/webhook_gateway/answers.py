@@ -17,7 +17,7 @@ class WebhookOutcome(StrEnum):
 
     ACCEPTED = "accepted"  # verified and republished
     # Already republished: a sender's redelivery. Answered 2xx so the sender stops retrying
-    # (docs/basware-api.md §8.3: answer 200 quickly, drop duplicates); never republished.
+    # (docs/basware-p2p.md §8.3: answer 200 quickly, drop duplicates); never republished.
     DUPLICATE = "duplicate"
     CONNECTION_TEST = "connection_test"  # Basware's probe on subscription: verified, not published
     IGNORED = "ignored"  # verified, about an entity ml-connector does not sync

@@ -28,7 +28,7 @@ from webhook_gateway.answers import Reason, Refused
 
 CONNECTION_TEST = "ConnectionTest"
 # Basware's own push-notification spec spells the type "AccoutingDocuments" in its example
-# (docs/basware-api.md §8.1): consumers see one spelling.
+# (docs/basware-p2p.md §8.1): consumers see one spelling.
 _BASWARE_TASK_TYPE_SPELLINGS = {"AccoutingDocuments": "AccountingDocuments"}
 
 # Visma's event table names entities "Supplier", "Purchase Order", "AP Invoice"; compared
@@ -131,7 +131,7 @@ def check_visma_body_time(body: VismaWebhookBody, now: datetime, window: timedel
     sent = parse_visma_datetime(body.timestamp)
     if not isinstance(sent, datetime):
         raise Refused(Reason.BAD_TIMESTAMP)
-    # Visma's zone-less values are taken as UTC, as the reader does (docs/visma-api.md §11).
+    # Visma's zone-less values are taken as UTC, as the reader does (docs/visma-net.md §11).
     if abs(naive_utc(now) - sent) > window:
         raise Refused(Reason.STALE_TIMESTAMP)
 

@@ -13,12 +13,12 @@ from mlconnector.visma import SIGNATURE_HEADER
 from webhook_gateway.secret_source import SecretsByTenant
 from webhook_gateway.verify import SignatureEncoding, SignatureScheme
 
-# Basware's signing recipe is unverified (docs/basware-api.md §8.2): these defaults are the
-# project's decision (docs/basware-api.md §10.5), and every part is a setting.
+# Basware's signing recipe is unverified (docs/basware-p2p.md §8.2): these defaults are the
+# project's decision (docs/basware-p2p.md §10.5), and every part is a setting.
 BASWARE_DEFAULT_SCHEME = SignatureScheme(
     header="x-bwapi-signature-256", encoding=SignatureEncoding.HEX
 )
-# Visma's dispatcher: base64 HMAC-SHA256 of the raw body (docs/visma-api.md §10.2).
+# Visma's dispatcher: base64 HMAC-SHA256 of the raw body (docs/visma-net.md §10.2).
 VISMA_SCHEME = SignatureScheme(header=SIGNATURE_HEADER, encoding=SignatureEncoding.BASE64)
 
 

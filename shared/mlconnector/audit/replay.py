@@ -80,7 +80,7 @@ class FailedRecords(BaseModel):
 
 class PendingRecords(BaseModel):
     """Records whose latest change has no result: after the broker lost its topics, the log
-    is the only place those changes still exist (docs/broker.md §3.6)."""
+    is the only place those changes still exist (docs/event-broker.md §3.6)."""
 
     kind: Literal["pending"] = "pending"
     tenant: str | None = None
@@ -189,7 +189,7 @@ class KafkaReplayPublisher:
 async def kafka_replay_publisher(
     settings: KafkaSettings, topic: str = Topic.VISMA_CHANGES.value
 ) -> AsyncIterator[KafkaReplayPublisher]:
-    # The embedded broker offers no idempotent producer (docs/broker.md §3.1).
+    # The embedded broker offers no idempotent producer (docs/event-broker.md §3.1).
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="mlconnector-replay",

@@ -11,7 +11,7 @@ MAX_REQUEST_BYTES = 6 * 1024 * 1024
 VENDOR_BATCH_LIMIT = 200
 MATCHING_ORDER_BATCH_LIMIT = 500
 MATCHING_ORDER_LINE_BATCH_LIMIT = 100
-# accounts, costCenters, projects, taxCodes, paymentTerms, lists (docs/basware-api.md §5.2).
+# accounts, costCenters, projects, taxCodes, paymentTerms, lists (docs/basware-p2p.md §5.2).
 MASTER_DATA_BATCH_LIMIT = 500
 
 

@@ -70,7 +70,7 @@ from mlconnector.basware.regions import BaswareHosts, BaswareRegion
 from mlconnector.tokens import AccessToken, BearerAuth, TokenCache
 
 REQUEST_ID_HEADER = "x-amzn-RequestId"
-# The largest pageSize of each list (docs/basware-api.md §5.3).
+# The largest pageSize of each list (docs/basware-p2p.md §5.3).
 VENDOR_PAGE_LIMIT = 100
 MATCHING_ORDER_PAGE_LIMIT = 500
 ACCOUNTING_DOCUMENT_PAGE_LIMIT = 100
@@ -100,7 +100,7 @@ DEFAULT_SCOPES: tuple[str, ...] = (
 )
 
 
-# (version, route, requestStatus entityType) per master-data kind (docs/basware-api.md §6.6).
+# (version, route, requestStatus entityType) per master-data kind (docs/basware-p2p.md §6.6).
 MASTER_DATA_APIS: dict[type[BaswareModel], tuple[str, str, str]] = {
     BaswarePaymentTerm: ("v1", "paymentTerms", "PaymentTerm"),
     BaswareTaxCode: ("v1", "taxCodes", "TaxCode"),
@@ -319,7 +319,7 @@ class BaswareClient:
 
     async def _list_pages(self, path: str, params: dict[str, str]) -> AsyncIterator[bytes]:
         """The body of each page of a P2P list (404: no records), following the continuation
-        token with the same query (docs/basware-api.md §5.3); a page is read when asked for."""
+        token with the same query (docs/basware-p2p.md §5.3); a page is read when asked for."""
         token: str | None = None
         while True:
             headers = {CONTINUATION_HEADER: token} if token else None

@@ -246,7 +246,7 @@ class OrderLineCoding(BaswareModel):
     tax_code: Text25 | None = None
     tax_percent: float | None = None
     # Customer-specific coding dimensions, checked against generic lists
-    # (docs/basware-api.md §6.6).
+    # (docs/basware-p2p.md §6.6).
     dim_code1: Text100 | None = None
     dim_code2: Text100 | None = None
     dim_code3: Text100 | None = None
@@ -536,7 +536,7 @@ class InvoiceLine(BaswareModel):
 
 class DimensionCodes(BaseModel):
     """The ten customer-specific coding dimensions of a coding row (`dimCode1..10`,
-    docs/basware-api.md §6.6)."""
+    docs/basware-p2p.md §6.6)."""
 
     dim_code1: str | None = None
     dim_code2: str | None = None

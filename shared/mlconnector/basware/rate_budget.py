@@ -4,7 +4,7 @@ Basware (every writer instance, the reconciler).
 A token bucket kept in PostgreSQL (its statements and their rules: rate_budget.sql; its table
 writer_budget is created by basware-writer's migrations): every Basware call waits for a
 reserved slot; a 429 halves the rate and its Retry-After blocks the
-whole budget, so no instance sends before Basware said it may (docs/basware-api.md §10.6).
+whole budget, so no instance sends before Basware said it may (docs/basware-p2p.md §10.6).
 A slot that was waited for is checked against the block again before it is used: a
 Retry-After given meanwhile (to this instance or another) wins over the reservation.
 """

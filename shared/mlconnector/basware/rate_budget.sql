@@ -1,5 +1,5 @@
 -- The request budget per Basware tenant and region, shared by every writer instance
--- (docs/basware-api.md §10.6): a token bucket kept as GCRA in the row writer_budget, where
+-- (docs/basware-p2p.md §10.6): a token bucket kept as GCRA in the row writer_budget, where
 -- `tat` is the theoretical arrival time of the next request. Up to `burst` requests go at
 -- once, then one every 1/rate seconds. A 429 halves the rate (it climbs back linearly over
 -- the recovery time) and a Retry-After blocks the whole budget until it has passed.

@@ -1,14 +1,14 @@
 """Visma's date-times: mixed shapes in answers, one zone-less shape in filters.
 
 Answers carry `lastModifiedDateTime` naive (`2026-10-14T09:21:07.31`), with `Z` or with an
-offset, and with up to seven fraction digits (docs/visma-api.md §5.2). Everything is
+offset, and with up to seven fraction digits (docs/visma-net.md §5.2). Everything is
 normalised to a naive value: an aware value is converted to UTC first. Converting (rather
 than dropping the zone) is the safe choice for a cursor: if the server's naive values are
 UTC it is exact, and if they are local time the cursor only lands earlier, i.e. inside the
 overlap window, never after a change.
 
 Filters accept exactly `yyyy-MM-ddTHH:mm:ss.FFF` and friends, never a zone
-(docs/visma-api.md §5.1); values are truncated to milliseconds, never rounded up, so `>=`
+(docs/visma-net.md §5.1); values are truncated to milliseconds, never rounded up, so `>=`
 cannot skip a row.
 """
 

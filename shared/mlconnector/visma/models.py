@@ -2,7 +2,7 @@
 
 Attributes are snake_case with the API's camelCase names as aliases. Unknown fields are kept
 (`extra="allow"`) so that a record is carried downstream exactly as read, and a field Visma
-adds tomorrow breaks nothing today. Field names follow docs/visma-api.md §7.1-§7.4; the traps
+adds tomorrow breaks nothing today. Field names follow docs/visma-net.md §7.1-§7.4; the traps
 it lists are kept as Visma spells them (`creditTerms`, `orderNbr`, `currency` on POs but
 `currencyId` on invoices, line `cost`, the PO-link fields on invoice lines).
 
@@ -145,7 +145,7 @@ REFERENCE_DATA_KEY = "@reference-data"
 
 
 class ListShape(StrEnum):
-    """How a list route answers (docs/visma-api.md §6.1, §7.5)."""
+    """How a list route answers (docs/visma-net.md §6.1, §7.5)."""
 
     ARRAY = "array"  # a bare array, each element with `metadata{totalCount,maxPageSize}`
     ENVELOPE = "envelope"  # `{pageNumber, pageSize, totalCount, records}`
@@ -438,7 +438,7 @@ class VismaSupplierInvoice(VismaRecord):
         return (f"{kind}/{number}" if kind and number else None), _supplier_of(row)
 
 
-# --- reference data (docs/visma-api.md §7.5) ---
+# --- reference data (docs/visma-net.md §7.5) ---
 
 
 class VismaReferenceRecord(VismaRecord):

@@ -2,7 +2,7 @@
 (visma-reader, basware-writer, every instance), kept in PostgreSQL like the Basware budget
 (its statements and their rules: quota_plan.sql; its table: migrations/001_quota_plan.sql).
 
-Visma counts calls per company and client in a fixed window (docs/visma-api.md §8.1). The
+Visma counts calls per company and client in a fixed window (docs/visma-net.md §8.1). The
 plan counts each call before it goes, in one of two lanes (ratelimit.QuotaLane): live work
 may use the whole window, bulk work stops `reserve` calls short of it, so an incremental
 poll and the upload of what it found always find calls left while a backfill has spent its
@@ -11,7 +11,7 @@ until the reset, bulk work is put aside (the writer parks its uploads) and taken
 
 Beside it, pure: what a plan says to a person (spent, resumes at) and when a backfill whose
 remaining work needs so many calls ends, given the windows it waits for (the rules:
-docs/visma-api.md §8.3).
+docs/visma-net.md §8.3).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class QuotaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VISMA_QUOTA_", extra="ignore")
 
     # The share of each window kept for live work: bulk work stops this far short of the
-    # limit (docs/visma-api.md §8.3).
+    # limit (docs/visma-net.md §8.3).
     reserve: float = Field(default=0.1, ge=0, lt=1)
     # How long Visma's window lasts; the headers say only when the current one ends.
     window_seconds: float = Field(default=3600.0, gt=0)

@@ -1,4 +1,4 @@
--- The quota plan of one Visma company and client (docs/visma-api.md §8.3), in the row
+-- The quota plan of one Visma company and client (docs/visma-net.md §8.3), in the row
 -- visma_quota_plan: each statement reads and writes the row under its own row lock, so the
 -- processes sharing it never race and nobody holds a lock while waiting for the window.
 -- The live lane may use the whole limit, the bulk lane stops `reserve` calls short of it.

@@ -1,6 +1,6 @@
 """Visma's hourly quota as every call sees it: the X-RateLimit-* headers of each answer, the
 two lanes calls take it in, and the gate a client asks before each call
-(docs/visma-api.md §8.1 and docs/visma-api.md §8.3).
+(docs/visma-net.md §8.1 and docs/visma-net.md §8.3).
 
 The gate of a service is the company's quota plan in PostgreSQL (quota_plan.py), shared by
 every process that calls Visma for the company. A client without one (the command's ping,

@@ -1,9 +1,9 @@
-"""Visma webhook notifications as the Visma Webhook Dispatcher sends them (docs/visma-api.md §10).
+"""Visma webhook notifications as the Visma Webhook Dispatcher sends them (docs/visma-net.md §10).
 
 The one model of a notification's body, and the names of the headers the connector reads.
 `x-vwd-signature-v1` is base64(HMAC-SHA256(subscription secret, raw body)); webhook-gateway
 verifies it with its signature scheme built on `SIGNATURE_HEADER`. The ERP body is not
-published (docs/visma-api.md §10.3): `VismaWebhookBody` reads the thin hint the sandbox sends
+published (docs/visma-net.md §10.3): `VismaWebhookBody` reads the thin hint the sandbox sends
 and ignores anything else, and a receiver re-fetches the record by GET and trusts nothing in it.
 """
 

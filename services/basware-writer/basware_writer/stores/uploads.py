@@ -1,9 +1,9 @@
 """SmartPDF uploads claimed in PostgreSQL before they start, so an invoice reaches Basware
 once: an upload is not an upsert, and a second one would be a second document. One upload is
 live per invoice (tenant, entity id): a claim of another version of an invoice with a live
-upload does not succeed (docs/basware-api.md §10.8). An upload whose attachment download
+upload does not succeed (docs/basware-p2p.md §10.8). An upload whose attachment download
 found Visma's quota spent waits here, parked until the window resets (`quota_until`),
-for the follow-up of any instance (docs/visma-api.md §8.3)."""
+for the follow-up of any instance (docs/visma-net.md §8.3)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ class OverviewRow(BaseModel):
 
 
 class QuotaRow(BaseModel):
-    """One Visma company's quota window (docs/visma-api.md §8.3), as `mlconnector status`
+    """One Visma company's quota window (docs/visma-net.md §8.3), as `mlconnector status`
     shows it."""
 
     connection: str

@@ -2,7 +2,7 @@
 CREATE TABLE visma_poll_cursor (
     tenant      text        NOT NULL,
     entity      text        NOT NULL,
-    high_water  timestamp   NOT NULL,  -- zone-less, in the ERP's own frame (docs/visma-api.md §5.2)
+    high_water  timestamp   NOT NULL,  -- zone-less, in the ERP's own frame (docs/visma-net.md §5.2)
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, entity)
 );

@@ -1,5 +1,5 @@
 -- One quota plan per Visma company and API client (Visma counts calls per both, in a fixed
--- window; docs/visma-api.md §8.1), shared by every process that calls Visma for it: what
+-- window; docs/visma-net.md §8.1), shared by every process that calls Visma for it: what
 -- the window's calls used, as this plan counted them and as Visma's headers said, and when
 -- the window ends. Every call writes the row, so it is unlogged: a crash loses it and the
 -- next answer's headers make it again.
