@@ -68,7 +68,7 @@ class LogConsumer:
         self._recorder = recorder
         self._settings = settings
         self._backoff = Backoff(
-            base_seconds=0.2, cap_seconds=settings.retry_cap_seconds, max_attempts=10**9
+            base_seconds=0.2, cap_seconds=settings.retry_cap_seconds, max_attempts=None
         )
         self._topics = topics
         # Counts partition assignments, so that a batch read before one commits nothing after.

@@ -49,7 +49,7 @@ class EarlyPollHandoff:
     def __init__(self, pool: asyncpg.Pool, database_url: str) -> None:
         self._pool = pool
         self._database_url = database_url
-        self._backoff = Backoff(base_seconds=1.0, cap_seconds=30.0, max_attempts=10**9)
+        self._backoff = Backoff(base_seconds=1.0, cap_seconds=30.0, max_attempts=None)
 
     async def request(self, connection: str, entity: Entity | None) -> None:
         """Asks the holder of this connection's lease, whoever it is, for an early poll."""

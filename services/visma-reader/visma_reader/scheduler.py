@@ -101,7 +101,7 @@ class ConnectionPoller:
         self.tenure = tenure
         self._default = default
         self._early_interval = early_interval
-        self._backoff = backoff or Backoff(base_seconds=1.0, cap_seconds=60.0, max_attempts=10**9)
+        self._backoff = backoff or Backoff(base_seconds=1.0, cap_seconds=60.0, max_attempts=None)
         self._wake = asyncio.Event()
         # An early poll is pending while `_early_pending`; `_early` is its widest entity.
         self._early_pending = False
